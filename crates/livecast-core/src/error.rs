@@ -1,0 +1,30 @@
+//! The crate's one error type.
+
+/// What was wrong with the input to a core function.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Width or height is zero, odd, or too large.
+    #[error("invalid frame size {width}x{height}: {reason}")]
+    InvalidSize {
+        /// Requested width.
+        width: u32,
+        /// Requested height.
+        height: u32,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A pixel buffer's length does not match the frame size.
+    #[error("{what} has {actual} bytes, a {width}x{height} frame needs {expected}")]
+    BufferSize {
+        /// Which buffer ("RGBA data", "Y plane", ...).
+        what: &'static str,
+        /// Its length.
+        actual: usize,
+        /// The length the size requires.
+        expected: usize,
+        /// Frame width.
+        width: u32,
+        /// Frame height.
+        height: u32,
+    },
+}

@@ -1,0 +1,20 @@
+//! Livecast's pure-Rust core, shared by the browser SDK (wasm32) and the native services.
+//!
+//! Nothing here touches a browser, a socket or a codec library; everything is unit-tested
+//! natively. Modules follow the media pipeline:
+//!
+//! - [`frame`]: raw I420 video frames, the unit that flows from capture to the encoder.
+//! - [`convert`]: RGBA (what a canvas gives) to I420 (what H.264 encoders take).
+//! - [`annexb`]: reading H.264 Annex-B bitstreams: NAL units, their types, keyframes.
+//! - [`quality`]: PSNR, to measure what encoding cost in picture quality.
+//! - [`pattern`]: a deterministic moving test picture, for tests and benchmarks.
+
+pub mod annexb;
+pub mod convert;
+mod error;
+pub mod frame;
+pub mod pattern;
+pub mod quality;
+
+pub use error::Error;
+pub use frame::I420Frame;
