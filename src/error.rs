@@ -1,0 +1,107 @@
+//! The SDK's one error type, and the stable codes page authors can branch on.
+
+/// A stable, machine-readable error code, exposed to JavaScript as `error.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// An option passed to a constructor is missing, of the wrong type or out of range.
+    InvalidConfig,
+    /// A frame buffer has the wrong type or length, or a timestamp is not valid.
+    InvalidFrame,
+    /// The object was already freed.
+    Freed,
+    /// The codec itself failed.
+    Codec,
+}
+
+impl ErrorCode {
+    /// The code as JavaScript sees it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidConfig => "INVALID_CONFIG",
+            Self::InvalidFrame => "INVALID_FRAME",
+            Self::Freed => "FREED",
+            Self::Codec => "CODEC_ERROR",
+        }
+    }
+}
+
+/// Everything that can go wrong in the SDK, with a message a page author can act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LivecastError {
+    /// A constructor option is missing, of the wrong type or out of range.
+    #[error("invalid {object} option: {message}")]
+    InvalidConfig {
+        /// The class whose options were wrong ("H264Encoder").
+        object: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// A frame argument is of the wrong type or size.
+    #[error("invalid frame: {0}")]
+    InvalidFrame(String),
+    /// The object was used after `free()`.
+    #[error("this {0} was freed; create a new one")]
+    Freed(&'static str),
+    /// openh264 failed.
+    #[error("encoder failure: {0}")]
+    Codec(String),
+    /// An option has the wrong JavaScript type or is missing (a `TypeError` in JS).
+    #[error("invalid {object} option: {message}")]
+    ConfigType {
+        /// The class whose options were wrong.
+        object: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// A frame argument has the wrong JavaScript type (a `TypeError` in JS).
+    #[error("invalid frame: {0}")]
+    FrameType(String),
+}
+
+/// Which built-in JavaScript error class an error is thrown as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsErrorClass {
+    /// `TypeError`: a value of the wrong type, or a missing one.
+    TypeError,
+    /// `RangeError`: a value of the right type outside the accepted range.
+    RangeError,
+    /// `Error`: anything else.
+    Error,
+}
+
+impl LivecastError {
+    /// The stable code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidConfig { .. } | Self::ConfigType { .. } => ErrorCode::InvalidConfig,
+            Self::InvalidFrame(_) | Self::FrameType(_) => ErrorCode::InvalidFrame,
+            Self::Freed(_) => ErrorCode::Freed,
+            Self::Codec(_) => ErrorCode::Codec,
+        }
+    }
+
+    /// The JavaScript error class this error is thrown as.
+    pub fn js_class(&self) -> JsErrorClass {
+        match self {
+            Self::ConfigType { .. } | Self::FrameType(_) => JsErrorClass::TypeError,
+            Self::InvalidConfig { .. } | Self::InvalidFrame(_) => JsErrorClass::RangeError,
+            Self::Freed(_) | Self::Codec(_) => JsErrorClass::Error,
+        }
+    }
+}
+
+impl From<livecast_openh264::Error> for LivecastError {
+    fn from(e: livecast_openh264::Error) -> Self {
+        match e {
+            livecast_openh264::Error::InvalidConfig(m) => Self::InvalidConfig { object: "H264Encoder", message: m },
+            livecast_openh264::Error::InvalidPicture(m) => Self::InvalidFrame(m),
+            e @ livecast_openh264::Error::Codec { .. } => Self::Codec(e.to_string()),
+        }
+    }
+}
+
+impl From<livecast_core::Error> for LivecastError {
+    fn from(e: livecast_core::Error) -> Self {
+        Self::InvalidFrame(e.to_string())
+    }
+}
