@@ -198,7 +198,8 @@ mod tests {
         EncoderOptions { width: Some(width), height: Some(height), ..Default::default() }
     }
 
-    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn defaults_fill_in_what_the_page_leaves_out() {
         let s = EncoderSettings::from_options(&options(640.0, 480.0)).unwrap();
         assert_eq!(s, EncoderSettings { width: 640, height: 480, fps: 30.0, bitrate_kbps: 2000, keyframe_interval_frames: 60 });
@@ -206,7 +207,8 @@ mod tests {
         assert_eq!(s.keyframe_interval_frames, 50);
     }
 
-    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn bad_options_name_the_option_and_the_rule() {
         let cases = [
             (EncoderOptions { width: None, ..options(0.0, 480.0) }, "`width` is required", JsErrorClass::TypeError),
@@ -226,7 +228,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn rgba_and_i420_paths_encode_the_same_picture_decodably() {
         let (w, h) = (320, 240);
         let settings = EncoderSettings::from_options(&EncoderOptions { keyframe_interval_frames: Some(5.0), ..options(320.0, 240.0) }).unwrap();
@@ -252,7 +255,8 @@ mod tests {
         assert_eq!(rgba_pipe.frames_encoded(), 10);
     }
 
-    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn bad_frames_are_refused_and_the_pipeline_keeps_working() {
         let settings = EncoderSettings::from_options(&options(64.0, 48.0)).unwrap();
         let mut pipe = EncodePipeline::new(settings).unwrap();

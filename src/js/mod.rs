@@ -5,6 +5,8 @@
 
 mod h264_encoder;
 mod interop;
+#[cfg(test)]
+mod tests;
 
 use wasm_bindgen::prelude::*;
 

@@ -176,8 +176,18 @@ impl Encoder {
 
     /// Makes the next encoded frame an IDR (with SPS and PPS in front).
     pub fn force_keyframe(&mut self) -> Result<(), Error> {
-        // SAFETY: `self.raw` is a live, initialised encoder.
-        check("ForceIntraFrame", unsafe { vcall!(self.raw, ForceIntraFrame(true))? })
+        // The C++ method is `ForceIntraFrame(bool bIDR, int iLayerId = -1)`, but the C
+        // vtable in codec_api.h (and so the generated binding) still omits `iLayerId`.
+        // Native ABIs tolerate the missing argument; wasm traps on the signature
+        // mismatch ("function signature mismatch"), so call it with its real signature.
+        type ForceIntraFrame = unsafe extern "C" fn(*mut sys::ISVCEncoder, bool, c_int) -> c_int;
+        // SAFETY: `self.raw` is a live, initialised encoder; the slot holds the C++
+        // method whose real signature is `ForceIntraFrame` above.
+        unsafe {
+            let slot = (**self.raw).ForceIntraFrame.ok_or(Error::Codec { call: "ForceIntraFrame", code: -1 })?;
+            let real: ForceIntraFrame = std::mem::transmute(slot);
+            check("ForceIntraFrame", real(self.raw, true, -1))
+        }
     }
 
     /// Encodes one picture of the configured size; `timestamp_ms` is its presentation time.
