@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what building and testing Livecast needs on a Debian 12 machine, skipping
+# whatever is already there (safe to run again). Run as root or with sudo available.
+#   - Debian: clang-19 + llvm-19 (openh264's C++ for wasm32), wasi-libc (its libc headers
+#     and libc.a), chromium + chromium-driver (browser tests), ffmpeg (media checks)
+#   - rustup target wasm32-unknown-unknown
+#   - cargo: wasm-bindgen-cli (same version as the pinned wasm-bindgen crate), wasm-pack
+#   - npm ci: playwright-core, typescript, binaryen (package-lock.json)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_BINDGEN_VERSION=0.2.130   # keep equal to the `wasm-bindgen = "=..."` pin in Cargo.toml
+WASM_PACK_VERSION=0.15.1
+
+log() { printf '\n==> %s\n' "$*"; }
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v clang++-19 >/dev/null || missing+=(clang-19)
+command -v llvm-ar-19 >/dev/null || missing+=(llvm-19)
+[ -f /usr/lib/wasm32-wasi/libc.a ] || missing+=(wasi-libc)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes)"
+  # Not --locked: one crate version its lock file pins is no longer served.
+  cargo install --quiet --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
+  log "cargo install wasm-pack $WASM_PACK_VERSION (a few minutes)"
+  cargo install --quiet --force --locked wasm-pack --version "$WASM_PACK_VERSION"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund
+fi
