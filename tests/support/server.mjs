@@ -1,7 +1,8 @@
 // A small static file server for the demo pages and the browser tests (until the relay
 // exists). Serves the repository root read-only: `/` redirects to the demo page, `/www/*`
 // and `/pkg/*` are the pages and the wasm package. When started with an `uploadDir`,
-// `PUT /upload/<name>` stores a test page's output there (tests only).
+// `PUT /upload/<name>` stores a test page's output there and `GET /upload/<name>` reads
+// it back (tests and benchmarks only).
 import { createServer } from 'node:http';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat, mkdir } from 'node:fs/promises';
@@ -40,6 +41,12 @@ function fileFor(urlPath) {
   return path;
 }
 
+/** The file name in `/upload/<name>`, or null when it could escape the upload folder. */
+function uploadName(pathname) {
+  const name = pathname.slice('/upload/'.length);
+  return /^[\w.-]{1,100}$/.test(name) && !name.startsWith('.') ? name : null;
+}
+
 /**
  * Starts the server. Resolves to `{ url, port, close() }`.
  * @param {{ port?: number, host?: string, uploadDir?: string, log?: (line: string) => void }} options
@@ -54,22 +61,32 @@ export async function startServer({ port = 0, host = '127.0.0.1', uploadDir, log
       log(`${req.method} ${url.pathname} ${status}`);
     };
     try {
-      if (req.method === 'PUT' && url.pathname.startsWith('/upload/')) {
-        const name = url.pathname.slice('/upload/'.length);
-        if (!uploadDir) return send(404, 'uploads are off');
-        if (!/^[\w.-]{1,100}$/.test(name) || name.startsWith('.')) return send(400, 'bad upload name');
+      const upload = url.pathname.startsWith('/upload/');
+      const name = upload ? uploadName(url.pathname) : null;
+      if (upload && !uploadDir) return send(404, 'uploads are off');
+      if (upload && !name) return send(400, 'bad upload name');
+      if (req.method === 'PUT' && upload) {
         const length = Number(req.headers['content-length'] ?? NaN);
         if (!(length <= MAX_UPLOAD_BYTES)) return send(413, 'upload too large or without length');
         await pipeline(req, createWriteStream(join(uploadDir, name)));
         return send(201, 'stored');
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
+      if (upload) return await serveFile(join(uploadDir, name));
       if (url.pathname === '/') {
         res.writeHead(302, { location: '/www/index.html' });
         return res.end();
       }
       const path = fileFor(url.pathname);
       if (!path) return send(404, 'not found');
+      return await serveFile(path);
+    } catch (err) {
+      if (!res.headersSent) send(500, 'internal error');
+      else res.destroy();
+      log(`error ${err}`);
+    }
+
+    async function serveFile(path) {
       const info = await stat(path).catch(() => null);
       if (!info?.isFile()) return send(404, 'not found');
       res.writeHead(200, {
@@ -79,10 +96,6 @@ export async function startServer({ port = 0, host = '127.0.0.1', uploadDir, log
       });
       if (req.method === 'HEAD') return res.end();
       await pipeline(createReadStream(path), res);
-    } catch (err) {
-      if (!res.headersSent) send(500, 'internal error');
-      else res.destroy();
-      log(`error ${err}`);
     }
   });
   await new Promise((ok, fail) => server.once('error', fail).listen(port, host, ok));
