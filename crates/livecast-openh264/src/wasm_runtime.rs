@@ -79,7 +79,8 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
     }
 }
 
-// C++ operator new / new[] / delete / delete[] (Itanium mangled names, wasm32 size_t = u32).
+// C++ operator new / new[] / delete / delete[] (Itanium mangled names; on wasm32 size_t
+// is `unsigned long`, hence the `m`).
 // openh264 is built with -fno-exceptions, so a failed `new` returns null like `malloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _Znwm(size: usize) -> *mut c_void {
@@ -87,14 +88,6 @@ pub unsafe extern "C" fn _Znwm(size: usize) -> *mut c_void {
 }
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _Znam(size: usize) -> *mut c_void {
-    unsafe { malloc(size) }
-}
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _Znwj(size: usize) -> *mut c_void {
-    unsafe { malloc(size) }
-}
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _Znaj(size: usize) -> *mut c_void {
     unsafe { malloc(size) }
 }
 #[unsafe(no_mangle)]
@@ -111,14 +104,6 @@ pub unsafe extern "C" fn _ZdlPvm(ptr: *mut c_void, _size: usize) {
 }
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZdaPvm(ptr: *mut c_void, _size: usize) {
-    unsafe { free(ptr) }
-}
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _ZdlPvj(ptr: *mut c_void, _size: usize) {
-    unsafe { free(ptr) }
-}
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _ZdaPvj(ptr: *mut c_void, _size: usize) {
     unsafe { free(ptr) }
 }
 
