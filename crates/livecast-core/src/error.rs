@@ -27,4 +27,10 @@ pub enum Error {
         /// Frame height.
         height: u32,
     },
+    /// Bytes that are not a parseable H.264 MPEG transport stream.
+    #[error("not a valid H.264 MPEG-TS segment: {0}")]
+    InvalidTransportStream(String),
+    /// A frame handed to the muxer cannot be placed in the stream.
+    #[error("cannot mux frame: {0}")]
+    Mux(String),
 }

@@ -7,6 +7,8 @@
 //! - [`convert`]: RGBA (what a canvas gives) to I420 (what H.264 encoders take).
 //! - [`annexb`]: reading H.264 Annex-B bitstreams: NAL units, their types, keyframes.
 //! - [`quality`]: PSNR, to measure what encoding cost in picture quality.
+//! - [`ts`]: MPEG-TS: the muxer and IDR-aligned segmenter the broadcaster uses, and the
+//!   demuxer/prober the relay, transcoder and player use.
 //! - [`pattern`]: a deterministic moving test picture, for tests and benchmarks.
 
 pub mod annexb;
@@ -15,6 +17,7 @@ mod error;
 pub mod frame;
 pub mod pattern;
 pub mod quality;
+pub mod ts;
 
 pub use error::Error;
 pub use frame::I420Frame;

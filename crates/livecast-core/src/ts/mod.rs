@@ -1,0 +1,38 @@
+//! MPEG-TS for Livecast's H.264 segments (ISO/IEC 13818-1).
+//!
+//! - [`TsMuxer`]: access units in, 188-byte packets out: PAT and PMT at the start of each
+//!   segment, one PES per access unit with PTS at 90 kHz, PCR on the video PID, continuity
+//!   counters, adaptation-field stuffing, random-access flags on IDRs.
+//! - [`Segmenter`]: cuts the muxed stream into segments that each start with an IDR
+//!   (SPS/PPS in front), at the first keyframe after the target duration.
+//! - [`demux`] and [`probe_segment`]: the way back, for the relay, transcoder and player.
+//!
+//! The packet layer (headers, PSI tables with CRC, PES headers, stuffing) is the `mpeg2ts`
+//! crate's; what is ours is the timing, the segment structure and the checks.
+
+mod demux;
+mod mux;
+mod segmenter;
+
+pub use demux::{demux, probe_segment, AccessUnit, SegmentInfo};
+pub use mux::TsMuxer;
+pub use segmenter::{Segment, Segmenter};
+
+#[cfg(test)]
+mod tests;
+
+/// The first line of an `mpeg2ts` error, without the source locations it appends.
+fn packet_error(e: &mpeg2ts::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    line.split(" (at ").next().unwrap_or(line).trim().to_string()
+}
+
+/// MPEG-TS packet size in bytes.
+pub const PACKET_SIZE: usize = 188;
+/// The PID of our program map table.
+pub const PMT_PID: u16 = 0x1000;
+/// The PID of our H.264 video stream (also carries the PCR).
+pub const VIDEO_PID: u16 = 0x100;
+/// MPEG-TS clock: 90 kHz.
+pub const CLOCK_HZ: u64 = 90_000;

@@ -1,0 +1,179 @@
+//! The muxer: H.264 access units → MPEG-TS packets.
+
+use super::{CLOCK_HZ, PMT_PID, VIDEO_PID};
+use crate::Error;
+use mpeg2ts::es::{StreamId, StreamType};
+use mpeg2ts::pes::PesHeader;
+use mpeg2ts::time::{ClockReference, Timestamp};
+use mpeg2ts::ts::payload::{Bytes, Pat, Pes, Pmt};
+use mpeg2ts::ts::{
+    AdaptationField, ContinuityCounter, EsInfo, Pid, ProgramAssociation, TransportScramblingControl, TsHeader,
+    TsPacket, TsPacketWriter, TsPayload, VersionNumber, WriteTsPacket,
+};
+
+/// Timestamps start here (1 s), so the PCR can run ahead of the first PTS without going negative.
+const PTS_OFFSET: u64 = CLOCK_HZ;
+/// The PCR leads each frame's decode time by this much (100 ms), the decoder's buffer delay.
+const PCR_LEAD: u64 = CLOCK_HZ / 10;
+/// PTS and DTS are 33-bit counters.
+const PTS_MODULO: u64 = 1 << 33;
+/// H.264 access unit delimiter (primary_pic_type = any), put in front of every frame:
+/// some players need it to find frame boundaries.
+const ACCESS_UNIT_DELIMITER: [u8; 6] = [0, 0, 0, 1, 0x09, 0xF0];
+
+/// Writes H.264 access units as MPEG-TS. One muxer per stream: continuity counters and the
+/// timeline run on across segments.
+#[derive(Debug)]
+pub struct TsMuxer {
+    pat_cc: ContinuityCounter,
+    pmt_cc: ContinuityCounter,
+    video_cc: ContinuityCounter,
+    /// Capture time (µs) of the stream's first frame: the timeline's zero.
+    origin_us: Option<i64>,
+    last_us: Option<i64>,
+}
+
+impl Default for TsMuxer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn packet_err(e: mpeg2ts::Error) -> Error {
+    Error::Mux(super::packet_error(&e))
+}
+
+impl TsMuxer {
+    /// A muxer for one H.264 stream.
+    pub fn new() -> Self {
+        Self {
+            pat_cc: ContinuityCounter::new(),
+            pmt_cc: ContinuityCounter::new(),
+            video_cc: ContinuityCounter::new(),
+            origin_us: None,
+            last_us: None,
+        }
+    }
+
+    /// The 90 kHz timestamp (already offset and wrapped to 33 bits) of a capture time.
+    pub fn pts_of(&self, timestamp_us: i64) -> u64 {
+        let origin = self.origin_us.unwrap_or(timestamp_us);
+        let elapsed_us = (timestamp_us - origin).max(0) as u64;
+        (PTS_OFFSET + (elapsed_us * CLOCK_HZ + 500_000) / 1_000_000) % PTS_MODULO
+    }
+
+    /// Writes the PAT and PMT: call at the start of every segment so it decodes alone.
+    pub fn write_tables(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let pmt_pid = Pid::new(PMT_PID).map_err(packet_err)?;
+        let video_pid = Pid::new(VIDEO_PID).map_err(packet_err)?;
+        let pat = TsPacket {
+            header: header(Pid::new(0).map_err(packet_err)?, &mut self.pat_cc),
+            adaptation_field: None,
+            payload: Some(TsPayload::Pat(Pat {
+                transport_stream_id: 1,
+                version_number: VersionNumber::new(),
+                table: vec![ProgramAssociation { program_num: 1, program_map_pid: pmt_pid }],
+            })),
+        };
+        let pmt = TsPacket {
+            header: header(pmt_pid, &mut self.pmt_cc),
+            adaptation_field: None,
+            payload: Some(TsPayload::Pmt(Pmt {
+                program_num: 1,
+                pcr_pid: Some(video_pid),
+                version_number: VersionNumber::new(),
+                program_info: vec![],
+                es_info: vec![EsInfo { stream_type: StreamType::H264, elementary_pid: video_pid, descriptors: vec![] }],
+            })),
+        };
+        let mut writer = TsPacketWriter::new(out);
+        writer.write_ts_packet(&pat).map_err(packet_err)?;
+        writer.write_ts_packet(&pmt).map_err(packet_err)?;
+        Ok(())
+    }
+
+    /// Writes one access unit (Annex-B, one frame) captured at `timestamp_us`.
+    /// Timestamps must not go backwards; equal timestamps are refused too, since two
+    /// frames cannot share a presentation time.
+    pub fn write_access_unit(&mut self, annex_b: &[u8], keyframe: bool, timestamp_us: i64, out: &mut Vec<u8>) -> Result<(), Error> {
+        if annex_b.is_empty() {
+            return Err(Error::Mux("empty access unit".into()));
+        }
+        if let Some(last) = self.last_us {
+            if timestamp_us <= last {
+                return Err(Error::Mux(format!("timestamp {timestamp_us} µs does not follow {last} µs")));
+            }
+        }
+        self.origin_us.get_or_insert(timestamp_us);
+        self.last_us = Some(timestamp_us);
+        let pts = self.pts_of(timestamp_us);
+        let pcr_base = (pts + PTS_MODULO - PCR_LEAD) % PTS_MODULO;
+
+        let mut es = Vec::with_capacity(annex_b.len() + ACCESS_UNIT_DELIMITER.len());
+        es.extend_from_slice(&ACCESS_UNIT_DELIMITER);
+        es.extend_from_slice(annex_b);
+
+        let video_pid = Pid::new(VIDEO_PID).map_err(packet_err)?;
+        let pes_header = PesHeader {
+            stream_id: StreamId::new(StreamId::VIDEO_MIN),
+            priority: false,
+            data_alignment_indicator: true,
+            copyright: false,
+            original_or_copy: false,
+            pts: Some(Timestamp::new(pts).map_err(packet_err)?),
+            dts: None, // no B-frames: DTS equals PTS and is left out
+            escr: None,
+        };
+        let adaptation = AdaptationField {
+            discontinuity_indicator: false,
+            random_access_indicator: keyframe,
+            es_priority_indicator: false,
+            pcr: Some(ClockReference::new(pcr_base * 300).map_err(packet_err)?),
+            opcr: None,
+            splice_countdown: None,
+            transport_private_data: vec![],
+            extension: None,
+        };
+        // First packet: 4-byte header, adaptation field with PCR (8 bytes), PES header
+        // (9 + 5 bytes for the PTS); the rest of the 188 bytes is payload.
+        const FIRST_PAYLOAD: usize = 188 - 4 - 8 - 14;
+        let (first, mut rest) = es.split_at(FIRST_PAYLOAD.min(es.len()));
+        let mut writer = TsPacketWriter::new(out);
+        writer
+            .write_ts_packet(&TsPacket {
+                header: header(video_pid, &mut self.video_cc),
+                adaptation_field: Some(adaptation),
+                payload: Some(TsPayload::PesStart(Pes {
+                    header: pes_header,
+                    pes_packet_len: 0, // unbounded, as usual for video
+                    data: Bytes::new(first).map_err(packet_err)?,
+                })),
+            })
+            .map_err(packet_err)?;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(Bytes::MAX_SIZE.min(rest.len()));
+            rest = tail;
+            writer
+                .write_ts_packet(&TsPacket {
+                    header: header(video_pid, &mut self.video_cc),
+                    adaptation_field: None, // the writer stuffs a short last packet
+                    payload: Some(TsPayload::PesContinuation(Bytes::new(chunk).map_err(packet_err)?)),
+                })
+                .map_err(packet_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// A packet header for `pid`, taking the PID's next continuity counter.
+fn header(pid: Pid, cc: &mut ContinuityCounter) -> TsHeader {
+    let header = TsHeader {
+        transport_error_indicator: false,
+        transport_priority: false,
+        pid,
+        transport_scrambling_control: TransportScramblingControl::NotScrambled,
+        continuity_counter: *cc,
+    };
+    cc.increment();
+    header
+}
