@@ -11,6 +11,24 @@ pub enum ErrorCode {
     Freed,
     /// The codec itself failed.
     Codec,
+    /// No camera was found (or none can give the requested size).
+    NoCamera,
+    /// The user or the browser refused camera access.
+    PermissionDenied,
+    /// The camera exists but could not be opened.
+    CameraError,
+    /// The relay could not be reached.
+    RelayUnreachable,
+    /// The relay refused the stream id or key.
+    BadStreamKey,
+    /// The relay refused a segment.
+    SegmentRejected,
+    /// A segment was dropped without upload because the network could not keep up.
+    SegmentDropped,
+    /// A method was called in a state that does not allow it.
+    InvalidState,
+    /// The encode worker failed.
+    EncoderFailed,
 }
 
 impl ErrorCode {
@@ -21,6 +39,15 @@ impl ErrorCode {
             Self::InvalidFrame => "INVALID_FRAME",
             Self::Freed => "FREED",
             Self::Codec => "CODEC_ERROR",
+            Self::NoCamera => "NO_CAMERA",
+            Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::CameraError => "CAMERA_ERROR",
+            Self::RelayUnreachable => "RELAY_UNREACHABLE",
+            Self::BadStreamKey => "BAD_STREAM_KEY",
+            Self::SegmentRejected => "SEGMENT_REJECTED",
+            Self::SegmentDropped => "SEGMENT_DROPPED",
+            Self::InvalidState => "INVALID_STATE",
+            Self::EncoderFailed => "ENCODER_FAILED",
         }
     }
 }
@@ -56,6 +83,14 @@ pub enum LivecastError {
     /// A frame argument has the wrong JavaScript type (a `TypeError` in JS).
     #[error("invalid frame: {0}")]
     FrameType(String),
+    /// A broadcast failure (camera, relay, worker, state), with its code.
+    #[error("{message}")]
+    Broadcast {
+        /// What kind of failure.
+        code: ErrorCode,
+        /// What happened and what to do.
+        message: String,
+    },
 }
 
 /// Which built-in JavaScript error class an error is thrown as.
@@ -77,6 +112,7 @@ impl LivecastError {
             Self::InvalidFrame(_) | Self::FrameType(_) => ErrorCode::InvalidFrame,
             Self::Freed(_) => ErrorCode::Freed,
             Self::Codec(_) => ErrorCode::Codec,
+            Self::Broadcast { code, .. } => *code,
         }
     }
 
@@ -85,7 +121,7 @@ impl LivecastError {
         match self {
             Self::ConfigType { .. } | Self::FrameType(_) => JsErrorClass::TypeError,
             Self::InvalidConfig { .. } | Self::InvalidFrame(_) => JsErrorClass::RangeError,
-            Self::Freed(_) | Self::Codec(_) => JsErrorClass::Error,
+            Self::Freed(_) | Self::Codec(_) | Self::Broadcast { .. } => JsErrorClass::Error,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - `js` (wasm32 only): the JavaScript API generated with wasm-bindgen: the
 //!   `H264Encoder` class, its typed options and errors.
 
+pub mod broadcast;
 pub mod encode;
 mod error;
 #[cfg(target_arch = "wasm32")]

@@ -75,6 +75,18 @@ impl<'a> OptionsReader<'a> {
         Ok(Self { value, object })
     }
 
+    /// A string option: `None` when absent or `undefined`, a `TypeError` when not a string.
+    pub fn string(&self, key: &str) -> Result<Option<String>, LivecastError> {
+        let v = Reflect::get(self.value, &key.into()).unwrap_or(JsValue::UNDEFINED);
+        if v.is_undefined() {
+            return Ok(None);
+        }
+        v.as_string().map(Some).ok_or_else(|| LivecastError::ConfigType {
+            object: self.object,
+            message: format!("`{key}` must be a string, got {}", type_name(&v)),
+        })
+    }
+
     /// A number option: `None` when absent or `undefined`, a `TypeError` when not a number.
     pub fn number(&self, key: &str) -> Result<Option<f64>, LivecastError> {
         let v = Reflect::get(self.value, &key.into()).unwrap_or(JsValue::UNDEFINED);

@@ -3,8 +3,10 @@
 //! - [`H264Encoder`](h264_encoder::H264Encoder): the encoder class.
 //! - `interop`: turning JS values into Rust ones and Rust errors into JS exceptions.
 
+mod broadcaster;
 mod h264_encoder;
 mod interop;
+mod segmenter;
 #[cfg(test)]
 mod tests;
 
@@ -19,7 +21,11 @@ pub fn start() {
 #[wasm_bindgen(typescript_custom_section)]
 const TS_ERRORS: &str = r#"
 /** The `code` property of every error Livecast throws. */
-export type LivecastErrorCode = "INVALID_CONFIG" | "INVALID_FRAME" | "FREED" | "CODEC_ERROR";
+export type LivecastErrorCode =
+  | "INVALID_CONFIG" | "INVALID_FRAME" | "FREED" | "CODEC_ERROR"
+  | "NO_CAMERA" | "PERMISSION_DENIED" | "CAMERA_ERROR"
+  | "RELAY_UNREACHABLE" | "BAD_STREAM_KEY" | "SEGMENT_REJECTED" | "SEGMENT_DROPPED"
+  | "INVALID_STATE" | "ENCODER_FAILED";
 
 /**
  * What Livecast throws: a built-in `TypeError` (wrong or missing value), `RangeError`

@@ -1,0 +1,785 @@
+//! `Broadcaster`: camera → encode Worker (openh264 + MPEG-TS) → uploads to the relay.
+//!
+//! The page's thread only moves data: frames go to the Worker as a transferred
+//! `ReadableStream`, segments come back as transferred buffers and are uploaded with
+//! `fetch` (retries with backoff and jitter, a bounded queue). State changes, stats,
+//! acknowledged segments and errors are events on the object.
+
+use super::interop::{object, OptionsReader};
+use crate::broadcast::stats::{StatsSnapshot, StatsWindow};
+use crate::broadcast::upload::{PendingSegment, RetryPolicy, UploadQueue, UploadVerdict};
+use crate::{ErrorCode, LivecastError};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use web_sys::{
+    AbortController, CustomEvent, CustomEventInit, EventTarget, Headers, MediaStream, MediaStreamConstraints,
+    MediaStreamTrack, MessageEvent, RequestInit, Response, Worker, WorkerOptions, WorkerType,
+};
+
+#[wasm_bindgen(module = "/js/encode-worker.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = encodeWorkerUrl)]
+    fn encode_worker_url() -> String;
+}
+
+#[wasm_bindgen(module = "/js/frame-source.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = openFrameStream, catch)]
+    fn open_frame_stream(track: &MediaStreamTrack) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = onDetail)]
+    fn on_detail(target: &EventTarget, kind: &str, callback: &Function) -> Function;
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** Options of `new Broadcaster(...)`. */
+export interface BroadcasterOptions {
+  /** The relay's base URL, e.g. `"https://relay.example.com"`. */
+  relayUrl: string;
+  /** The stream's id (from `POST /api/streams`). */
+  streamId: string;
+  /** The stream's secret key (from `POST /api/streams`). */
+  streamKey: string;
+  /** Capture and encoding settings. */
+  video?: {
+    /** Default 1280. */ width?: number;
+    /** Default 720. */ height?: number;
+    /** Default 30. */ fps?: number;
+    /** Default 2500. */ bitrateKbps?: number;
+  };
+  /** Target segment length in seconds (a segment is cut at the first keyframe after it). Default 2. */
+  segmentSeconds?: number;
+  /** Segments kept for upload when the network is slow; older ones are dropped. Default 8. */
+  maxQueuedSegments?: number;
+}
+
+/** `idle` → `connecting` → `live` ⇄ `reconnecting` → `ended`. */
+export type BroadcasterState = "idle" | "connecting" | "live" | "reconnecting" | "ended";
+
+/** The `stats` event's detail, sent about once a second while broadcasting. */
+export interface BroadcastStats {
+  capturedFps: number;
+  encodedFps: number;
+  encodeMsP50: number;
+  encodeMsP95: number;
+  outputKbps: number;
+  /** Frames dropped since the start (camera gaps or a busy encoder). */
+  droppedFrames: number;
+  /** Segments waiting for upload. */
+  uploadQueue: number;
+  /** Duration of the last acknowledged upload, ms (null before the first). */
+  lastUploadMs: number | null;
+  segmentsAcknowledged: number;
+  /** Segments given up without upload (queue full, rejected, relay unreachable). */
+  segmentsDropped: number;
+  /** Which encoder runs, and why. */
+  encoder: string;
+}
+
+/** The `segment` event's detail: the relay acknowledged a segment. */
+export interface SegmentAcknowledged {
+  seq: number;
+  bytes: number;
+  durationMs: number;
+  uploadMs: number;
+  attempts: number;
+}
+
+/** The `error` event's detail. `fatal` errors end the broadcast. */
+export interface BroadcastError {
+  code: LivecastErrorCode;
+  message: string;
+  fatal: boolean;
+  seq?: number;
+  status?: number;
+}
+
+/** Events and their details. */
+export interface BroadcasterEventMap {
+  state: BroadcasterState;
+  stats: BroadcastStats;
+  segment: SegmentAcknowledged;
+  error: BroadcastError;
+}
+"#;
+
+/// Settings read from the options object.
+#[derive(Debug, Clone)]
+struct Options {
+    relay_url: String,
+    stream_id: String,
+    stream_key: String,
+    width: u32,
+    height: u32,
+    fps: f64,
+    bitrate_kbps: u32,
+    segment_seconds: f64,
+    max_queued_segments: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    Connecting,
+    Live,
+    Reconnecting,
+    Ended,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Connecting => "connecting",
+            Self::Live => "live",
+            Self::Reconnecting => "reconnecting",
+            Self::Ended => "ended",
+        }
+    }
+}
+
+/// A pending promise's two functions.
+struct Waiter {
+    resolve: Function,
+    reject: Function,
+}
+
+struct Inner {
+    options: Options,
+    state: State,
+    events: EventTarget,
+    worker: Option<Worker>,
+    stream: Option<MediaStream>,
+    owns_stream: bool,
+    frame_source: Option<JsValue>,
+    queue: UploadQueue,
+    uploading: bool,
+    stats: StatsWindow,
+    stats_since: f64,
+    stats_timer: Option<i32>,
+    encoder_label: String,
+    next_seq: u64,
+    policy: RetryPolicy,
+    worker_finished: bool,
+    ready: Option<Waiter>,
+    drained: Option<Function>,
+    // Closures the browser calls back into; kept alive for the broadcast's lifetime.
+    on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
+    on_tick: Option<Closure<dyn FnMut()>>,
+}
+
+type Shared = Rc<RefCell<Inner>>;
+
+fn broadcast_error(code: ErrorCode, message: impl Into<String>) -> LivecastError {
+    LivecastError::Broadcast { code, message: message.into() }
+}
+
+/// Broadcasts a camera (or any video `MediaStream`) to a Livecast relay as MPEG-TS
+/// segments, encoding with openh264 in a dedicated Worker.
+///
+/// ```js
+/// const b = new Broadcaster({ relayUrl, streamId, streamKey, video: { width: 1280, height: 720 } });
+/// b.on('stats', (s) => console.log(s.encodedFps, s.outputKbps));
+/// b.on('error', (e) => console.warn(e.code, e.message));
+/// await b.start();       // asks for the camera, resolves when live
+/// await b.stop();        // uploads what is left, then ends the stream
+/// ```
+#[wasm_bindgen]
+pub struct Broadcaster {
+    inner: Shared,
+}
+
+#[wasm_bindgen]
+impl Broadcaster {
+    /// Creates a broadcaster; throws `INVALID_CONFIG` naming any bad option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "BroadcasterOptions")] options: JsValue) -> Result<Broadcaster, JsValue> {
+        let options = parse_options(&options)?;
+        let events = EventTarget::new()?;
+        let inner = Inner {
+            queue: UploadQueue::new(options.max_queued_segments),
+            options,
+            state: State::Idle,
+            events,
+            worker: None,
+            stream: None,
+            owns_stream: false,
+            frame_source: None,
+            uploading: false,
+            stats: StatsWindow::default(),
+            stats_since: now_ms(),
+            stats_timer: None,
+            encoder_label: String::new(),
+            next_seq: 0,
+            policy: RetryPolicy::default(),
+            worker_finished: false,
+            ready: None,
+            drained: None,
+            on_message: None,
+            on_tick: None,
+        };
+        Ok(Self { inner: Rc::new(RefCell::new(inner)) })
+    }
+
+    /// The current state: `"idle" | "connecting" | "live" | "reconnecting" | "ended"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "BroadcasterState")]
+    pub fn state(&self) -> String {
+        self.inner.borrow().state.as_str().to_string()
+    }
+
+    /// Starts broadcasting `stream` (or the camera, asked for at the configured size when
+    /// none is given). Resolves once the encoder runs; rejects with a typed error
+    /// (`NO_CAMERA`, `PERMISSION_DENIED`, `RELAY_UNREACHABLE`, `BAD_STREAM_KEY`, ...).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn start(&self, stream: Option<MediaStream>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            if inner.borrow().state != State::Idle {
+                let state = inner.borrow().state.as_str();
+                return Err(broadcast_error(ErrorCode::InvalidState, format!("start() needs an idle Broadcaster, this one is {state}; create a new one")).into());
+            }
+            set_state(&inner, State::Connecting);
+            match start_broadcast(&inner, stream).await {
+                Ok(()) => Ok(JsValue::UNDEFINED),
+                Err(e) => {
+                    let error = JsValue::from(e.clone());
+                    fail(&inner, e);
+                    Err(error)
+                }
+            }
+        })
+    }
+
+    /// Stops: the last segment is cut and uploaded (waiting up to 15 s for the queue to
+    /// drain), the relay is told the stream ended, and the camera is released if the
+    /// Broadcaster opened it. Resolves when `state` is `"ended"`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn stop(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let state = inner.borrow().state;
+            if matches!(state, State::Idle | State::Ended) {
+                set_state(&inner, State::Ended);
+                return Ok(JsValue::UNDEFINED);
+            }
+            if let Some(worker) = inner.borrow().worker.as_ref() {
+                let _ = worker.post_message(&object(&[("type", "stop".into())]));
+            }
+            let drained = Promise::new(&mut |resolve, _| {
+                inner.borrow_mut().drained = Some(resolve);
+            });
+            check_drained(&inner);
+            let timeout = sleep(15_000.0);
+            let _ = JsFuture::from(Promise::race(&Array::of2(&drained, &timeout))).await;
+            let (relay, id, key) = {
+                let o = &inner.borrow().options;
+                (o.relay_url.clone(), o.stream_id.clone(), o.stream_key.clone())
+            };
+            // Best effort: the relay also ends streams that go quiet.
+            let _ = http(&format!("{relay}/api/streams/{id}/end"), "POST", Some(&key), None, 5_000.0).await;
+            teardown(&inner);
+            emit_stats(&inner);
+            set_state(&inner, State::Ended);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Adds a listener for `"state" | "stats" | "segment" | "error"`; it receives a
+    /// `CustomEvent` whose `detail` is the payload (see `BroadcasterEventMap`).
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
+        self.inner.borrow().events.add_event_listener_with_callback(kind, listener)
+    }
+
+    /// Removes a listener added with `addEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
+        self.inner.borrow().events.remove_event_listener_with_callback(kind, listener)
+    }
+
+    /// hls.js-style subscription: `callback` receives the payload itself. Returns a
+    /// function that unsubscribes.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "keyof BroadcasterEventMap")] kind: &str,
+        #[wasm_bindgen(unchecked_param_type = "(detail: any) => void")] callback: &Function,
+    ) -> Function {
+        on_detail(&self.inner.borrow().events, kind, callback)
+    }
+}
+
+fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
+    const OBJECT: &str = "Broadcaster";
+    let reader = OptionsReader::new(value, OBJECT, &["relayUrl", "streamId", "streamKey", "video", "segmentSeconds", "maxQueuedSegments"])?;
+    let relay_url = reader.string("relayUrl")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`relayUrl` is required".into() })?;
+    let stream_id = reader.string("streamId")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamId` is required".into() })?;
+    let stream_key = reader.string("streamKey")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamKey` is required".into() })?;
+    let bad = |message: String| LivecastError::InvalidConfig { object: OBJECT, message };
+    if !(relay_url.starts_with("http://") || relay_url.starts_with("https://")) {
+        return Err(bad(format!("`relayUrl` must be an http(s) URL, got {relay_url:?}")));
+    }
+    if stream_id.is_empty() || stream_id.len() > 64 || !stream_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(bad(format!("`streamId` must be 1..=64 letters, digits, - or _, got {stream_id:?}")));
+    }
+    if stream_key.is_empty() {
+        return Err(bad("`streamKey` is empty".into()));
+    }
+    let video = Reflect::get(value, &"video".into()).unwrap_or(JsValue::UNDEFINED);
+    let video = if video.is_undefined() { js_sys::Object::new().into() } else { video };
+    let v = OptionsReader::new(&video, OBJECT, &["width", "height", "fps", "bitrateKbps"])?;
+    let settings = crate::encode::EncoderSettings::from_options(&crate::encode::EncoderOptions {
+        width: Some(v.number("width")?.unwrap_or(1280.0)),
+        height: Some(v.number("height")?.unwrap_or(720.0)),
+        fps: v.number("fps")?,
+        bitrate_kbps: Some(v.number("bitrateKbps")?.unwrap_or(2500.0)),
+        keyframe_interval_frames: None,
+    })
+    .map_err(|e| match e {
+        LivecastError::InvalidConfig { message, .. } => bad(format!("video: {message}")),
+        other => other,
+    })?;
+    let segment_seconds = reader.number("segmentSeconds")?.unwrap_or(2.0);
+    if !(0.5..=10.0).contains(&segment_seconds) {
+        return Err(bad(format!("`segmentSeconds` must be within 0.5..=10, got {segment_seconds}")));
+    }
+    let max_queued = reader.number("maxQueuedSegments")?.unwrap_or(8.0);
+    if !(1.0..=1000.0).contains(&max_queued) || max_queued.fract() != 0.0 {
+        return Err(bad(format!("`maxQueuedSegments` must be a whole number within 1..=1000, got {max_queued}")));
+    }
+    Ok(Options {
+        relay_url: relay_url.trim_end_matches('/').to_string(),
+        stream_id,
+        stream_key,
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        bitrate_kbps: settings.bitrate_kbps,
+        segment_seconds,
+        max_queued_segments: max_queued as usize,
+    })
+}
+
+async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<(), LivecastError> {
+    let options = inner.borrow().options.clone();
+    // 1. The relay knows the stream, and where its segment numbering goes on.
+    let url = format!("{}/api/streams/{}", options.relay_url, options.stream_id);
+    let (status, body) = match http(&url, "GET", None, None, 8_000.0).await {
+        Ok(answer) => answer,
+        Err(_) => return Err(broadcast_error(ErrorCode::RelayUnreachable, format!("the relay at {} did not answer; check relayUrl and that the relay runs", options.relay_url))),
+    };
+    match status {
+        200 => {}
+        404 => return Err(broadcast_error(ErrorCode::BadStreamKey, format!("the relay has no stream {:?}; create one first", options.stream_id))),
+        s => return Err(broadcast_error(ErrorCode::RelayUnreachable, format!("the relay answered {s} for stream {:?}", options.stream_id))),
+    }
+    let info = js_sys::JSON::parse(&body).unwrap_or(JsValue::NULL);
+    if Reflect::get(&info, &"ended".into()).ok().and_then(|v| v.as_bool()) == Some(true) {
+        return Err(broadcast_error(ErrorCode::InvalidState, format!("stream {:?} has ended; create a new stream", options.stream_id)));
+    }
+    let next_seq = ["nextSeq", "segments"]
+        .iter()
+        .find_map(|k| Reflect::get(&info, &(*k).into()).ok().and_then(|v| v.as_f64()))
+        .unwrap_or(0.0);
+    inner.borrow_mut().next_seq = next_seq as u64;
+
+    // 2. The video.
+    let owns_stream = stream.is_none();
+    let stream = match stream {
+        Some(s) => s,
+        None => open_camera(&options).await?,
+    };
+    {
+        let mut i = inner.borrow_mut();
+        i.stream = Some(stream.clone());
+        i.owns_stream = owns_stream;
+    }
+    let track: MediaStreamTrack = stream
+        .get_video_tracks()
+        .get(0)
+        .dyn_into()
+        .map_err(|_| broadcast_error(ErrorCode::NoCamera, "the MediaStream has no video track"))?;
+    let source = open_frame_stream(&track).map_err(|e| broadcast_error(ErrorCode::CameraError, format!("cannot read camera frames: {}", js_message(&e))))?;
+    let readable = Reflect::get(&source, &"readable".into()).unwrap_or(JsValue::UNDEFINED);
+    let kind = Reflect::get(&source, &"kind".into()).ok().and_then(|k| k.as_string()).unwrap_or_default();
+    inner.borrow_mut().frame_source = Some(source);
+
+    // 3. The encode Worker.
+    let worker_options = WorkerOptions::new();
+    worker_options.set_type(WorkerType::Module);
+    let worker = Worker::new_with_options(&encode_worker_url(), &worker_options)
+        .map_err(|e| broadcast_error(ErrorCode::EncoderFailed, format!("cannot start the encode worker: {}", js_message(&e))))?;
+    let weak = Rc::downgrade(inner);
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(inner) = weak.upgrade() {
+            on_worker_message(&inner, event.data());
+        }
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let config = object(&[
+        ("width", options.width.into()),
+        ("height", options.height.into()),
+        ("fps", options.fps.into()),
+        ("bitrateKbps", options.bitrate_kbps.into()),
+        ("segmentSeconds", options.segment_seconds.into()),
+        ("firstSeq", (next_seq).into()),
+    ]);
+    let ready = Promise::new(&mut |resolve, reject| {
+        inner.borrow_mut().ready = Some(Waiter { resolve, reject });
+    });
+    worker
+        .post_message_with_transfer(&object(&[("type", "start".into()), ("readable", readable.clone()), ("config", config.into())]), &Array::of1(&readable))
+        .map_err(|e| broadcast_error(ErrorCode::EncoderFailed, format!("cannot hand the camera to the worker: {}", js_message(&e))))?;
+    {
+        let mut i = inner.borrow_mut();
+        i.worker = Some(worker);
+        i.on_message = Some(on_message);
+        i.encoder_label = format!("openh264 (wasm) in a Worker, {}x{}, frames via {kind}", options.width, options.height);
+    }
+    start_stats_timer(inner)?;
+    JsFuture::from(ready).await.map_err(|e| broadcast_error(ErrorCode::EncoderFailed, js_message(&e)))?;
+    Ok(())
+}
+
+async fn open_camera(options: &Options) -> Result<MediaStream, LivecastError> {
+    let devices = web_sys::window()
+        .ok_or_else(|| broadcast_error(ErrorCode::NoCamera, "the Broadcaster needs a page (window) to open the camera"))?
+        .navigator()
+        .media_devices()
+        .map_err(|_| broadcast_error(ErrorCode::NoCamera, "this page cannot use cameras (it needs https:// or http://localhost)"))?;
+    let video = object(&[
+        ("width", object(&[("ideal", options.width.into())]).into()),
+        ("height", object(&[("ideal", options.height.into())]).into()),
+        ("frameRate", object(&[("ideal", options.fps.into())]).into()),
+    ]);
+    let constraints = MediaStreamConstraints::new();
+    constraints.set_video(&video);
+    let promise = devices.get_user_media_with_constraints(&constraints).map_err(|e| camera_error(&e))?;
+    let stream = JsFuture::from(promise).await.map_err(|e| camera_error(&e))?;
+    Ok(stream.unchecked_into())
+}
+
+/// A getUserMedia failure as an error a page author can act on.
+fn camera_error(e: &JsValue) -> LivecastError {
+    let name = Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
+    match name.as_str() {
+        "NotAllowedError" | "SecurityError" => broadcast_error(ErrorCode::PermissionDenied, "camera access was denied: allow the camera for this page and try again"),
+        "NotFoundError" | "OverconstrainedError" => broadcast_error(ErrorCode::NoCamera, "no camera was found: connect one and try again"),
+        _ => broadcast_error(ErrorCode::CameraError, format!("the camera could not be opened ({name}): {}", js_message(e))),
+    }
+}
+
+fn on_worker_message(inner: &Shared, data: JsValue) {
+    let get = |k: &str| Reflect::get(&data, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let num = |k: &str| get(k).as_f64().unwrap_or(0.0);
+    match get("type").as_string().as_deref() {
+        Some("ready") => {
+            if let Some(w) = inner.borrow_mut().ready.take() {
+                let _ = w.resolve.call0(&JsValue::NULL);
+            }
+            set_state(inner, State::Live);
+        }
+        Some("segment") => {
+            let bytes = get("data").dyn_into::<Uint8Array>().map(|a| a.to_vec()).unwrap_or_default();
+            let segment = PendingSegment {
+                seq: num("seq") as u64,
+                data: bytes,
+                duration_ms: (num("durationUs") / 1000.0).round() as u64,
+                capture_start_ms: num("captureStartMs"),
+            };
+            let dropped = inner.borrow_mut().queue.push(segment);
+            if let Some(seq) = dropped {
+                inner.borrow_mut().stats.segment_dropped();
+                emit_error(inner, ErrorCode::SegmentDropped, format!("segment {seq} was dropped: the upload could not keep up"), false, Some(seq), None);
+            }
+            pump_uploads(inner);
+        }
+        Some("stats") => {
+            let mut i = inner.borrow_mut();
+            for _ in 0..num("captured") as u32 {
+                i.stats.frame_captured();
+            }
+            i.stats.frames_dropped(num("dropped") as u64);
+            let ms = get("encodeMs").dyn_into::<Array>().map(|a| a.iter().filter_map(|v| v.as_f64()).collect::<Vec<_>>()).unwrap_or_default();
+            let bytes = num("bytes") as usize;
+            let n = ms.len().max(1);
+            for (k, t) in ms.iter().enumerate() {
+                // Spread the window's bytes over its frames: only the total matters.
+                i.stats.frame_encoded(bytes / n + usize::from(k < bytes % n), *t);
+            }
+        }
+        Some("finished") => {
+            inner.borrow_mut().worker_finished = true;
+            check_drained(inner);
+        }
+        Some("error") => {
+            let message = get("message").as_string().unwrap_or_else(|| "the encode worker failed".into());
+            let error = broadcast_error(ErrorCode::EncoderFailed, message);
+            if let Some(w) = inner.borrow_mut().ready.take() {
+                let _ = w.reject.call1(&JsValue::NULL, &error.clone().into());
+            }
+            fail(inner, error);
+        }
+        _ => {}
+    }
+}
+
+/// Starts the upload loop unless it runs already.
+fn pump_uploads(inner: &Shared) {
+    if std::mem::replace(&mut inner.borrow_mut().uploading, true) {
+        return;
+    }
+    let inner = inner.clone();
+    spawn_local(async move {
+        loop {
+            let next = inner.borrow_mut().queue.pop();
+            let Some(segment) = next else { break };
+            if inner.borrow().state == State::Ended {
+                break;
+            }
+            upload_segment(&inner, segment).await;
+        }
+        inner.borrow_mut().uploading = false;
+        check_drained(&inner);
+    });
+}
+
+/// Uploads one segment, retrying with backoff while the relay is unreachable. Gives a
+/// segment up after the policy's attempts only when newer ones are waiting.
+async fn upload_segment(inner: &Shared, segment: PendingSegment) {
+    let (url, key, policy) = {
+        let i = inner.borrow();
+        (format!("{}/live/{}/{}.ts", i.options.relay_url, i.options.stream_id, segment.seq), i.options.stream_key.clone(), i.policy.clone())
+    };
+    let body = Uint8Array::from(segment.data.as_slice());
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let started = now_ms();
+        let headers = [("Content-Type", "video/mp2t".to_string()), ("Content-Duration", segment.duration_ms.to_string()), ("Livecast-Capture-Start", format!("{}", segment.capture_start_ms.round()))];
+        let status = http_put(&url, &key, &body, &headers).await;
+        let upload_ms = now_ms() - started;
+        match UploadVerdict::from_status(status) {
+            UploadVerdict::Acknowledged => {
+                inner.borrow_mut().stats.segment_acknowledged(upload_ms);
+                if inner.borrow().state == State::Reconnecting {
+                    set_state(inner, State::Live);
+                }
+                let detail = object(&[
+                    ("seq", (segment.seq as f64).into()),
+                    ("bytes", (segment.data.len() as f64).into()),
+                    ("durationMs", (segment.duration_ms as f64).into()),
+                    ("uploadMs", upload_ms.into()),
+                    ("attempts", attempt.into()),
+                ]);
+                dispatch(inner, "segment", &detail.into());
+                return;
+            }
+            UploadVerdict::BadStreamKey => {
+                fail(inner, broadcast_error(ErrorCode::BadStreamKey, format!("the relay refused the stream key (HTTP {}): check streamId and streamKey", status.unwrap_or(0))));
+                return;
+            }
+            UploadVerdict::SegmentRejected => {
+                inner.borrow_mut().stats.segment_dropped();
+                emit_error(inner, ErrorCode::SegmentRejected, format!("the relay refused segment {} (HTTP {})", segment.seq, status.unwrap_or(0)), false, Some(segment.seq), status);
+                return;
+            }
+            UploadVerdict::Retry => {
+                if inner.borrow().state == State::Ended {
+                    return;
+                }
+                let others_waiting = !inner.borrow().queue.is_empty();
+                if attempt >= policy.max_attempts && others_waiting {
+                    inner.borrow_mut().stats.segment_dropped();
+                    emit_error(inner, ErrorCode::RelayUnreachable, format!("segment {} was given up after {attempt} attempts", segment.seq), false, Some(segment.seq), status);
+                    return;
+                }
+                if inner.borrow().state == State::Live {
+                    set_state(inner, State::Reconnecting);
+                }
+                let _ = JsFuture::from(sleep(policy.delay_ms(attempt, js_sys::Math::random()))).await;
+            }
+        }
+    }
+}
+
+/// Resolves `stop()`'s wait once the worker has flushed and every segment is uploaded.
+fn check_drained(inner: &Shared) {
+    let done = {
+        let i = inner.borrow();
+        (i.worker_finished || i.worker.is_none()) && i.queue.is_empty() && !i.uploading
+    };
+    if done {
+        if let Some(resolve) = inner.borrow_mut().drained.take() {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    }
+}
+
+fn start_stats_timer(inner: &Shared) -> Result<(), LivecastError> {
+    let weak = Rc::downgrade(inner);
+    let tick = Closure::<dyn FnMut()>::new(move || {
+        if let Some(inner) = weak.upgrade() {
+            emit_stats(&inner);
+        }
+    });
+    let window = web_sys::window().ok_or_else(|| broadcast_error(ErrorCode::InvalidState, "no window"))?;
+    let id = window
+        .set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 1000)
+        .map_err(|e| broadcast_error(ErrorCode::InvalidState, js_message(&e)))?;
+    let mut i = inner.borrow_mut();
+    i.stats_timer = Some(id);
+    i.on_tick = Some(tick);
+    i.stats_since = now_ms();
+    Ok(())
+}
+
+fn emit_stats(inner: &Shared) {
+    let (snapshot, label) = {
+        let mut i = inner.borrow_mut();
+        let now = now_ms();
+        let seconds = (now - i.stats_since) / 1000.0;
+        i.stats_since = now;
+        let queued = i.queue.len();
+        (i.stats.snapshot(seconds, queued), i.encoder_label.clone())
+    };
+    dispatch(inner, "stats", &stats_to_js(&snapshot, &label));
+}
+
+fn stats_to_js(s: &StatsSnapshot, encoder: &str) -> JsValue {
+    object(&[
+        ("capturedFps", s.captured_fps.into()),
+        ("encodedFps", s.encoded_fps.into()),
+        ("encodeMsP50", s.encode_ms_p50.into()),
+        ("encodeMsP95", s.encode_ms_p95.into()),
+        ("outputKbps", s.output_kbps.into()),
+        ("droppedFrames", (s.dropped_frames as f64).into()),
+        ("uploadQueue", (s.upload_queue as f64).into()),
+        ("lastUploadMs", s.last_upload_ms.map_or(JsValue::NULL, JsValue::from)),
+        ("segmentsAcknowledged", (s.segments_acknowledged as f64).into()),
+        ("segmentsDropped", (s.segments_dropped as f64).into()),
+        ("encoder", encoder.into()),
+    ])
+    .into()
+}
+
+/// Ends the broadcast after a fatal error: an `error` event, everything released.
+fn fail(inner: &Shared, error: LivecastError) {
+    if inner.borrow().state == State::Ended {
+        return;
+    }
+    emit_error(inner, error.code(), error.to_string(), true, None, None);
+    teardown(inner);
+    set_state(inner, State::Ended);
+}
+
+fn emit_error(inner: &Shared, code: ErrorCode, message: String, fatal: bool, seq: Option<u64>, status: Option<u16>) {
+    let mut entries = vec![("code", JsValue::from(code.as_str())), ("message", message.into()), ("fatal", fatal.into())];
+    if let Some(seq) = seq {
+        entries.push(("seq", (seq as f64).into()));
+    }
+    if let Some(status) = status {
+        entries.push(("status", status.into()));
+    }
+    dispatch(inner, "error", &object(&entries).into());
+}
+
+/// Releases the worker, timers, frame source and (if ours) the camera.
+fn teardown(inner: &Shared) {
+    let mut i = inner.borrow_mut();
+    if let Some(worker) = i.worker.take() {
+        worker.terminate();
+    }
+    if let (Some(id), Some(window)) = (i.stats_timer.take(), web_sys::window()) {
+        window.clear_interval_with_handle(id);
+    }
+    if let Some(source) = i.frame_source.take() {
+        if let Ok(close) = Reflect::get(&source, &"close".into()).and_then(|f| f.dyn_into::<Function>()) {
+            let _ = close.call0(&source);
+        }
+    }
+    if let Some(stream) = i.stream.take() {
+        if i.owns_stream {
+            for track in stream.get_tracks().iter() {
+                if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
+                    track.stop();
+                }
+            }
+        }
+    }
+    i.on_message = None;
+    i.on_tick = None;
+}
+
+fn set_state(inner: &Shared, state: State) {
+    if std::mem::replace(&mut inner.borrow_mut().state, state) != state {
+        dispatch(inner, "state", &state.as_str().into());
+    }
+}
+
+fn dispatch(inner: &Shared, kind: &str, detail: &JsValue) {
+    let init = CustomEventInit::new();
+    init.set_detail(detail);
+    if let Ok(event) = CustomEvent::new_with_event_init_dict(kind, &init) {
+        let target = inner.borrow().events.clone();
+        // Listeners run synchronously: no borrow of `inner` is held here.
+        let _ = target.dispatch_event(&event);
+    }
+}
+
+/// `PUT` of a segment; the status, or `None` when no answer came (network, timeout).
+async fn http_put(url: &str, key: &str, body: &Uint8Array, headers: &[(&str, String)]) -> Option<u16> {
+    http(url, "PUT", Some(key), Some((body, headers)), 20_000.0).await.ok().map(|(status, _)| status)
+}
+
+/// One `fetch` with a timeout; `(status, body text)`.
+async fn http(url: &str, method: &str, key: Option<&str>, body: Option<(&Uint8Array, &[(&str, String)])>, timeout_ms: f64) -> Result<(u16, String), JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+    let init = RequestInit::new();
+    init.set_method(method);
+    let headers = Headers::new()?;
+    if let Some(key) = key {
+        headers.set("Authorization", &format!("Bearer {key}"))?;
+    }
+    if let Some((bytes, extra)) = body {
+        for (name, value) in extra {
+            headers.set(name, value)?;
+        }
+        init.set_body(bytes);
+    }
+    init.set_headers(&headers);
+    let abort = AbortController::new()?;
+    init.set_signal(Some(&abort.signal()));
+    let abort_on_timeout = Closure::once_into_js(move || abort.abort());
+    let timer = window.set_timeout_with_callback_and_timeout_and_arguments_0(abort_on_timeout.unchecked_ref(), timeout_ms as i32)?;
+    let result = async {
+        let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
+        let text = JsFuture::from(response.text()?).await?.as_string().unwrap_or_default();
+        Ok::<_, JsValue>((response.status(), text))
+    }
+    .await;
+    window.clear_timeout_with_handle(timer);
+    result
+}
+
+/// A promise that resolves after `ms`.
+fn sleep(ms: f64) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.max(0.0) as i32);
+        }
+    })
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// The message of a thrown JS value.
+fn js_message(e: &JsValue) -> String {
+    Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
+}
