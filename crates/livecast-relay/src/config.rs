@@ -1,0 +1,229 @@
+//! Command-line flags and environment variables (every flag has an `LIVECAST_RELAY_*` twin).
+//!
+//! [`Config`] is what the operator typed; [`Config::into_settings`] checks it and turns it into
+//! the [`Settings`] the application runs with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::keys;
+use crate::state::{Settings, StaticMount};
+
+/// Default cap on one uploaded segment: 16 MiB.
+pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// Default number of segments in a live playlist.
+pub const DEFAULT_WINDOW_SEGMENTS: usize = 6;
+/// Default time limit on one request, upload included.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+
+/// Livecast relay: takes MPEG-TS segments uploaded by a browser broadcaster and serves live
+/// HLS of them.
+///
+/// Every flag can also be given as an environment variable (shown in brackets).
+/// Example, the demo from the repository root:
+///
+///   livecast-relay --listen 127.0.0.1:8080 --data-dir ./relay-data --open
+#[derive(Debug, Clone, Parser)]
+#[command(name = "livecast-relay", version, about, long_about)]
+pub struct Config {
+    /// Address and port to listen on. Port 0 picks a free port; the bound address is printed
+    /// as a line `listening on http://ADDR`.
+    #[arg(long, env = "LIVECAST_RELAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the database (`relay.db`) and the segments (`streams/{id}/{seq}.ts`).
+    /// Created if missing. Restarting on the same directory resumes every stream.
+    #[arg(long, env = "LIVECAST_RELAY_DATA_DIR")]
+    pub data_dir: PathBuf,
+
+    /// Demo mode: anyone may create streams, no admin token needed. Uploading to a stream
+    /// still needs that stream's key.
+    #[arg(long, env = "LIVECAST_RELAY_OPEN", value_parser = clap::builder::BoolishValueParser::new())]
+    pub open: bool,
+
+    /// Token that authorises `POST /api/streams` (sent as `Authorization: Bearer TOKEN`).
+    /// Required unless `--open`.
+    #[arg(long, env = "LIVECAST_RELAY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Largest accepted segment upload, in bytes; bigger bodies get `413`.
+    #[arg(long, env = "LIVECAST_RELAY_MAX_SEGMENT_BYTES", default_value_t = DEFAULT_MAX_SEGMENT_BYTES,
+          value_parser = clap::value_parser!(u64).range(188..=1 << 30))]
+    pub max_segment_bytes: u64,
+
+    /// Number of most recent segments in a live playlist (the complete list once ended).
+    #[arg(long, env = "LIVECAST_RELAY_WINDOW_SEGMENTS", default_value_t = DEFAULT_WINDOW_SEGMENTS,
+          value_parser = parse_window)]
+    pub window_segments: usize,
+
+    /// Static files to serve, repeatable: `MOUNT=DIR` serves DIR at `/MOUNT/`, a bare `DIR`
+    /// serves it at `/{last path component}/` (so `--static-dir www --static-dir pkg` serves the
+    /// demo pages at `/www/` and the wasm package at `/pkg/`). Default: `./www` and `./pkg`
+    /// when they exist. In the environment: a comma-separated list.
+    #[arg(long = "static-dir", env = "LIVECAST_RELAY_STATIC_DIRS", value_delimiter = ',',
+          value_name = "[MOUNT=]DIR")]
+    pub static_dirs: Vec<String>,
+
+    /// Time limit for one request, upload included, in seconds; slower requests get `408`.
+    #[arg(long, env = "LIVECAST_RELAY_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+
+    /// Public base URL (e.g. `https://relay.example.com`) put in front of the `playbackUrl` and
+    /// `ingestUrl` returned by `POST /api/streams`. Default: paths relative to this server.
+    #[arg(long, env = "LIVECAST_RELAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+fn parse_window(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to 1000, got {s:?}")),
+    }
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Neither `--open` nor `--admin-token`: nobody could create a stream.
+    #[error("either --open or --admin-token is required (otherwise nobody can create a stream)")]
+    NoWayToCreateStreams,
+    /// The admin token is too short to be a secret.
+    #[error("--admin-token must be at least 16 characters")]
+    WeakAdminToken,
+    /// A `--static-dir` value is malformed.
+    #[error("--static-dir {value:?}: {reason}")]
+    StaticDir {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `--public-url` is not an http(s) URL.
+    #[error("--public-url must start with http:// or https://, got {0:?}")]
+    PublicUrl(String),
+}
+
+impl Config {
+    /// Checks the flags and resolves defaults into [`Settings`].
+    pub fn into_settings(self) -> Result<Settings, ConfigError> {
+        let admin_token_hash = match self.admin_token.as_deref() {
+            Some(t) if t.len() < 16 => return Err(ConfigError::WeakAdminToken),
+            Some(t) => Some(keys::hash_secret(t)),
+            None if !self.open => return Err(ConfigError::NoWayToCreateStreams),
+            None => None,
+        };
+        let static_mounts = if self.static_dirs.is_empty() {
+            default_static_mounts()
+        } else {
+            self.static_dirs
+                .iter()
+                .map(|v| parse_static_mount(v))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let public_url = match self.public_url {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_owned())
+            }
+            Some(u) => return Err(ConfigError::PublicUrl(u)),
+            None => None,
+        };
+        Ok(Settings {
+            data_dir: self.data_dir,
+            open: self.open,
+            admin_token_hash,
+            max_segment_bytes: self.max_segment_bytes,
+            window_segments: self.window_segments,
+            static_mounts,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            public_url,
+        })
+    }
+}
+
+/// `./www` at `/www/` and `./pkg` at `/pkg/`, those that exist.
+fn default_static_mounts() -> Vec<StaticMount> {
+    ["www", "pkg"]
+        .into_iter()
+        .filter(|name| PathBuf::from(name).is_dir())
+        .map(|name| StaticMount { mount: name.to_owned(), dir: PathBuf::from(name) })
+        .collect()
+}
+
+/// Mount names the relay's own routes use.
+const RESERVED_MOUNTS: [&str; 3] = ["api", "live", "hls"];
+
+fn parse_static_mount(value: &str) -> Result<StaticMount, ConfigError> {
+    let err = |reason: &str| ConfigError::StaticDir { value: value.to_owned(), reason: reason.to_owned() };
+    let (mount, dir) = match value.split_once('=') {
+        Some((mount, dir)) => (mount.to_owned(), PathBuf::from(dir)),
+        None => {
+            let dir = PathBuf::from(value);
+            let name = dir
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .ok_or_else(|| err("not an existing directory"))?;
+            (name, dir)
+        }
+    };
+    if !crate::ids::is_valid_name(&mount) {
+        return Err(err("the mount must be 1 to 64 of A-Z a-z 0-9 _ -"));
+    }
+    if RESERVED_MOUNTS.contains(&mount.as_str()) {
+        return Err(err("the mount collides with the relay's own routes (api, live, hls)"));
+    }
+    if !dir.is_dir() {
+        return Err(err("not an existing directory"));
+    }
+    Ok(StaticMount { mount, dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("livecast-relay").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&["--data-dir", "/tmp/x", "--open"]).unwrap();
+        assert_eq!(c.max_segment_bytes, 16 * 1024 * 1024);
+        assert_eq!(c.window_segments, 6);
+        assert!(c.open);
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn needs_open_or_token() {
+        let c = parse(&["--data-dir", "/tmp/x"]).unwrap();
+        assert!(matches!(c.into_settings(), Err(ConfigError::NoWayToCreateStreams)));
+        let c = parse(&["--data-dir", "/tmp/x", "--admin-token", "short"]).unwrap();
+        assert!(matches!(c.into_settings(), Err(ConfigError::WeakAdminToken)));
+    }
+
+    #[test]
+    fn rejects_bad_numbers() {
+        assert!(parse(&["--data-dir", "x", "--window-segments", "0"]).is_err());
+        assert!(parse(&["--data-dir", "x", "--max-segment-bytes", "-5"]).is_err());
+    }
+
+    #[test]
+    fn static_mounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let www = dir.path().join("www");
+        std::fs::create_dir(&www).unwrap();
+        let m = parse_static_mount(www.to_str().unwrap()).unwrap();
+        assert_eq!(m.mount, "www");
+        let m = parse_static_mount(&format!("pkg={}", www.display())).unwrap();
+        assert_eq!(m.mount, "pkg");
+        assert!(parse_static_mount(&format!("api={}", www.display())).is_err());
+        assert!(parse_static_mount(&format!("a/b={}", www.display())).is_err());
+        assert!(parse_static_mount("/definitely/not/here").is_err());
+    }
+}

@@ -1,0 +1,314 @@
+//! The SQLite metadata store: streams and their acknowledged segments.
+//!
+//! One database file, `relay.db` in the data directory, in WAL mode with `synchronous=FULL`:
+//! a committed row survives the process being killed. A segment row is inserted only after
+//! its file is durably on disk (see [`crate::storage`]), so every row names a complete file.
+//! The connection sits behind a mutex and is used from blocking threads via [`Db::call`].
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::AppError;
+
+/// Schema version stored in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS streams (
+    id            TEXT PRIMARY KEY NOT NULL,
+    name          TEXT,
+    key_hash      BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    ended_at_ms   INTEGER
+);
+CREATE TABLE IF NOT EXISTS segments (
+    stream_id            TEXT NOT NULL REFERENCES streams(id),
+    seq                  INTEGER NOT NULL,
+    size                 INTEGER NOT NULL,
+    sha256               BLOB NOT NULL,
+    duration_secs        REAL NOT NULL,
+    first_pts            INTEGER NOT NULL,
+    last_pts             INTEGER NOT NULL,
+    video_frames         INTEGER NOT NULL,
+    starts_with_keyframe INTEGER NOT NULL,
+    received_at_ms       INTEGER NOT NULL,
+    capture_start_ms     INTEGER,
+    declared_duration_ms INTEGER,
+    PRIMARY KEY (stream_id, seq)
+) WITHOUT ROWID;
+";
+
+/// A stream as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamRow {
+    /// Random public id.
+    pub id: String,
+    /// Optional display name given at creation.
+    pub name: Option<String>,
+    /// SHA-256 of the stream key.
+    pub key_hash: Vec<u8>,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at_ms: i64,
+    /// When it was ended, ms since the Unix epoch; `None` while live.
+    pub ended_at_ms: Option<i64>,
+}
+
+/// An acknowledged segment as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRow {
+    /// Segment number chosen by the broadcaster.
+    pub seq: u32,
+    /// File size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes, to tell a retry (same bytes) from a conflict.
+    pub sha256: Vec<u8>,
+    /// Duration read from the segment's timestamps.
+    pub duration_secs: f64,
+    /// PTS of the first frame, 90 kHz.
+    pub first_pts: u64,
+    /// PTS of the last video frame, 90 kHz.
+    pub last_pts: u64,
+    /// Number of video frames.
+    pub video_frames: u32,
+    /// Whether it starts with an IDR.
+    pub starts_with_keyframe: bool,
+    /// When the relay stored it, ms since the Unix epoch.
+    pub received_at_ms: i64,
+    /// `Livecast-Capture-Start` as sent, ms since the Unix epoch.
+    pub capture_start_ms: Option<i64>,
+    /// `Content-Duration` as sent, ms (kept for diagnostics, never trusted).
+    pub declared_duration_ms: Option<i64>,
+}
+
+/// Shared handle to the database.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> rusqlite::Result<Db> {
+        let conn = Connection::open(path)?;
+        init(&conn)?;
+        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// An in-memory database, for tests.
+    pub fn open_in_memory() -> rusqlite::Result<Db> {
+        let conn = Connection::open_in_memory()?;
+        init(&conn)?;
+        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, AppError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, AppError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves no open transaction behind (it is rolled
+            // back on drop), so a poisoned connection is still consistent.
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await?
+    }
+
+    /// Runs `f` with the connection on the current thread (start-up, tests).
+    pub fn with_blocking<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    }
+}
+
+fn init(conn: &Connection) -> rusqlite::Result<()> {
+    // `journal_mode` answers with the mode; in-memory databases stay "memory".
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")?;
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Inserts a new stream.
+pub fn insert_stream(conn: &Connection, s: &StreamRow) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO streams (id, name, key_hash, created_at_ms, ended_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![s.id, s.name, s.key_hash, s.created_at_ms, s.ended_at_ms],
+    )?;
+    Ok(())
+}
+
+/// The stream with this id, if any.
+pub fn get_stream(conn: &Connection, id: &str) -> rusqlite::Result<Option<StreamRow>> {
+    conn.query_row(
+        "SELECT id, name, key_hash, created_at_ms, ended_at_ms FROM streams WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(StreamRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                key_hash: r.get(2)?,
+                created_at_ms: r.get(3)?,
+                ended_at_ms: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Every stream id (start-up recovery).
+pub fn stream_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT id FROM streams")?;
+    let ids = stmt.query_map([], |r| r.get(0))?.collect();
+    ids
+}
+
+/// Marks a stream ended at `at_ms`, unless it already is. Returns whether it changed.
+pub fn end_stream(conn: &Connection, id: &str, at_ms: i64) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE streams SET ended_at_ms = ?2 WHERE id = ?1 AND ended_at_ms IS NULL",
+        params![id, at_ms],
+    )?;
+    Ok(n == 1)
+}
+
+const SEGMENT_COLUMNS: &str = "seq, size, sha256, duration_secs, first_pts, last_pts, video_frames, \
+     starts_with_keyframe, received_at_ms, capture_start_ms, declared_duration_ms";
+
+fn segment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
+    Ok(SegmentRow {
+        seq: r.get(0)?,
+        size: get_u64(r, 1)?,
+        sha256: r.get(2)?,
+        duration_secs: r.get(3)?,
+        first_pts: get_u64(r, 4)?,
+        last_pts: get_u64(r, 5)?,
+        video_frames: r.get(6)?,
+        starts_with_keyframe: r.get(7)?,
+        received_at_ms: r.get(8)?,
+        capture_start_ms: r.get(9)?,
+        declared_duration_ms: r.get(10)?,
+    })
+}
+
+/// SQLite integers are signed: a `u64` column is stored as `i64` and checked both ways.
+fn to_i64(v: u64) -> rusqlite::Result<i64> {
+    i64::try_from(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn get_u64(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    let v: i64 = r.get(i)?;
+    u64::try_from(v).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, Box::new(e)))
+}
+
+/// Inserts an acknowledged segment.
+pub fn insert_segment(conn: &Connection, stream_id: &str, s: &SegmentRow) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT INTO segments (stream_id, {SEGMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        params![
+            stream_id,
+            s.seq,
+            to_i64(s.size)?,
+            s.sha256,
+            s.duration_secs,
+            to_i64(s.first_pts)?,
+            to_i64(s.last_pts)?,
+            s.video_frames,
+            s.starts_with_keyframe,
+            s.received_at_ms,
+            s.capture_start_ms,
+            s.declared_duration_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// The segment `seq` of a stream, if stored.
+pub fn get_segment(conn: &Connection, stream_id: &str, seq: u32) -> rusqlite::Result<Option<SegmentRow>> {
+    conn.query_row(
+        &format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE stream_id = ?1 AND seq = ?2"),
+        params![stream_id, seq],
+        segment_from_row,
+    )
+    .optional()
+}
+
+/// Every segment of a stream, by ascending `seq`.
+pub fn segments(conn: &Connection, stream_id: &str) -> rusqlite::Result<Vec<SegmentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE stream_id = ?1 ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map([stream_id], segment_from_row)?.collect();
+    rows
+}
+
+/// Deletes the row of a segment whose file is gone (start-up recovery).
+pub fn delete_segment(conn: &Connection, stream_id: &str, seq: u32) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM segments WHERE stream_id = ?1 AND seq = ?2", params![stream_id, seq])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn segment(seq: u32) -> SegmentRow {
+        SegmentRow {
+            seq,
+            size: 188,
+            sha256: vec![seq as u8; 32],
+            duration_secs: 2.0,
+            first_pts: 90_000 * 2 * seq as u64,
+            last_pts: 90_000 * 2 * seq as u64 + 177_000,
+            video_frames: 60,
+            starts_with_keyframe: true,
+            received_at_ms: 1_700_000_000_000,
+            capture_start_ms: None,
+            declared_duration_ms: Some(2000),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let db = Db::open_in_memory().unwrap();
+        db.with_blocking(|c| {
+            let s = StreamRow {
+                id: "abc".into(),
+                name: Some("n".into()),
+                key_hash: vec![1; 32],
+                created_at_ms: 5,
+                ended_at_ms: None,
+            };
+            insert_stream(c, &s).unwrap();
+            assert_eq!(get_stream(c, "abc").unwrap().unwrap(), s);
+            assert!(get_stream(c, "nope").unwrap().is_none());
+            for seq in [3, 1, 2] {
+                insert_segment(c, "abc", &segment(seq)).unwrap();
+            }
+            assert!(insert_segment(c, "abc", &segment(1)).is_err(), "primary key");
+            assert!(insert_segment(c, "zzz", &segment(1)).is_err(), "foreign key");
+            let seqs: Vec<u32> = segments(c, "abc").unwrap().iter().map(|s| s.seq).collect();
+            assert_eq!(seqs, [1, 2, 3]);
+            assert_eq!(get_segment(c, "abc", 2).unwrap().unwrap(), segment(2));
+            assert!(end_stream(c, "abc", 9).unwrap());
+            assert!(!end_stream(c, "abc", 10).unwrap());
+            assert_eq!(get_stream(c, "abc").unwrap().unwrap().ended_at_ms, Some(9));
+            delete_segment(c, "abc", 2).unwrap();
+            assert_eq!(segments(c, "abc").unwrap().len(), 2);
+        });
+    }
+
+    #[test]
+    fn file_database_is_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("relay.db")).unwrap();
+        let mode: String = db.with_blocking(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0))).unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

@@ -1,0 +1,198 @@
+//! The relay's one error type, [`AppError`], and how it becomes an HTTP response.
+//!
+//! Every error, including bad JSON, bad paths, unknown routes and wrong methods, comes back
+//! as `{ "error": { "code": "...", "message": "..." } }` with a stable `code`. Internal
+//! failures (database, disk, a crashed task) are logged with their cause and shown to the
+//! client only as `internal`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A stream id in the path is not 1 to 64 of `A-Z a-z 0-9 _ -`.
+    #[error("invalid stream id: use 1 to 64 of A-Z a-z 0-9 _ -")]
+    InvalidStreamId,
+    /// A segment number in the path is not `{0..=10000000}.ts`.
+    #[error("invalid segment number: use a decimal integer from 0 to 10000000, as `{{seq}}.ts`")]
+    InvalidSeq,
+    /// A path that does not fit the route (e.g. not UTF-8 once percent-decoded).
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    /// A request body that is not the expected JSON.
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
+    /// A malformed optional header.
+    #[error("invalid {name} header: {reason}")]
+    InvalidHeader {
+        /// The header's name.
+        name: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// A request field with a value out of range.
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// The field's name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No credentials, or not the right ones (also for streams that do not exist, so that a
+    /// wrong key cannot tell which streams exist).
+    #[error("missing or wrong credentials: send `Authorization: Bearer <key>`")]
+    Unauthorized,
+    /// Nothing here.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The upload is larger than `--max-segment-bytes`.
+    #[error("segment larger than the {limit}-byte limit")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The upload is not an H.264 MPEG-TS segment.
+    #[error("not an H.264 MPEG-TS segment: {0}")]
+    NotMpegTs(String),
+    /// A segment with this number is stored with different bytes.
+    #[error("segment {seq} is already stored with different content")]
+    SegmentConflict {
+        /// The segment number.
+        seq: u32,
+    },
+    /// The stream has ended; it takes no new segments.
+    #[error("the stream has ended")]
+    StreamEnded,
+    /// The disk is full.
+    #[error("insufficient storage")]
+    InsufficientStorage,
+    /// The request body could not be read (client went away, bad chunking).
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    /// A failure of the relay itself; logged, never shown.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidStreamId
+            | Self::InvalidSeq
+            | Self::InvalidPath(_)
+            | Self::InvalidJson(_)
+            | Self::InvalidHeader { .. }
+            | Self::InvalidField { .. }
+            | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotMpegTs(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::SegmentConflict { .. } | Self::StreamEnded => StatusCode::CONFLICT,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code in the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidStreamId => "invalid_stream_id",
+            Self::InvalidSeq => "invalid_seq",
+            Self::InvalidPath(_) => "invalid_path",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidHeader { .. } => "invalid_header",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::NotMpegTs(_) => "not_mpegts",
+            Self::SegmentConflict { .. } => "segment_conflict",
+            Self::StreamEnded => "stream_ended",
+            Self::InsufficientStorage => "insufficient_storage",
+            Self::BodyRead(_) => "body_read",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// An internal error from anything displayable (logged when turned into a response).
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::internal(format_args!("database: {e}"))
+    }
+}
+
+impl From<std::io::Error> for AppError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            tracing::error!(error = %e, "disk full");
+            Self::InsufficientStorage
+        } else {
+            Self::internal(format_args!("i/o: {e}"))
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::internal(format_args!("blocking task: {e}"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = json!({ "error": { "code": self.code(), "message": message } });
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(e: AppError) -> (StatusCode, serde_json::Value) {
+        let r = e.into_response();
+        let status = r.status();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn shape_and_codes() {
+        let (s, v) = body_of(AppError::SegmentConflict { seq: 3 }).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert_eq!(v["error"]["code"], "segment_conflict");
+        assert!(v["error"]["message"].as_str().unwrap().contains("segment 3"));
+    }
+
+    #[tokio::test]
+    async fn internal_errors_are_not_shown() {
+        let (s, v) = body_of(AppError::internal("/secret/path: permission denied")).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(v["error"]["code"], "internal");
+        assert_eq!(v["error"]["message"], "internal error");
+    }
+}

@@ -1,0 +1,77 @@
+//! Parsing and validating the untrusted parts of request paths: stream ids and segment file
+//! names.
+//!
+//! Everything that reaches the file system passes through here first: a stream id is 1 to 64
+//! of `A-Z a-z 0-9 _ -` (no dots, no slashes, so no `..`), and a segment number is a decimal
+//! integer from 0 to [`MAX_SEQ`]. Anything else is refused, never repaired.
+
+use crate::error::AppError;
+
+/// The largest accepted segment number.
+pub const MAX_SEQ: u32 = 10_000_000;
+/// The longest accepted stream id.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `s` is 1 to 64 of `A-Z a-z 0-9 _ -`.
+pub fn is_valid_name(s: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A stream id taken from a path, checked with [`is_valid_name`].
+pub fn stream_id(s: &str) -> Result<&str, AppError> {
+    if is_valid_name(s) {
+        Ok(s)
+    } else {
+        Err(AppError::InvalidStreamId)
+    }
+}
+
+/// A segment number from `"{seq}"`: ASCII digits only (no sign, no spaces), at most
+/// [`MAX_SEQ`].
+pub fn seq(s: &str) -> Result<u32, AppError> {
+    if s.is_empty() || s.len() > 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AppError::InvalidSeq);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n <= MAX_SEQ => Ok(n),
+        _ => Err(AppError::InvalidSeq),
+    }
+}
+
+/// The segment number of a segment file name `"{seq}.ts"`.
+pub fn segment_file(name: &str) -> Result<u32, AppError> {
+    name.strip_suffix(".ts").ok_or(AppError::InvalidSeq).and_then(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_valid_name("abc-DEF_09"));
+        assert!(is_valid_name(&"a".repeat(64)));
+        for bad in ["", "..", ".", "a/b", "a\\b", "a.b", "a b", "%2e", "é", &"a".repeat(65)] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn seqs() {
+        assert_eq!(seq("0").unwrap(), 0);
+        assert_eq!(seq("42").unwrap(), 42);
+        assert_eq!(seq("10000000").unwrap(), 10_000_000);
+        for bad in ["", "-1", "+1", " 1", "1 ", "1e3", "0x10", "10000001", "99999999", "4294967296", "abc"] {
+            assert!(seq(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn segment_files() {
+        assert_eq!(segment_file("7.ts").unwrap(), 7);
+        for bad in ["7", "7.TS", "7.ts.tmp", ".ts", "-1.ts", "../7.ts", "7.m3u8"] {
+            assert!(segment_file(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Livecast's relay: a browser broadcaster uploads MPEG-TS segments of a live stream, the
+//! relay stores them durably and serves live HLS of the source.
+//!
+//! What it does:
+//! - `POST /api/streams` creates a stream and returns its id, a one-time stream key and the
+//!   playback URL; `GET /api/streams/{id}` reports its state; `POST /api/streams/{id}/end`
+//!   ends it.
+//! - `PUT /live/{id}/{seq}.ts` ingests one segment. The relay reads duration and timestamps
+//!   from the segment itself ([`livecast_core::ts::probe_segment`]); the optional
+//!   `Content-Duration` and `Livecast-Capture-Start` headers are hints, never required.
+//!   Uploads are idempotent per `seq` and every `2xx` means the segment is on disk and in
+//!   the database: a relay killed with `SIGKILL` comes back with every acknowledged segment.
+//! - `GET /hls/{id}/index.m3u8` and `GET /hls/{id}/{seq}.ts` serve HLS: a sliding window
+//!   while live, the complete list (VOD) once ended.
+//! - Static files (the demo pages and the wasm package) under `/www/` and `/pkg/`.
+//!
+//! What it does NOT do: transcode, re-mux, repair timestamps, or authenticate viewers.
+//!
+//! Modules, one job each:
+//! - [`config`]: command-line flags and environment variables.
+//! - [`error`]: the one [`AppError`] type and its JSON body.
+//! - [`extract`]: extractors whose rejections come back as [`AppError`].
+//! - [`ids`]: stream ids and segment numbers: parsing and validation of untrusted paths.
+//! - [`keys`]: random ids and keys, hashing, constant-time comparison, bearer tokens.
+//! - [`db`]: the SQLite metadata store (streams and acknowledged segments).
+//! - [`storage`]: segment files on disk: atomic writes, reads, start-up clean-up.
+//! - [`playlist`]: the HLS media playlist, built with `m3u8-rs`.
+//! - [`state`]: the shared application state and start-up recovery.
+//! - [`routes`]: the HTTP API, ingest, HLS and static routes; [`app`] assembles them.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod ids;
+pub mod keys;
+pub mod playlist;
+pub mod routes;
+pub mod state;
+pub mod storage;
+
+pub use config::Config;
+pub use error::AppError;
+pub use routes::app;
+pub use state::{AppState, Settings};

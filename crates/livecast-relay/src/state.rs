@@ -1,0 +1,228 @@
+//! The application state shared by every request, and start-up recovery.
+//!
+//! [`AppState::open`] opens the database and the segment store and makes them agree after a
+//! crash: temporary files are deleted, files without a row (written but never acknowledged)
+//! are deleted, and rows whose file is missing are dropped with a warning.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::db::{self, Db};
+use crate::keys::Hash;
+use crate::storage::Storage;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A directory served as static files at `/{mount}/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticMount {
+    /// The first path segment it is served under (`www`, `pkg`).
+    pub mount: String,
+    /// The directory on disk.
+    pub dir: PathBuf,
+}
+
+/// What the relay runs with (checked configuration, see [`crate::config`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Database and segments live here.
+    pub data_dir: PathBuf,
+    /// Anyone may create streams.
+    pub open: bool,
+    /// SHA-256 of the admin token, if one is set.
+    pub admin_token_hash: Option<Hash>,
+    /// Largest accepted segment, in bytes.
+    pub max_segment_bytes: u64,
+    /// Segments in a live playlist.
+    pub window_segments: usize,
+    /// Static directories to serve.
+    pub static_mounts: Vec<StaticMount>,
+    /// Time limit for one request.
+    pub request_timeout: Duration,
+    /// Base URL put in front of returned URLs, without a trailing slash.
+    pub public_url: Option<String>,
+}
+
+impl Settings {
+    /// Defaults for tests: open mode, 16 MiB, window of 6, no static files.
+    pub fn for_tests(data_dir: PathBuf) -> Settings {
+        Settings {
+            data_dir,
+            open: true,
+            admin_token_hash: None,
+            max_segment_bytes: crate::config::DEFAULT_MAX_SEGMENT_BYTES,
+            window_segments: crate::config::DEFAULT_WINDOW_SEGMENTS,
+            static_mounts: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            public_url: None,
+        }
+    }
+}
+
+/// Shared state: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    db: Db,
+    storage: Storage,
+    stream_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Start-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data directory or a file in it could not be used.
+    #[error("data directory {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or read.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// What start-up recovery found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Temporary files from interrupted writes, deleted.
+    pub temp_files_removed: usize,
+    /// Segment files never acknowledged (no row), deleted.
+    pub orphan_files_removed: usize,
+    /// Rows whose file was missing, dropped.
+    pub missing_files: usize,
+}
+
+impl AppState {
+    /// Opens the data directory (creating it), recovers from any crash, and returns the state
+    /// with what recovery did.
+    pub fn open(settings: Settings) -> Result<(AppState, Recovery), OpenError> {
+        let io_err = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| OpenError::Io { path, source }
+        };
+        std::fs::create_dir_all(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
+        let storage = Storage::open(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
+        let db = Db::open(&settings.data_dir.join("relay.db"))?;
+        let recovery = recover(&db, &storage).map_err(|e| match e {
+            RecoverError::Io(source) => OpenError::Io { path: settings.data_dir.clone(), source },
+            RecoverError::Db(e) => OpenError::Db(e),
+        })?;
+        let inner = Inner { settings, db, storage, stream_locks: Mutex::new(HashMap::new()) };
+        Ok((AppState { inner: Arc::new(inner) }, recovery))
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The segment store.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// The lock that serialises changes to one stream (segment commits, ending).
+    pub fn stream_lock(&self, stream_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.stream_locks.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(locks.entry(stream_id.to_owned()).or_default())
+    }
+
+    /// `path` as a URL: behind `--public-url` when set, else as is.
+    pub fn url(&self, path: &str) -> String {
+        match &self.inner.settings.public_url {
+            Some(base) => format!("{base}{path}"),
+            None => path.to_owned(),
+        }
+    }
+}
+
+enum RecoverError {
+    Io(std::io::Error),
+    Db(rusqlite::Error),
+}
+
+fn recover(db: &Db, storage: &Storage) -> Result<Recovery, RecoverError> {
+    let mut r = Recovery { temp_files_removed: storage.remove_temp_files().map_err(RecoverError::Io)?, ..Recovery::default() };
+    db.with_blocking(|conn| {
+        for id in db::stream_ids(conn).map_err(RecoverError::Db)? {
+            if !crate::ids::is_valid_name(&id) {
+                tracing::warn!(stream = %id, "skipping a stream with an invalid id in the database");
+                continue;
+            }
+            let rows: Vec<u32> = db::segments(conn, &id).map_err(RecoverError::Db)?.iter().map(|s| s.seq).collect();
+            let files = storage.segment_files(&id).map_err(RecoverError::Io)?;
+            for seq in files.iter().filter(|f| rows.binary_search(f).is_err()) {
+                tracing::info!(stream = %id, seq, "removing a segment file that was never acknowledged");
+                storage.remove_segment(&id, *seq).map_err(RecoverError::Io)?;
+                r.orphan_files_removed += 1;
+            }
+            for seq in rows.iter().filter(|s| files.binary_search(s).is_err()) {
+                tracing::warn!(stream = %id, seq, "segment file missing; dropping its row");
+                db::delete_segment(conn, &id, *seq).map_err(RecoverError::Db)?;
+                r.missing_files += 1;
+            }
+        }
+        Ok(r)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_reconciles_disk_and_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::for_tests(dir.path().join("data"));
+        let (state, r) = AppState::open(settings.clone()).unwrap();
+        assert_eq!(r, Recovery::default());
+        let row = db::StreamRow { id: "s1".into(), name: None, key_hash: vec![0; 32], created_at_ms: 0, ended_at_ms: None };
+        let seg = |seq| db::SegmentRow {
+            seq,
+            size: 4,
+            sha256: vec![0; 32],
+            duration_secs: 1.0,
+            first_pts: 0,
+            last_pts: 0,
+            video_frames: 30,
+            starts_with_keyframe: true,
+            received_at_ms: 0,
+            capture_start_ms: None,
+            declared_duration_ms: None,
+        };
+        state.db().with_blocking(|c| {
+            db::insert_stream(c, &row).unwrap();
+            db::insert_segment(c, "s1", &seg(0)).unwrap();
+            db::insert_segment(c, "s1", &seg(1)).unwrap();
+        });
+        state.storage().write_segment("s1", 0, b"zero").unwrap(); // acknowledged
+        state.storage().write_segment("s1", 2, b"two!").unwrap(); // renamed, row never written
+        std::fs::write(state.storage().stream_dir("s1").join(".3.ts.ab.tmp"), b"ha").unwrap();
+        drop(state);
+
+        let (state, r) = AppState::open(settings).unwrap();
+        assert_eq!(r, Recovery { temp_files_removed: 1, orphan_files_removed: 1, missing_files: 1 });
+        assert_eq!(state.storage().segment_files("s1").unwrap(), [0]);
+        let rows = state.db().with_blocking(|c| db::segments(c, "s1").unwrap());
+        assert_eq!(rows.iter().map(|s| s.seq).collect::<Vec<_>>(), [0]);
+    }
+}
