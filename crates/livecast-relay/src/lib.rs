@@ -38,6 +38,8 @@ pub mod playlist;
 pub mod routes;
 pub mod state;
 pub mod storage;
+#[cfg(test)]
+mod test_media;
 
 pub use config::Config;
 pub use error::AppError;

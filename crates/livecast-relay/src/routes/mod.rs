@@ -14,6 +14,8 @@ pub mod hls;
 pub mod ingest;
 pub mod static_files;
 pub mod streams;
+#[cfg(test)]
+mod tests;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName, Method, StatusCode};
