@@ -18,3 +18,10 @@ if [ "$profile" = --release ] && [ -x "$wasm_opt" ]; then
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
     pkg/livecast_bg.wasm -o pkg/livecast_bg.wasm
 fi
+
+# The watch page plays HLS with hls.js until Livecast's own player exists: copy it from
+# node_modules (an npm devDependency) next to the pages. Generated, not committed.
+if [ -f node_modules/hls.js/dist/hls.mjs ]; then
+  mkdir -p www/vendor
+  cp node_modules/hls.js/dist/hls.mjs www/vendor/hls.mjs
+fi

@@ -231,6 +231,13 @@ impl Broadcaster {
         self.inner.borrow().state.as_str().to_string()
     }
 
+    /// The video being broadcast (the camera the Broadcaster opened, or the stream given
+    /// to `start`), for a preview `<video>`; `null` before `start` and after `stop`.
+    #[wasm_bindgen(getter, js_name = mediaStream)]
+    pub fn media_stream(&self) -> Option<MediaStream> {
+        self.inner.borrow().stream.clone()
+    }
+
     /// Starts broadcasting `stream` (or the camera, asked for at the configured size when
     /// none is given). Resolves once the encoder runs; rejects with a typed error
     /// (`NO_CAMERA`, `PERMISSION_DENIED`, `RELAY_UNREACHABLE`, `BAD_STREAM_KEY`, ...).

@@ -1,0 +1,134 @@
+// End to end: the fake camera → www/broadcast.html → Broadcaster (encode Worker, MPEG-TS,
+// uploads) → a real livecast-relay process → HLS checked by ffprobe, ffmpeg and hls.js.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { openBrowser } from '../support/browser.mjs';
+import { makeY4m } from '../support/media.mjs';
+import { startRelay } from '../support/relay.mjs';
+
+const run = promisify(execFile);
+let dir, relay, browser;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'livecast-broadcast-'));
+  await makeY4m(join(dir, 'camera.y4m'), { width: 640, height: 480, fps: 30, seconds: 3 });
+  relay = await startRelay({ dataDir: join(dir, 'relay') });
+  browser = await openBrowser({ fakeCamera: join(dir, 'camera.y4m') });
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function ffmpegErrors(input) {
+  const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', input, '-f', 'null', '-'], { maxBuffer: 1 << 26 });
+  return stderr.trim();
+}
+
+test('12 s from the fake camera become >= 5 clean segments and HLS that ffmpeg and hls.js play', async () => {
+  const { page } = browser;
+  await page.goto(`${relay.url}/www/broadcast.html?autostart=1`);
+  await page.waitForFunction(() => window.broadcaster?.state === 'live', null, { timeout: 30_000 });
+  const started = Date.now();
+  await page.waitForTimeout(12_000);
+  const stats = await page.evaluate(() => window.lastStats);
+  assert.ok(stats, 'stats events arrive');
+  assert.ok(stats.encodedFps > 10, `encoded ${stats.encodedFps} fps`);
+  assert.match(stats.encoder, /openh264 \(wasm\) in a Worker/);
+  await page.click('#stop');
+  await page.waitForFunction(() => window.broadcastEnded, null, { timeout: 30_000 });
+  const elapsed = (Date.now() - started) / 1000;
+  const { id } = await page.evaluate(() => window.streamInfo);
+  assert.equal(await page.evaluate(() => window.broadcaster.state), 'ended');
+  assert.equal(await page.evaluate(() => window.broadcastError), undefined);
+
+  const status = await (await fetch(`${relay.url}/api/streams/${id}`)).json();
+  assert.ok(status.segments >= 5, `${status.segments} segments stored`);
+  assert.equal(status.ended, true);
+
+  const playlistUrl = `${relay.url}/hls/${id}/index.m3u8`;
+  const playlist = await (await fetch(playlistUrl)).text();
+  assert.match(playlist, /#EXT-X-ENDLIST/);
+  const segments = [...playlist.matchAll(/^([^#\s].*\.ts)$/gm)].map((m) => m[1]);
+  assert.equal(segments.length, status.segments);
+  let total = 0;
+  for (const name of segments) {
+    const url = new URL(name, playlistUrl).href;
+    assert.equal(await ffmpegErrors(url), '', `segment ${name} decodes cleanly`);
+    // Over HTTP ffprobe cannot seek to the end to measure: probe a local copy.
+    const local = join(dir, name.replace(/[^\w.]/g, '_'));
+    await writeFile(local, Buffer.from(await (await fetch(url)).arrayBuffer()));
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', local]);
+    const seconds = Number(stdout.trim().split('\n')[0]);
+    assert.ok(seconds > 0, `segment ${name}: ffprobe duration ${JSON.stringify(stdout)}`);
+    total += seconds;
+  }
+  assert.ok(total > 10 && total < elapsed + 2, `segments hold ${total.toFixed(1)} s of a ${elapsed.toFixed(1)} s broadcast`);
+  assert.equal(await ffmpegErrors(playlistUrl), '', 'the whole HLS stream decodes');
+
+  // hls.js plays it in the browser and time advances.
+  const watch = await browser.context.newPage();
+  await watch.goto(`${relay.url}/www/watch.html?id=${id}`);
+  await watch.waitForFunction(() => document.querySelector('video').currentTime > 0.5, null, { timeout: 20_000 });
+  const t0 = await watch.evaluate(() => document.querySelector('video').currentTime);
+  await watch.waitForFunction((t) => document.querySelector('video').currentTime >= t + 5, t0, { timeout: 20_000 });
+  const playback = await watch.evaluate(() => window.playback);
+  assert.deepEqual(playback.errors.filter((e) => e.includes('fatal')), []);
+  assert.ok(playback.fragments >= 3);
+  await watch.close();
+});
+
+test('a wrong stream key ends the broadcast with BAD_STREAM_KEY', async () => {
+  const { page } = browser;
+  await page.goto(`${relay.url}/www/broadcast.html`);
+  await page.waitForFunction(() => window.livecastReady);
+  const res = await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const stream = await res.json();
+  const outcome = await page.evaluate(async ({ id, relayUrl }) => {
+    const { Broadcaster } = await import('../pkg/livecast.js');
+    const b = new Broadcaster({ relayUrl, streamId: id, streamKey: 'not-the-key', video: { width: 320, height: 240 }, segmentSeconds: 1 });
+    const errors = [];
+    b.on('error', (e) => errors.push(e));
+    await b.start();
+    const deadline = Date.now() + 15_000;
+    while (b.state !== 'ended' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    return { state: b.state, errors };
+  }, { id: stream.id, relayUrl: relay.url });
+  assert.equal(outcome.state, 'ended');
+  assert.equal(outcome.errors.at(-1)?.code, 'BAD_STREAM_KEY');
+  assert.equal(outcome.errors.at(-1)?.fatal, true);
+});
+
+test('an unknown stream or an unreachable relay rejects start() with a typed error', async () => {
+  const { page } = browser;
+  await page.goto(`${relay.url}/www/broadcast.html`);
+  await page.waitForFunction(() => window.livecastReady);
+  const results = await page.evaluate(async (relayUrl) => {
+    const { Broadcaster } = await import('../pkg/livecast.js');
+    const attempt = async (options) => {
+      try {
+        await new Broadcaster({ streamKey: 'k', video: { width: 320, height: 240 }, ...options }).start();
+        return 'started';
+      } catch (e) {
+        return `${e.code}: ${e.message}`;
+      }
+    };
+    let badOption;
+    try { new Broadcaster({ relayUrl, streamId: '../x', streamKey: 'k' }); } catch (e) { badOption = `${e.code}: ${e.message}`; }
+    return {
+      unknown: await attempt({ relayUrl, streamId: 'nosuchstream' }),
+      unreachable: await attempt({ relayUrl: 'http://127.0.0.1:9', streamId: 'abc' }),
+      badOption,
+    };
+  }, relay.url);
+  assert.match(results.unknown, /^BAD_STREAM_KEY: the relay has no stream/);
+  assert.match(results.unreachable, /^RELAY_UNREACHABLE: /);
+  assert.match(results.badOption, /^INVALID_CONFIG: .*streamId/);
+});
