@@ -23,7 +23,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -53,10 +53,14 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(cors())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-            tracing::info_span!("request", method = %req.method(), route, path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+                    tracing::info_span!("request", method = %req.method(), route, path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
 }
 
 /// Any origin may call the API (browser broadcasters and players on other sites); only the
