@@ -28,6 +28,8 @@
 //! - [`state`]: the shared application state and start-up recovery.
 //! - [`routes`]: the HTTP API, ingest, HLS and static routes; [`app`] assembles them.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod db;
 pub mod error;

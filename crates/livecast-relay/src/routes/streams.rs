@@ -66,6 +66,8 @@ pub struct StreamStatus {
     pub first_seq: Option<u32>,
     /// Highest stored segment number.
     pub last_seq: Option<u32>,
+    /// Where a broadcaster resuming this stream should go on: `lastSeq + 1`, or 0.
+    pub next_seq: u32,
     /// Where players get the HLS playlist.
     pub playback_url: String,
 }
@@ -161,5 +163,6 @@ fn stream_status(state: &AppState, s: StreamRow, segments: &[SegmentRow]) -> Str
         duration_secs: (segments.iter().map(|s| s.duration_secs).sum::<f64>() * 1000.0).round() / 1000.0,
         first_seq: segments.first().map(|s| s.seq),
         last_seq: segments.last().map(|s| s.seq),
+        next_seq: segments.last().map_or(0, |s| s.seq + 1),
     }
 }

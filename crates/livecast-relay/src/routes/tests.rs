@@ -111,6 +111,7 @@ async fn create_in_open_mode() {
     assert_eq!(status.status, StatusCode::OK);
     let s = status.json();
     assert_eq!(s["segments"], 0);
+    assert_eq!(s["nextSeq"], 0);
     assert_eq!(s["ended"], false);
     assert!(s.get("streamKey").is_none());
 }
@@ -273,6 +274,7 @@ async fn playlist_segments_and_end() {
     assert_eq!(res.status, StatusCode::OK);
     let v = res.json();
     assert_eq!((v["ended"].as_bool(), v["segments"].as_u64(), v["lastSeq"].as_u64()), (Some(true), Some(5), Some(4)));
+    assert_eq!(v["nextSeq"], 5);
     assert_eq!(r.send(end(format!("Bearer {key}"))).await.status, StatusCode::OK, "ending twice is harmless");
 
     let text = String::from_utf8(r.get(&format!("/hls/{id}/index.m3u8")).await.body.to_vec()).unwrap();
