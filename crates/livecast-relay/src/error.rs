@@ -69,6 +69,9 @@ pub enum AppError {
     /// The stream has ended; it takes no new segments.
     #[error("the stream has ended")]
     StreamEnded,
+    /// The request took longer than `--request-timeout-secs`.
+    #[error("request timed out")]
+    Timeout,
     /// The disk is full.
     #[error("insufficient storage")]
     InsufficientStorage,
@@ -94,6 +97,7 @@ impl AppError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotMpegTs(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::SegmentConflict { .. } | Self::StreamEnded => StatusCode::CONFLICT,
@@ -114,6 +118,7 @@ impl AppError {
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Timeout => "timeout",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::NotMpegTs(_) => "not_mpegts",
             Self::SegmentConflict { .. } => "segment_conflict",

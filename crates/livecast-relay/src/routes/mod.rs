@@ -19,6 +19,7 @@ mod tests;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(axum::middleware::map_response(timeout_as_json))
         .layer(cors())
         .layer(
             TraceLayer::new_for_http()
@@ -71,6 +73,15 @@ fn cors() -> CorsLayer {
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, CONTENT_DURATION, CAPTURE_START])
         .max_age(std::time::Duration::from_secs(3600))
+}
+
+/// The timeout layer answers with an empty `408`; give it the JSON error shape.
+async fn timeout_as_json(res: Response) -> Response {
+    if res.status() == StatusCode::REQUEST_TIMEOUT && !res.headers().contains_key(header::CONTENT_TYPE) {
+        AppError::Timeout.into_response()
+    } else {
+        res
+    }
 }
 
 async fn not_found() -> AppError {

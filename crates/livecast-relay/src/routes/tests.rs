@@ -335,3 +335,12 @@ async fn static_files_and_root_redirect() {
     assert_eq!(r.get("/www/../relay.db").await.status, StatusCode::NOT_FOUND);
     assert_eq!(r.get("/www/%2e%2e/%2e%2e/etc/passwd").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_stalled_upload_times_out_with_the_json_error() {
+    let r = relay_with(|s| s.request_timeout = std::time::Duration::from_millis(200));
+    let (id, key) = r.create().await;
+    let stalled = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+    let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), stalled).await;
+    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::REQUEST_TIMEOUT, "timeout"));
+}
