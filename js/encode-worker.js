@@ -56,10 +56,12 @@ class EncodeWorker {
   constructor(glue) {
     this.glue = glue;
     this.stopping = false;
+    this.slot = new FrameSlot();
   }
 
   handle(message) {
     if (message?.type === 'start') this.start(message).catch((e) => this.fail(e));
+    else if (message?.type === 'frame') this.slot.put(message.frame);
     else if (message?.type === 'stop') this.stop();
   }
 
@@ -73,7 +75,8 @@ class EncodeWorker {
     this.config = config;
     this.encoder = new H264Encoder({ width, height, fps, bitrateKbps, keyframeIntervalFrames: Math.max(1, Math.round(segmentSeconds * fps)) });
     this.segmenter = new TsSegmenter({ segmentSeconds, firstSeq: config.firstSeq ?? 0 });
-    this.reader = readable.getReader();
+    // Frames come as a transferred ReadableStream, or one by one as 'frame' messages.
+    this.reader = readable ? readable.getReader() : this.slot;
     this.i420 = new Uint8Array(width * height * 3 / 2);
     this.canvas = null;
     this.segmentStartWallMs = new Map();
@@ -159,5 +162,44 @@ class EncodeWorker {
   stop() {
     this.stopping = true;
     this.reader?.cancel().catch(() => {});
+  }
+}
+
+/** Holds the newest posted frame; a frame replaced before it was read is closed (dropped). */
+class FrameSlot {
+  constructor() {
+    this.frame = null;
+    this.waiting = null;
+    this.done = false;
+  }
+
+  put(frame) {
+    if (this.done) return frame.close();
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = null;
+      return resolve({ value: frame, done: false });
+    }
+    this.frame?.close();
+    this.frame = frame;
+  }
+
+  read() {
+    if (this.frame) {
+      const value = this.frame;
+      this.frame = null;
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => { this.waiting = resolve; });
+  }
+
+  cancel() {
+    this.done = true;
+    this.frame?.close();
+    this.frame = null;
+    this.waiting?.({ value: undefined, done: true });
+    this.waiting = null;
+    return Promise.resolve();
   }
 }

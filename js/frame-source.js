@@ -3,7 +3,11 @@
 // <video> element with requestVideoFrameCallback, each frame wrapped in a VideoFrame.
 // This file is a wasm-bindgen snippet used by the Broadcaster.
 
-/** `{ readable, kind, close() }` for a video track. */
+/**
+ * Frames of a video track for the encode worker: `{ readable, kind, close() }` where
+ * `readable` is a transferable ReadableStream of VideoFrames, or `{ readable: null, kind,
+ * attach(worker), close() }` when frames are posted to the worker one by one.
+ */
 export function openFrameStream(track) {
   if (typeof MediaStreamTrackProcessor === 'function') {
     // maxBufferSize 2: frames that arrive while the encoder is busy are discarded by the
@@ -18,36 +22,35 @@ export function openFrameStream(track) {
   video.muted = true;
   video.playsInline = true;
   video.srcObject = new MediaStream([track]);
+  // Browsers stop painting (and so calling back for) videos outside the document: keep
+  // it in, invisible and out of the way.
+  video.style.cssText = 'position:fixed;left:0;top:0;width:2px;height:2px;opacity:0;pointer-events:none';
+  document.body.append(video);
   let closed = false;
-  let pending = 0;
-  const readable = new ReadableStream({
-    start(controller) {
-      const onFrame = (_now, meta) => {
-        if (closed) return;
-        // At most two frames in flight: drop the rest (the worker counts the gaps).
-        if (pending < 2) {
-          pending++;
-          controller.enqueue(new VideoFrame(video, { timestamp: Math.round(meta.mediaTime * 1e6) }));
-        }
-        video.requestVideoFrameCallback(onFrame);
-      };
-      video.requestVideoFrameCallback(onFrame);
-      video.play().catch((e) => controller.error(e));
-    },
-    pull() {
-      pending = Math.max(0, pending - 1);
-    },
-    cancel() {
-      closed = true;
-    },
-  }, { highWaterMark: 0 });
+  let worker = null;
+  // Each frame is transferred to the worker, so the <video> gets its frame buffer back
+  // (a frame cloned through a transferred ReadableStream would pin it, and the element
+  // stalls after a few frames). The worker keeps only the newest and counts the rest.
+  const onFrame = (_now, meta) => {
+    if (closed) return;
+    const frame = new VideoFrame(video, { timestamp: Math.round(meta.mediaTime * 1e6) });
+    worker.postMessage({ type: 'frame', frame }, [frame]);
+    video.requestVideoFrameCallback(onFrame);
+  };
   return {
-    readable,
+    readable: null,
     kind: 'requestVideoFrameCallback',
+    /** Starts sending frames to `target` (a Worker). */
+    attach(target) {
+      worker = target;
+      video.requestVideoFrameCallback(onFrame);
+      return video.play();
+    },
     close() {
       closed = true;
       video.pause();
       video.srcObject = null;
+      video.remove();
     },
   };
 }

@@ -413,7 +413,7 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
     let source = open_frame_stream(&track).map_err(|e| broadcast_error(ErrorCode::CameraError, format!("cannot read camera frames: {}", js_message(&e))))?;
     let readable = Reflect::get(&source, &"readable".into()).unwrap_or(JsValue::UNDEFINED);
     let kind = Reflect::get(&source, &"kind".into()).ok().and_then(|k| k.as_string()).unwrap_or_default();
-    inner.borrow_mut().frame_source = Some(source);
+    inner.borrow_mut().frame_source = Some(source.clone());
 
     // 3. The encode Worker.
     let worker_options = WorkerOptions::new();
@@ -438,9 +438,17 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
     let ready = Promise::new(&mut |resolve, reject| {
         inner.borrow_mut().ready = Some(Waiter { resolve, reject });
     });
+    let start = object(&[("type", "start".into()), ("readable", readable.clone()), ("config", config.into())]);
+    let transfer = if readable.is_object() { Array::of1(&readable) } else { Array::new() };
     worker
-        .post_message_with_transfer(&object(&[("type", "start".into()), ("readable", readable.clone()), ("config", config.into())]), &Array::of1(&readable))
+        .post_message_with_transfer(&start, &transfer)
         .map_err(|e| broadcast_error(ErrorCode::EncoderFailed, format!("cannot hand the camera to the worker: {}", js_message(&e))))?;
+    // A source without a transferable stream posts frames to the worker itself.
+    if let Ok(attach) = Reflect::get(&source, &"attach".into()).and_then(|f| f.dyn_into::<Function>()) {
+        attach
+            .call1(&source, &worker)
+            .map_err(|e| broadcast_error(ErrorCode::CameraError, format!("cannot play the camera: {}", js_message(&e))))?;
+    }
     {
         let mut i = inner.borrow_mut();
         i.worker = Some(worker);

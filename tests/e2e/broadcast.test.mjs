@@ -132,3 +132,70 @@ test('an unknown stream or an unreachable relay rejects start() with a typed err
   assert.match(results.unreachable, /^RELAY_UNREACHABLE: /);
   assert.match(results.badOption, /^INVALID_CONFIG: .*streamId/);
 });
+
+test('the relay killed with SIGKILL mid-broadcast and restarted: the broadcast carries on, no acknowledged segment is lost', async () => {
+  const dataDir = join(dir, 'crash-relay');
+  let crashRelay = await startRelay({ dataDir });
+  const port = new URL(crashRelay.url).port;
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${crashRelay.url}/www/broadcast.html`);
+    await page.waitForFunction(() => window.livecastReady);
+    const stream = await (await fetch(`${crashRelay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+    await page.evaluate(async ({ id, key, relayUrl }) => {
+      const { Broadcaster } = await import('../pkg/livecast.js');
+      const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 320, height: 240, bitrateKbps: 600 }, segmentSeconds: 1 });
+      window.crash = { b, acked: [], states: [], errors: [] };
+      b.on('segment', (s) => window.crash.acked.push(s.seq));
+      b.on('state', (s) => window.crash.states.push(s));
+      b.on('error', (e) => window.crash.errors.push(e));
+      await b.start();
+    }, { id: stream.id, key: stream.streamKey, relayUrl: crashRelay.url });
+    await page.waitForFunction(() => window.crash.acked.length >= 3, null, { timeout: 20_000 });
+    await crashRelay.kill();
+    await page.waitForFunction(() => window.crash.b.state === 'reconnecting', null, { timeout: 20_000 });
+    await new Promise((r) => setTimeout(r, 2000));
+    crashRelay = await startRelay({ dataDir, port });
+    const ackedBefore = await page.evaluate(() => window.crash.acked.length);
+    await page.waitForFunction((n) => window.crash.b.state === 'live' && window.crash.acked.length >= n + 3, ackedBefore, { timeout: 30_000 });
+    await page.evaluate(() => window.crash.b.stop());
+    const { acked, states, errors } = await page.evaluate(() => ({ acked: window.crash.acked, states: window.crash.states, errors: window.crash.errors }));
+    assert.ok(states.includes('reconnecting') && states.at(-1) === 'ended', states.join(' → '));
+    assert.deepEqual(errors.filter((e) => e.fatal), []);
+    const playlist = await (await fetch(`${crashRelay.url}/hls/${stream.id}/index.m3u8`)).text();
+    const listed = new Set([...playlist.matchAll(/^(\d+)\.ts$/gm)].map((m) => Number(m[1])));
+    for (const seq of acked) assert.ok(listed.has(seq), `acknowledged segment ${seq} is missing after the crash`);
+    assert.equal(await ffmpegErrors(`${crashRelay.url}/hls/${stream.id}/index.m3u8`), '');
+  } finally {
+    await page.close();
+    await crashRelay.stop();
+  }
+});
+
+test('without MediaStreamTrackProcessor the Broadcaster captures through requestVideoFrameCallback', async () => {
+  const page = await browser.context.newPage();
+  try {
+    await page.addInitScript(() => { delete window.MediaStreamTrackProcessor; });
+    await page.goto(`${relay.url}/www/broadcast.html`);
+    await page.waitForFunction(() => window.livecastReady && typeof MediaStreamTrackProcessor === 'undefined');
+    const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+    const result = await page.evaluate(async ({ id, key, relayUrl }) => {
+      const { Broadcaster } = await import('../pkg/livecast.js');
+      const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 480 }, segmentSeconds: 1 });
+      let stats = null, acked = 0;
+      b.on('stats', (s) => { stats = s; });
+      b.on('segment', () => { acked++; });
+      await b.start();
+      const deadline = Date.now() + 20_000;
+      while (acked < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await b.stop();
+      return { stats, acked, state: b.state };
+    }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url });
+    assert.ok(result.acked >= 2, `${result.acked} segments acknowledged; stats ${JSON.stringify(result.stats)}`);
+    assert.match(result.stats.encoder, /requestVideoFrameCallback/);
+    assert.equal(result.state, 'ended');
+    assert.equal(await ffmpegErrors(`${relay.url}/hls/${stream.id}/index.m3u8`), '');
+  } finally {
+    await page.close();
+  }
+});
