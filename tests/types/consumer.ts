@@ -37,3 +37,37 @@ export function wrongBuffer(encoder: H264Encoder) {
   // @ts-expect-error a plain array is not a frame buffer
   encoder.encodeRgba([1, 2, 3], 0);
 }
+
+// The Broadcaster, as a page uses it.
+import { Broadcaster, type BroadcasterOptions, type BroadcastStats, type BroadcastError, type BroadcasterState, TsSegmenter, type TsSegment } from '../../pkg/livecast.js';
+
+export async function goLive(relayUrl: string, streamId: string, streamKey: string): Promise<() => Promise<void>> {
+  const options: BroadcasterOptions = { relayUrl, streamId, streamKey, video: { width: 1280, height: 720, fps: 30, bitrateKbps: 2500 }, segmentSeconds: 2 };
+  const b = new Broadcaster(options);
+  const off = b.on('stats', (s: BroadcastStats) => console.log(s.encodedFps, s.uploadQueue, s.lastUploadMs ?? 0));
+  b.on('error', (e: BroadcastError) => { if (e.fatal) console.error(e.code, e.message); });
+  b.addEventListener('state', (e: Event) => console.log((e as CustomEvent<BroadcasterState>).detail));
+  await b.start();
+  const state: BroadcasterState = b.state;
+  const preview: MediaStream | undefined = b.mediaStream;
+  void state;
+  void preview;
+  return async () => { off(); await b.stop(); };
+}
+
+export function segment(frames: { data: Uint8Array; keyframe: boolean; timestampUs: number }[]): TsSegment[] {
+  const segmenter = new TsSegmenter({ segmentSeconds: 2 });
+  const out: TsSegment[] = [];
+  for (const f of frames) {
+    const s = segmenter.push(f.data, f.keyframe, f.timestampUs);
+    if (s) out.push(s);
+  }
+  const last = segmenter.finish();
+  if (last) out.push(last);
+  return out;
+}
+
+// @ts-expect-error the relay URL is required
+export const noRelay: BroadcasterOptions = { streamId: 'a', streamKey: 'b' };
+// @ts-expect-error not a state
+export const badState: BroadcasterState = 'paused';
