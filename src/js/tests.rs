@@ -120,3 +120,61 @@ fn use_after_free_throws_freed() {
 fn reports_the_codec_version() {
     assert!(H264Encoder::codec_version().starts_with("2."));
 }
+
+#[wasm_bindgen_test]
+fn broadcaster_options_are_checked_with_typed_errors() {
+    use super::broadcaster::Broadcaster;
+    let ok = r#"{"relayUrl":"http://127.0.0.1:8080/","streamId":"abc123","streamKey":"k"}"#;
+    let b = Broadcaster::new(options(ok)).unwrap();
+    assert_eq!(b.state(), "idle");
+    assert!(b.media_stream().is_none());
+    let cases = [
+        (r#"{"streamId":"a","streamKey":"k"}"#, "TypeError", "`relayUrl` is required"),
+        (r#"{"relayUrl":"ftp://x","streamId":"a","streamKey":"k"}"#, "RangeError", "`relayUrl` must be an http(s) URL"),
+        (r#"{"relayUrl":"http://x","streamId":"../etc","streamKey":"k"}"#, "RangeError", "`streamId` must be 1..=64"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":""}"#, "RangeError", "`streamKey` is empty"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","video":{"width":641}}"#, "RangeError", "video: `width` must be even"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","video":{"fps":"30"}}"#, "TypeError", "`fps` must be a number"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","segmentSeconds":30}"#, "RangeError", "`segmentSeconds` must be within 0.5..=10"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","maxQueuedSegments":0}"#, "RangeError", "`maxQueuedSegments`"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","segmentSecond":2}"#, "TypeError", "unknown option `segmentSecond`"),
+    ];
+    for (json, class, text) in cases {
+        let err = Broadcaster::new(options(json)).err().unwrap_or_else(|| panic!("{json} should be refused"));
+        assert_js_error(err, class, "INVALID_CONFIG", text);
+    }
+}
+
+#[wasm_bindgen_test]
+fn ts_segmenter_cuts_encoder_output_into_probeable_segments() {
+    use super::segmenter::TsSegmenter;
+    let mut enc = H264Encoder::new(options(r#"{"width":64,"height":48,"keyframeIntervalFrames":1000}"#)).unwrap();
+    let mut seg = TsSegmenter::new(options(r#"{"segmentSeconds":0.5,"firstSeq":3}"#)).unwrap();
+    let frame = livecast_core::pattern::TestPattern::new(64, 48).unwrap();
+    let mut segments = Vec::new();
+    for n in 0..40u32 {
+        let ts = n as f64 * 33_333.0;
+        if seg.keyframe_due(ts) {
+            enc.force_keyframe().unwrap();
+        }
+        let f = frame.frame(n);
+        let [y, u, v] = [f.y(), f.u(), f.v()].map(|p| JsValue::from(Uint8Array::from(p)));
+        let out = enc.encode_i420(y, u, v, ts.into()).unwrap();
+        let closed = seg.push(get(&out, "data"), get(&out, "keyframe").as_bool().unwrap(), ts).unwrap();
+        if !closed.is_undefined() {
+            segments.push(closed);
+        }
+    }
+    let last = seg.finish();
+    assert!(!last.is_undefined());
+    segments.push(last);
+    assert_eq!(get(&segments[0], "seq").as_f64(), Some(3.0));
+    assert_eq!(segments.len(), 3, "16 + 16 + 8 frames");
+    for s in &segments {
+        let data = get(s, "data").dyn_into::<Uint8Array>().unwrap().to_vec();
+        let info = livecast_core::ts::probe_segment(&data).unwrap();
+        assert!(info.starts_with_keyframe);
+        assert_eq!(info.video_frames as f64, get(s, "frames").as_f64().unwrap());
+    }
+    assert_js_error(TsSegmenter::new(options(r#"{"segmentSeconds":0}"#)).err().unwrap(), "RangeError", "INVALID_CONFIG", "`segmentSeconds`");
+}

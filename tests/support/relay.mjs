@@ -10,8 +10,8 @@ export const RELAY_BIN = process.env.LIVECAST_RELAY_BIN
  * Starts a relay on `dataDir`; resolves to `{ url, process, stop(), kill() }` once it prints
  * its address. `args` are extra flags (default: `--open`).
  */
-export function startRelay({ dataDir, args = ['--open'], port = 0 }) {
-  const child = spawn(RELAY_BIN, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
+export function startRelay({ dataDir, args = ['--open'], port = 0, bin = RELAY_BIN }) {
+  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
