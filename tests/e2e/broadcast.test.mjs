@@ -199,3 +199,36 @@ test('without MediaStreamTrackProcessor the Broadcaster captures through request
     await page.close();
   }
 });
+
+test('no camera: start() rejects with NO_CAMERA and the page can try again', async () => {
+  const bare = await openBrowser(); // no fake device: getUserMedia finds no camera
+  try {
+    const { page } = bare;
+    await page.goto(`${relay.url}/www/broadcast.html`);
+    await page.waitForFunction(() => window.livecastReady);
+    const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+    const outcome = await page.evaluate(async ({ id, key, relayUrl }) => {
+      const { Broadcaster } = await import('../pkg/livecast.js');
+      const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key });
+      const events = [];
+      b.on('error', (e) => events.push(e.code));
+      try {
+        await b.start();
+        return { started: true };
+      } catch (e) {
+        return { code: e.code, message: e.message, isError: e instanceof Error, state: b.state, events };
+      }
+    }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url });
+    assert.equal(outcome.code, 'NO_CAMERA');
+    assert.equal(outcome.isError, true);
+    assert.match(outcome.message, /no camera was found/);
+    assert.equal(outcome.state, 'ended');
+    assert.deepEqual(outcome.events, ['NO_CAMERA']);
+    // The demo page shows the same error to a person.
+    await page.click('#start');
+    await page.waitForSelector('#status.error');
+    assert.match(await page.textContent('#status'), /camera/i);
+  } finally {
+    await bare.close();
+  }
+});
