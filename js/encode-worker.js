@@ -30,28 +30,6 @@ function post(message, transfer = []) {
   globalThis.postMessage(message, transfer);
 }
 
-/** Tightly packed I420 of a VideoFrame in I420 or NV12; null for other formats. */
-async function videoFrameToI420(frame, out) {
-  const rect = frame.visibleRect;
-  const w = rect.width, h = rect.height, luma = w * h, chroma = luma / 4;
-  if (frame.format === 'I420') {
-    await frame.copyTo(out, { rect, layout: [
-      { offset: 0, stride: w }, { offset: luma, stride: w / 2 }, { offset: luma + chroma, stride: w / 2 }] });
-    return out;
-  }
-  if (frame.format === 'NV12') {
-    const nv12 = new Uint8Array(luma + 2 * chroma);
-    await frame.copyTo(nv12, { rect, layout: [{ offset: 0, stride: w }, { offset: luma, stride: w }] });
-    out.set(nv12.subarray(0, luma));
-    for (let i = 0, uv = luma; i < chroma; i++, uv += 2) {
-      out[luma + i] = nv12[uv];
-      out[luma + chroma + i] = nv12[uv + 1];
-    }
-    return out;
-  }
-  return null;
-}
-
 class EncodeWorker {
   constructor(glue) {
     this.glue = glue;
@@ -129,7 +107,7 @@ class EncodeWorker {
     const { width, height } = this.config;
     const rect = frame.visibleRect;
     if (rect.width === width && rect.height === height) {
-      const planes = await videoFrameToI420(frame, this.i420);
+      const planes = await this.glue.videoFrameToI420(frame, this.i420);
       if (planes) {
         const luma = width * height;
         return this.encoder.encodeI420(planes.subarray(0, luma), planes.subarray(luma, luma * 5 / 4), planes.subarray(luma * 5 / 4), ts);

@@ -7,6 +7,7 @@ mod broadcaster;
 mod h264_encoder;
 mod interop;
 mod segmenter;
+mod video_frame;
 #[cfg(test)]
 mod tests;
 

@@ -8,28 +8,9 @@ export const hasTrackProcessor = typeof globalThis.MediaStreamTrackProcessor ===
 /**
  * Tightly packed I420 bytes (Y, then U, then V) of a `VideoFrame` in I420 or NV12 format,
  * which is what cameras give; null for other formats (the caller falls back to RGBA).
+ * It is the package's own helper (call the package's `init()` first).
  */
-export async function videoFrameToI420(frame, out) {
-  const rect = frame.visibleRect;
-  const w = rect.width, h = rect.height;
-  const luma = w * h, chroma = luma / 4;
-  out ??= new Uint8Array(luma + 2 * chroma);
-  if (frame.format === 'I420') {
-    await frame.copyTo(out, { rect, layout: [
-      { offset: 0, stride: w }, { offset: luma, stride: w / 2 }, { offset: luma + chroma, stride: w / 2 }] });
-  } else if (frame.format === 'NV12') {
-    const nv12 = new Uint8Array(luma + 2 * chroma);
-    await frame.copyTo(nv12, { rect, layout: [{ offset: 0, stride: w }, { offset: luma, stride: w }] });
-    out.set(nv12.subarray(0, luma));
-    for (let i = 0, uv = luma; i < chroma; i++, uv += 2) {
-      out[luma + i] = nv12[uv];
-      out[luma + chroma + i] = nv12[uv + 1];
-    }
-  } else {
-    return null;
-  }
-  return out;
-}
+export { videoFrameToI420 } from '../../pkg/livecast.js';
 
 /** The three planes of a packed I420 buffer of a `w` x `h` picture, as views. */
 export function i420Planes(buffer, w, h) {
