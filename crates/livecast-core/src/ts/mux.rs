@@ -31,6 +31,8 @@ pub struct TsMuxer {
     /// Capture time (µs) of the stream's first frame: the timeline's zero.
     origin_us: Option<i64>,
     last_us: Option<i64>,
+    /// Last PTS written by [`TsMuxer::write_access_unit_at_pts`].
+    last_pts: Option<u64>,
 }
 
 impl Default for TsMuxer {
@@ -52,6 +54,7 @@ impl TsMuxer {
             video_cc: ContinuityCounter::new(),
             origin_us: None,
             last_us: None,
+            last_pts: None,
         }
     }
 
@@ -107,6 +110,35 @@ impl TsMuxer {
         self.origin_us.get_or_insert(timestamp_us);
         self.last_us = Some(timestamp_us);
         let pts = self.pts_of(timestamp_us);
+        self.write_pes(annex_b, keyframe, pts, out)
+    }
+
+    /// Writes one access unit at an explicit 90 kHz presentation time, for remuxing a
+    /// stream whose timeline must be kept (a transcoder's renditions carry their source's
+    /// PTS so players can switch between them). `pts` is taken modulo 2^33 and must move
+    /// forward from the previous call's (a step of less than 2^32 ticks forward counts as
+    /// forward, so the 33-bit wrap is fine). The PCR leads the PTS as with
+    /// [`TsMuxer::write_access_unit`]. Use one of the two methods per muxer, not both.
+    pub fn write_access_unit_at_pts(&mut self, annex_b: &[u8], keyframe: bool, pts: u64, out: &mut Vec<u8>) -> Result<(), Error> {
+        if annex_b.is_empty() {
+            return Err(Error::Mux("empty access unit".into()));
+        }
+        if self.origin_us.is_some() {
+            return Err(Error::Mux("this muxer already runs on capture times (write_access_unit)".into()));
+        }
+        let pts = pts % PTS_MODULO;
+        if let Some(last) = self.last_pts {
+            let step = (pts + PTS_MODULO - last) % PTS_MODULO;
+            if step == 0 || step >= PTS_MODULO / 2 {
+                return Err(Error::Mux(format!("PTS {pts} does not follow {last}")));
+            }
+        }
+        self.last_pts = Some(pts);
+        self.write_pes(annex_b, keyframe, pts, out)
+    }
+
+    /// One PES packet for an access unit at `pts` (already wrapped), PCR on its first packet.
+    fn write_pes(&mut self, annex_b: &[u8], keyframe: bool, pts: u64, out: &mut Vec<u8>) -> Result<(), Error> {
         let pcr_base = (pts + PTS_MODULO - PCR_LEAD) % PTS_MODULO;
 
         let mut es = Vec::with_capacity(annex_b.len() + ACCESS_UNIT_DELIMITER.len());

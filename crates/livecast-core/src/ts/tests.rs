@@ -133,3 +133,47 @@ fn segmenter_rejects_absurd_durations() {
     assert!(Segmenter::new(0, 0).is_err());
     assert!(Segmenter::new(61_000_000, 0).is_err());
 }
+
+#[test]
+fn explicit_pts_is_kept_and_must_move_forward() {
+    let mut muxer = TsMuxer::new();
+    let mut out = Vec::new();
+    muxer.write_tables(&mut out).unwrap();
+    // A source timeline near the 33-bit wrap: 10 s before it, then across it.
+    let start = (1u64 << 33) - 3000 * 2;
+    let pts: Vec<u64> = (0..5).map(|i| start + i * 3000).collect();
+    for (i, &p) in pts.iter().enumerate() {
+        muxer.write_access_unit_at_pts(&access_unit(400, i == 0, i as u8), i == 0, p, &mut out).unwrap();
+    }
+    let units = demux(&out).unwrap();
+    let got: Vec<u64> = units.iter().map(|u| u.pts).collect();
+    let want: Vec<u64> = pts.iter().map(|p| p % (1 << 33)).collect();
+    assert_eq!(got, want);
+    assert!(units[0].keyframe && !units[1].keyframe);
+    // The PCR leads the PTS by 100 ms, as with capture times.
+    let first_video = out.chunks(PACKET_SIZE).find(|p| u16::from_be_bytes([p[1] & 0x1f, p[2]]) == VIDEO_PID).unwrap();
+    let pcr_base = (u64::from(first_video[6]) << 25)
+        | (u64::from(first_video[7]) << 17)
+        | (u64::from(first_video[8]) << 9)
+        | (u64::from(first_video[9]) << 1)
+        | (u64::from(first_video[10]) >> 7);
+    assert_eq!(pcr_base, pts[0] - CLOCK_HZ / 10);
+
+    // Same or earlier PTS: refused, nothing written.
+    let before = out.len();
+    let last = *want.last().unwrap();
+    for bad in [last, last - 1, last + (1 << 32)] {
+        let err = muxer.write_access_unit_at_pts(&access_unit(10, false, 0), false, bad, &mut out).unwrap_err();
+        assert!(matches!(err, Error::Mux(ref m) if m.contains("does not follow")), "{err}");
+    }
+    assert_eq!(out.len(), before);
+    assert!(muxer.write_access_unit_at_pts(&[], false, last + 3000, &mut out).is_err());
+}
+
+#[test]
+fn explicit_pts_and_capture_times_do_not_mix() {
+    let mut muxer = TsMuxer::new();
+    let mut out = Vec::new();
+    muxer.write_access_unit(&access_unit(10, true, 0), true, 0, &mut out).unwrap();
+    assert!(muxer.write_access_unit_at_pts(&access_unit(10, false, 0), false, 90_000, &mut out).is_err());
+}
