@@ -1,7 +1,11 @@
-// The Broadcaster's encode Worker: VideoFrames in (transferred as a ReadableStream),
-// MPEG-TS segments out (posted back with their buffers transferred). It loads the same
-// wasm package as the page: H264Encoder (openh264) and TsSegmenter run here, so the
-// page's main thread only uploads.
+// The Broadcaster's encode Worker: VideoFrames in (a transferred ReadableStream, or frames
+// posted one by one), MPEG-TS segments out (posted back with their buffers transferred).
+// It loads the same wasm package as the page and runs one of three encoder backends behind
+// one interface, all feeding the same TsSegmenter:
+//   - WebCodecs (the browser's VideoEncoder, via the package's WebCodecsEncoder);
+//   - openh264 in this worker (H264Encoder);
+//   - openh264 in N sub-workers, each encoding whole segments, re-ordered here.
+// The page's main thread only uploads.
 //
 // This file is a wasm-bindgen snippet: it lands in pkg/snippets/<crate>-<hash>/js/, three
 // folders below the package's livecast.js. On the main thread it only exports its URL.
@@ -11,6 +15,9 @@ export function encodeWorkerUrl() {
   return import.meta.url;
 }
 
+/** Sub-workers of the parallel openh264 backend carry this name. */
+const SUB_WORKER_NAME = 'livecast-openh264-encoder';
+
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlobalScope;
 if (inWorker) {
   // Queue messages until the wasm module is ready, so none is lost.
@@ -19,7 +26,7 @@ if (inWorker) {
   import(new URL('../../../livecast.js', import.meta.url))
     .then(async (glue) => {
       await glue.default();
-      const worker = new EncodeWorker(glue);
+      const worker = globalThis.name === SUB_WORKER_NAME ? new SegmentEncoderWorker(glue) : new EncodeWorker(glue);
       globalThis.onmessage = (event) => worker.handle(event.data);
       for (const message of early) worker.handle(message);
     })
@@ -30,6 +37,15 @@ function post(message, transfer = []) {
   globalThis.postMessage(message, transfer);
 }
 
+/** Workers the parallel openh264 backend uses by default: enough for the pixel rate
+ *  (one openh264 thread does about 720p30 on a 2-core laptop-class machine, with no
+ *  margin), at most the machine's hardware threads. */
+export function defaultEncoderWorkers({ width, height, fps }) {
+  const needed = Math.ceil(((width * height * fps) / (1280 * 720 * 30)) * 1.5);
+  return Math.max(1, Math.min(needed, navigator.hardwareConcurrency || 1, 8));
+}
+
+/** The coordinator: frames → backend → segmenter → segments to the page. */
 class EncodeWorker {
   constructor(glue) {
     this.glue = glue;
@@ -48,75 +64,71 @@ class EncodeWorker {
   }
 
   async start({ readable, config }) {
-    const { width, height, fps, bitrateKbps, segmentSeconds } = config;
-    const { H264Encoder, TsSegmenter } = this.glue;
+    const { fps, segmentSeconds } = config;
     this.config = config;
-    this.encoder = new H264Encoder({ width, height, fps, bitrateKbps, keyframeIntervalFrames: Math.max(1, Math.round(segmentSeconds * fps)) });
-    this.segmenter = new TsSegmenter({ segmentSeconds, firstSeq: config.firstSeq ?? 0 });
+    this.backend = await chooseBackend(this.glue, config);
+    this.backend.onOutput = (out) => this.mux(out);
+    this.segmenter = new this.glue.TsSegmenter({ segmentSeconds, firstSeq: config.firstSeq ?? 0 });
     // Frames come as a transferred ReadableStream, or one by one as 'frame' messages.
     this.reader = readable ? readable.getReader() : this.slot;
-    this.i420 = new Uint8Array(width * height * 3 / 2);
-    this.canvas = null;
-    this.segmentStartWallMs = new Map();
-    this.lastTimestamp = -Infinity;
+    this.captureWallMs = new Map(); // frame timestamp → wall clock at capture
+    this.openSegmentWallMs = null;
     this.stats = { captured: 0, encoded: 0, bytes: 0, dropped: 0, encodeMs: [] };
     this.statsTimer = setInterval(() => this.flushStats(), 250);
-    post({ type: 'ready', backend: 'openh264-wasm' });
+    post({ type: 'ready', backend: this.backend.name, reason: this.backend.reason });
     const frameUs = 1e6 / fps;
-    let openSegmentWallMs = null;
+    const targetUs = segmentSeconds * 1e6;
+    let lastTs = -Infinity;
+    let segmentStart = -Infinity;
     while (!this.stopping) {
       const { value: frame, done } = await this.reader.read();
       if (done) break;
-      const wallMs = Date.now();
-      try {
-        this.stats.captured++;
-        // Frames the camera skipped, or that queued up and were discarded while the
-        // encoder was busy, show up as gaps in the timestamps.
-        let ts = frame.timestamp;
-        if (this.lastTimestamp > -Infinity) {
-          const gap = Math.round((ts - this.lastTimestamp) / frameUs) - 1;
-          if (gap > 0) this.stats.dropped += gap;
-        }
-        if (ts <= this.lastTimestamp) ts = this.lastTimestamp + 1; // timestamps must increase
-        this.lastTimestamp = ts;
-        const keyframeDue = this.segmenter.keyframeDue(ts);
-        if (keyframeDue) this.encoder.forceKeyframe();
-        const t0 = performance.now();
-        const out = await this.encodeFrame(frame, ts);
-        this.stats.encodeMs.push(performance.now() - t0);
-        this.stats.encoded++;
-        this.stats.bytes += out.data.length;
-        const segment = this.segmenter.push(out.data, out.keyframe, ts);
-        if (segment) this.emit(segment, openSegmentWallMs);
-        if (segment || openSegmentWallMs === null) openSegmentWallMs = wallMs;
-      } finally {
+      this.stats.captured++;
+      // Frames the camera skipped, or that the browser discarded while we were busy,
+      // show up as gaps in the timestamps.
+      let ts = frame.timestamp;
+      if (lastTs > -Infinity) {
+        const gap = Math.round((ts - lastTs) / frameUs) - 1;
+        if (gap > 0) this.stats.dropped += gap;
+      }
+      if (ts <= lastTs) ts = lastTs + 1000; // timestamps must increase, by at least a 90 kHz tick
+      lastTs = ts;
+      // Segment boundaries are decided here, before encoding, so that parallel encoders
+      // can each start a segment with an IDR; the segmenter cuts at those IDRs.
+      const keyframe = ts - segmentStart >= targetUs;
+      if (keyframe) segmentStart = ts;
+      if (!keyframe && this.backend.busy) {
+        this.stats.dropped++;
         frame.close();
+        continue;
+      }
+      this.captureWallMs.set(ts, Date.now());
+      try {
+        await this.backend.encode(frame, ts, keyframe);
+      } catch (error) {
+        frame.close();
+        throw error;
       }
     }
+    await this.backend.flush();
     const last = this.segmenter.finish();
-    if (last) this.emit(last, openSegmentWallMs);
+    if (last) this.emit(last, this.openSegmentWallMs);
     this.flushStats();
     clearInterval(this.statsTimer);
-    this.encoder.free();
+    this.backend.close();
     post({ type: 'finished' });
   }
 
-  /** Encodes one frame: the I420 path when the camera gives I420/NV12 at the configured
-   *  size, otherwise via a canvas (scaling to the configured size) as RGBA. */
-  async encodeFrame(frame, ts) {
-    const { width, height } = this.config;
-    const rect = frame.visibleRect;
-    if (rect.width === width && rect.height === height) {
-      const planes = await this.glue.videoFrameToI420(frame, this.i420);
-      if (planes) {
-        const luma = width * height;
-        return this.encoder.encodeI420(planes.subarray(0, luma), planes.subarray(luma, luma * 5 / 4), planes.subarray(luma * 5 / 4), ts);
-      }
-    }
-    this.canvas ??= new OffscreenCanvas(width, height);
-    const ctx = this.canvas.getContext('2d', { willReadFrequently: true });
-    ctx.drawImage(frame, 0, 0, width, height);
-    return this.encoder.encodeRgba(ctx.getImageData(0, 0, width, height).data, ts);
+  /** One encoded frame, in capture order, from the backend. */
+  mux(out) {
+    this.stats.encoded++;
+    this.stats.bytes += out.data.length;
+    if (out.encodeMs !== undefined) this.stats.encodeMs.push(out.encodeMs);
+    const wallMs = this.captureWallMs.get(out.timestampUs) ?? Date.now();
+    this.captureWallMs.delete(out.timestampUs);
+    const segment = this.segmenter.push(out.data, out.keyframe, out.timestampUs);
+    if (segment) this.emit(segment, this.openSegmentWallMs);
+    if (segment || this.openSegmentWallMs === null) this.openSegmentWallMs = wallMs;
   }
 
   emit(segment, captureStartMs) {
@@ -140,6 +152,265 @@ class EncodeWorker {
   stop() {
     this.stopping = true;
     this.reader?.cancel().catch(() => {});
+  }
+}
+
+/** Picks the backend for `config.encoder` ("auto" | "webcodecs" | "openh264"). */
+async function chooseBackend(glue, config) {
+  const { width, height, fps, bitrateKbps } = config;
+  const choice = config.encoder ?? 'auto';
+  let webcodecs = null;
+  if (choice !== 'openh264') {
+    webcodecs = await glue.WebCodecsEncoder.probe({ width, height, fps, bitrateKbps });
+    if (webcodecs.supported) return new WebCodecsBackend(glue, config, webcodecs.reason);
+    if (choice === 'webcodecs') {
+      throw Object.assign(new Error(`encoder "webcodecs" was asked for, but ${webcodecs.reason}; use encoder: "auto"`), { code: 'ENCODER_FAILED' });
+    }
+  }
+  const workers = config.encoderWorkers ?? defaultEncoderWorkers(config);
+  const why = choice === 'openh264' ? 'openh264 was asked for' : webcodecs.reason;
+  if (workers <= 1) return new OpenH264Backend(glue, config, `${why}; one openh264 encoder in the worker`);
+  return new ParallelOpenH264Backend(glue, config, workers, `${why}; ${workers} openh264 workers encode segments in parallel`);
+}
+
+/** openh264 in this worker. Encoding blocks the worker, so frames that arrive meanwhile
+ *  are discarded upstream (and counted from the timestamp gaps). */
+class OpenH264Backend {
+  constructor(glue, config, reason) {
+    const { width, height, fps, bitrateKbps } = config;
+    this.glue = glue;
+    this.name = 'openh264';
+    this.reason = reason;
+    this.busy = false;
+    this.encoder = new glue.H264Encoder({ width, height, fps, bitrateKbps, keyframeIntervalFrames: 3600 });
+    this.width = width;
+    this.height = height;
+    this.i420 = new Uint8Array(width * height * 3 / 2);
+    this.canvas = null;
+    this.onOutput = () => {};
+  }
+
+  async encode(frame, ts, keyframe) {
+    try {
+      if (keyframe) this.encoder.forceKeyframe();
+      const t0 = performance.now();
+      const out = await encodeWithOpenH264(this, frame, ts);
+      this.onOutput({ ...out, encodeMs: performance.now() - t0 });
+    } finally {
+      frame.close();
+    }
+  }
+
+  async flush() {}
+
+  close() {
+    this.encoder.free();
+  }
+}
+
+/** I420 straight from the frame when it is I420/NV12 at the configured size; otherwise
+ *  through a canvas (scaling to the configured size) as RGBA. */
+async function encodeWithOpenH264(ctx, frame, ts) {
+  const { width, height } = ctx;
+  const rect = frame.visibleRect;
+  if (rect.width === width && rect.height === height) {
+    const planes = await ctx.glue.videoFrameToI420(frame, ctx.i420);
+    if (planes) {
+      const luma = width * height;
+      return ctx.encoder.encodeI420(planes.subarray(0, luma), planes.subarray(luma, luma * 5 / 4), planes.subarray(luma * 5 / 4), ts);
+    }
+  }
+  ctx.canvas ??= new OffscreenCanvas(width, height);
+  const g = ctx.canvas.getContext('2d', { willReadFrequently: true });
+  g.drawImage(frame, 0, 0, width, height);
+  return ctx.encoder.encodeRgba(g.getImageData(0, 0, width, height).data, ts);
+}
+
+/** The browser's WebCodecs VideoEncoder. Encoding is asynchronous: at most a few frames
+ *  wait inside the encoder; beyond that new frames are dropped (and counted). */
+class WebCodecsBackend {
+  constructor(glue, config, reason) {
+    const { width, height, fps, bitrateKbps } = config;
+    this.name = 'webcodecs';
+    this.reason = reason;
+    this.encoder = new glue.WebCodecsEncoder({ width, height, fps, bitrateKbps });
+    this.started = new Map();
+    this.onOutput = () => {};
+  }
+
+  get busy() {
+    return this.encoder.queueSize > 2;
+  }
+
+  async encode(frame, ts, keyframe) {
+    try {
+      this.started.set(ts, performance.now());
+      this.encoder.encode(frame, ts, keyframe);
+    } finally {
+      frame.close();
+    }
+    // Let the encoder's output callbacks run, then pass their frames on in order.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.drain();
+  }
+
+  drain() {
+    for (const out of this.encoder.takeOutput()) {
+      const t0 = this.started.get(out.timestampUs);
+      this.started.delete(out.timestampUs);
+      this.onOutput({ ...out, encodeMs: t0 === undefined ? undefined : performance.now() - t0 });
+    }
+  }
+
+  async flush() {
+    await this.encoder.flush();
+    this.drain();
+  }
+
+  close() {
+    this.encoder.close();
+  }
+}
+
+/** openh264 in N sub-workers: segment k goes to worker k mod N, which starts it with an
+ *  IDR and encodes it whole; outputs are re-ordered here into capture order. A segment's
+ *  frames leave the backend only once every earlier segment is done: up to one segment
+ *  of added latency. */
+class ParallelOpenH264Backend {
+  constructor(glue, config, count, reason) {
+    this.glue = glue;
+    this.name = `openh264 x${count}`;
+    this.reason = reason;
+    this.config = config;
+    this.onOutput = () => {};
+    this.segment = -1;
+    this.next = 0; // the segment whose frames are emitted now
+    this.buffered = new Map(); // segment → frames waiting for their turn
+    this.done = new Set();
+    this.inFlight = 0;
+    this.maxInFlight = Math.ceil(config.fps * config.segmentSeconds * 1.5) * count;
+    this.waiters = [];
+    this.workers = Array.from({ length: count }, (_, i) => {
+      const w = new Worker(encodeWorkerUrl(), { type: 'module', name: SUB_WORKER_NAME });
+      w.onmessage = (event) => this.onMessage(event.data);
+      w.onerror = (event) => this.fail(new Error(`openh264 worker ${i} failed: ${event.message}`));
+      w.postMessage({ type: 'configure', config });
+      return w;
+    });
+    this.error = null;
+  }
+
+  get busy() {
+    return this.inFlight >= this.maxInFlight;
+  }
+
+  async encode(frame, ts, keyframe) {
+    if (this.error) throw this.error;
+    let data;
+    try {
+      data = await this.glue.videoFrameToI420(frame);
+      if (!data) data = rgbaOf(frame, this.config);
+    } finally {
+      frame.close();
+    }
+    if (keyframe) {
+      if (this.segment >= 0) this.workerFor(this.segment).postMessage({ type: 'end', segment: this.segment });
+      this.segment++;
+    }
+    if (this.segment < 0) return; // frames before the first keyframe
+    this.inFlight++;
+    const kind = data.kind ?? 'i420';
+    const bytes = data.bytes ?? data;
+    this.workerFor(this.segment).postMessage({ type: 'frame', segment: this.segment, ts, keyframe, kind, data: bytes }, [bytes.buffer]);
+  }
+
+  workerFor(segment) {
+    return this.workers[segment % this.workers.length];
+  }
+
+  onMessage(message) {
+    if (message.type === 'encoded') {
+      this.inFlight--;
+      const out = { data: message.data, keyframe: message.keyframe, timestampUs: message.ts, encodeMs: message.encodeMs };
+      if (message.segment === this.next) this.onOutput(out);
+      else {
+        if (!this.buffered.has(message.segment)) this.buffered.set(message.segment, []);
+        this.buffered.get(message.segment).push(out);
+      }
+    } else if (message.type === 'segment-done') {
+      this.done.add(message.segment);
+      while (this.done.has(this.next)) {
+        this.done.delete(this.next);
+        this.next++;
+        for (const out of this.buffered.get(this.next) ?? []) this.onOutput(out);
+        this.buffered.delete(this.next);
+      }
+      this.wake();
+    } else if (message.type === 'error') {
+      this.fail(new Error(message.message));
+    }
+  }
+
+  fail(error) {
+    this.error ??= error;
+    this.wake();
+  }
+
+  wake() {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  async flush() {
+    if (this.segment >= 0) this.workerFor(this.segment).postMessage({ type: 'end', segment: this.segment });
+    while (this.next <= this.segment && !this.error) await new Promise((resolve) => this.waiters.push(resolve));
+    if (this.error) throw this.error;
+  }
+
+  close() {
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+/** RGBA of a frame at the configured size (for cameras that give neither I420 nor NV12). */
+function rgbaOf(frame, { width, height }) {
+  const canvas = new OffscreenCanvas(width, height);
+  const g = canvas.getContext('2d', { willReadFrequently: true });
+  g.drawImage(frame, 0, 0, width, height);
+  return { kind: 'rgba', bytes: new Uint8Array(g.getImageData(0, 0, width, height).data.buffer) };
+}
+
+/** A sub-worker of the parallel backend: encodes the frames of its segments, in order. */
+class SegmentEncoderWorker {
+  constructor(glue) {
+    this.glue = glue;
+    this.encoder = null;
+  }
+
+  handle(message) {
+    try {
+      if (message.type === 'configure') {
+        const { width, height, fps, bitrateKbps } = message.config;
+        this.width = width;
+        this.height = height;
+        this.encoder = new this.glue.H264Encoder({ width, height, fps, bitrateKbps, keyframeIntervalFrames: 3600 });
+      } else if (message.type === 'frame') {
+        const { width, height } = this;
+        if (message.keyframe) this.encoder.forceKeyframe();
+        const t0 = performance.now();
+        const luma = width * height;
+        const d = message.data;
+        const out = message.kind === 'rgba'
+          ? this.encoder.encodeRgba(d, message.ts)
+          : this.encoder.encodeI420(d.subarray(0, luma), d.subarray(luma, luma * 5 / 4), d.subarray(luma * 5 / 4), message.ts);
+        post({ type: 'encoded', segment: message.segment, ts: message.ts, keyframe: out.keyframe, data: out.data, encodeMs: performance.now() - t0 }, [out.data.buffer]);
+      } else if (message.type === 'end') {
+        post({ type: 'segment-done', segment: message.segment });
+      }
+    } catch (error) {
+      post({ type: 'error', message: String(error?.message ?? error) });
+    }
   }
 }
 

@@ -174,6 +174,31 @@ fn output(frame: livecast_openh264::EncodedFrame, timestamp_us: f64) -> EncodedO
     EncodedOutput { keyframe: frame.kind == FrameKind::Keyframe, data: frame.data, timestamp_us }
 }
 
+/// The WebCodecs codec string for H.264 Constrained Baseline at the lowest level that
+/// fits `width` x `height` at `fps` (ITU-T H.264 table A-1: frame size and macroblock rate),
+/// e.g. `avc1.42E01F` for 1280x720 at 30 fps. `None` beyond level 5.1.
+pub fn avc_codec_string(width: u32, height: u32, fps: f64) -> Option<String> {
+    // (level_idc, max macroblocks per second, max frame size in macroblocks)
+    const LEVELS: [(u8, f64, u32); 9] = [
+        (0x1E, 40_500.0, 1_620),
+        (0x1F, 108_000.0, 3_600),
+        (0x20, 216_000.0, 5_120),
+        (0x28, 245_760.0, 8_192),
+        (0x29, 245_760.0, 8_192),
+        (0x2A, 522_240.0, 8_704),
+        (0x32, 589_824.0, 22_080),
+        (0x33, 983_040.0, 36_864),
+        (0x34, 2_073_600.0, 36_864),
+    ];
+    let frame_mbs = width.div_ceil(16) * height.div_ceil(16);
+    let rate = frame_mbs as f64 * fps;
+    LEVELS
+        .iter()
+        .find(|(_, max_rate, max_fs)| frame_mbs <= *max_fs && rate <= *max_rate)
+        // 42 = Baseline; E0 = constraint_set0/1/2 (Constrained Baseline).
+        .map(|(level, _, _)| format!("avc1.42E0{level:02X}"))
+}
+
 /// Largest timestamp a JS number holds exactly (2^53 µs, about 285 years).
 const MAX_TIMESTAMP_US: f64 = 9_007_199_254_740_992.0;
 
@@ -196,6 +221,17 @@ mod tests {
 
     fn options(width: f64, height: f64) -> EncoderOptions {
         EncoderOptions { width: Some(width), height: Some(height), ..Default::default() }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn avc_codec_strings_pick_the_lowest_level_that_fits() {
+        assert_eq!(avc_codec_string(640, 480, 30.0).as_deref(), Some("avc1.42E01E"));
+        assert_eq!(avc_codec_string(1280, 720, 30.0).as_deref(), Some("avc1.42E01F"));
+        assert_eq!(avc_codec_string(1280, 720, 60.0).as_deref(), Some("avc1.42E020"));
+        assert_eq!(avc_codec_string(1920, 1080, 30.0).as_deref(), Some("avc1.42E028"));
+        assert_eq!(avc_codec_string(3840, 2160, 30.0).as_deref(), Some("avc1.42E033"));
+        assert_eq!(avc_codec_string(8192, 8192, 60.0), None);
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

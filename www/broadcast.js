@@ -43,12 +43,15 @@ async function start() {
   try {
     const stream = await createStream();
     const [width, height] = $('size').value.split('x').map(Number);
+    const query = new URLSearchParams(location.search);
     broadcaster = new Broadcaster({
       relayUrl: location.origin,
       streamId: stream.id,
       streamKey: stream.streamKey,
       video: { width, height, fps: 30, bitrateKbps: Number($('bitrate').value) },
       segmentSeconds: Number($('segment').value),
+      encoder: $('encoder').value,
+      encoderWorkers: query.has('workers') ? Number(query.get('workers')) : undefined,
     });
     window.broadcaster = broadcaster;
     window.streamInfo = stream;
@@ -87,6 +90,11 @@ async function stop() {
   window.broadcastEnded = true;
 }
 
+// ?size=1280x720&kbps=2500&encoder=openh264&workers=2 preset the form (tests use them).
+for (const [param, id] of [['size', 'size'], ['kbps', 'bitrate'], ['encoder', 'encoder'], ['segment', 'segment']]) {
+  const value = new URLSearchParams(location.search).get(param);
+  if (value) $(id).value = value;
+}
 $('start').addEventListener('click', start);
 $('stop').addEventListener('click', stop);
 await init();

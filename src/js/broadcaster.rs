@@ -55,6 +55,18 @@ export interface BroadcasterOptions {
   segmentSeconds?: number;
   /** Segments kept for upload when the network is slow; older ones are dropped. Default 8. */
   maxQueuedSegments?: number;
+  /**
+   * Which encoder: `"webcodecs"` (the browser's VideoEncoder, often hardware),
+   * `"openh264"` (openh264 in wasm, the same output everywhere), or `"auto"` (default):
+   * WebCodecs when it supports H.264 Constrained Baseline at the capture size, else openh264.
+   */
+  encoder?: "auto" | "webcodecs" | "openh264";
+  /**
+   * openh264 Workers encoding segments in parallel (1..=8). Default: enough for the pixel
+   * rate, at most `navigator.hardwareConcurrency`. With more than one, a segment is
+   * uploaded once it and every earlier segment are encoded: up to one segment of latency.
+   */
+  encoderWorkers?: number;
 }
 
 /** `idle` → `connecting` → `live` ⇄ `reconnecting` → `ended`. */
@@ -119,6 +131,8 @@ struct Options {
     bitrate_kbps: u32,
     segment_seconds: f64,
     max_queued_segments: usize,
+    encoder: String,
+    encoder_workers: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,7 +303,7 @@ impl Broadcaster {
             // Best effort: the relay also ends streams that go quiet.
             let _ = http(&format!("{relay}/api/streams/{id}/end"), "POST", Some(&key), None, 5_000.0).await;
             teardown(&inner);
-            emit_stats(&inner);
+            emit_final_stats(&inner);
             set_state(&inner, State::Ended);
             Ok(JsValue::UNDEFINED)
         })
@@ -322,7 +336,11 @@ impl Broadcaster {
 
 fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
     const OBJECT: &str = "Broadcaster";
-    let reader = OptionsReader::new(value, OBJECT, &["relayUrl", "streamId", "streamKey", "video", "segmentSeconds", "maxQueuedSegments"])?;
+    let reader = OptionsReader::new(
+        value,
+        OBJECT,
+        &["relayUrl", "streamId", "streamKey", "video", "segmentSeconds", "maxQueuedSegments", "encoder", "encoderWorkers"],
+    )?;
     let relay_url = reader.string("relayUrl")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`relayUrl` is required".into() })?;
     let stream_id = reader.string("streamId")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamId` is required".into() })?;
     let stream_key = reader.string("streamKey")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamKey` is required".into() })?;
@@ -358,7 +376,18 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
     if !(1.0..=1000.0).contains(&max_queued) || max_queued.fract() != 0.0 {
         return Err(bad(format!("`maxQueuedSegments` must be a whole number within 1..=1000, got {max_queued}")));
     }
+    let encoder = reader.string("encoder")?.unwrap_or_else(|| "auto".into());
+    if !["auto", "webcodecs", "openh264"].contains(&encoder.as_str()) {
+        return Err(bad(format!("`encoder` must be \"auto\", \"webcodecs\" or \"openh264\", got {encoder:?}")));
+    }
+    let encoder_workers = match reader.number("encoderWorkers")? {
+        None => None,
+        Some(n) if (1.0..=8.0).contains(&n) && n.fract() == 0.0 => Some(n as u32),
+        Some(n) => return Err(bad(format!("`encoderWorkers` must be a whole number within 1..=8, got {n}"))),
+    };
     Ok(Options {
+        encoder,
+        encoder_workers,
         relay_url: relay_url.trim_end_matches('/').to_string(),
         stream_id,
         stream_key,
@@ -434,6 +463,8 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
         ("bitrateKbps", options.bitrate_kbps.into()),
         ("segmentSeconds", options.segment_seconds.into()),
         ("firstSeq", (next_seq).into()),
+        ("encoder", options.encoder.as_str().into()),
+        ("encoderWorkers", options.encoder_workers.map_or(JsValue::UNDEFINED, JsValue::from)),
     ]);
     let ready = Promise::new(&mut |resolve, reject| {
         inner.borrow_mut().ready = Some(Waiter { resolve, reject });
@@ -453,7 +484,7 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
         let mut i = inner.borrow_mut();
         i.worker = Some(worker);
         i.on_message = Some(on_message);
-        i.encoder_label = format!("openh264 (wasm) in a Worker, {}x{}, frames via {kind}", options.width, options.height);
+        i.encoder_label = format!("{}x{}, frames via {kind}", options.width, options.height);
     }
     start_stats_timer(inner)?;
     JsFuture::from(ready).await.map_err(|e| broadcast_error(ErrorCode::EncoderFailed, js_message(&e)))?;
@@ -493,6 +524,11 @@ fn on_worker_message(inner: &Shared, data: JsValue) {
     let num = |k: &str| get(k).as_f64().unwrap_or(0.0);
     match get("type").as_string().as_deref() {
         Some("ready") => {
+            {
+                let mut i = inner.borrow_mut();
+                let (backend, reason) = (get("backend").as_string().unwrap_or_default(), get("reason").as_string().unwrap_or_default());
+                i.encoder_label = format!("{backend} ({reason}), {}", i.encoder_label);
+            }
             if let Some(w) = inner.borrow_mut().ready.take() {
                 let _ = w.resolve.call0(&JsValue::NULL);
             }
@@ -654,10 +690,20 @@ fn start_stats_timer(inner: &Shared) -> Result<(), LivecastError> {
 }
 
 fn emit_stats(inner: &Shared) {
+    emit_stats_over(inner, 0.0);
+}
+
+/// The last report, at `stop()`: rates over at least a second, so the short final window
+/// does not inflate them.
+fn emit_final_stats(inner: &Shared) {
+    emit_stats_over(inner, 1.0);
+}
+
+fn emit_stats_over(inner: &Shared, min_seconds: f64) {
     let (snapshot, label) = {
         let mut i = inner.borrow_mut();
         let now = now_ms();
-        let seconds = (now - i.stats_since) / 1000.0;
+        let seconds = ((now - i.stats_since) / 1000.0).max(min_seconds);
         i.stats_since = now;
         let queued = i.queue.len();
         (i.stats.snapshot(seconds, queued), i.encoder_label.clone())

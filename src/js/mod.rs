@@ -8,6 +8,7 @@ mod h264_encoder;
 mod interop;
 mod segmenter;
 mod video_frame;
+mod webcodecs;
 #[cfg(test)]
 mod tests;
 

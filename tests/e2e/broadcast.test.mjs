@@ -32,47 +32,77 @@ async function ffmpegErrors(input) {
   return stderr.trim();
 }
 
-test('12 s from the fake camera become >= 5 clean segments and HLS that ffmpeg and hls.js play', async () => {
-  const { page } = browser;
-  await page.goto(`${relay.url}/www/broadcast.html?autostart=1`);
-  await page.waitForFunction(() => window.broadcaster?.state === 'live', null, { timeout: 30_000 });
-  const started = Date.now();
-  await page.waitForTimeout(12_000);
-  const stats = await page.evaluate(() => window.lastStats);
-  assert.ok(stats, 'stats events arrive');
-  assert.ok(stats.encodedFps > 10, `encoded ${stats.encodedFps} fps`);
-  assert.match(stats.encoder, /openh264 \(wasm\) in a Worker/);
-  await page.click('#stop');
-  await page.waitForFunction(() => window.broadcastEnded, null, { timeout: 30_000 });
-  const elapsed = (Date.now() - started) / 1000;
-  const { id } = await page.evaluate(() => window.streamInfo);
-  assert.equal(await page.evaluate(() => window.broadcaster.state), 'ended');
-  assert.equal(await page.evaluate(() => window.broadcastError), undefined);
+/** Frame PTS (90 kHz) of a local TS file, in order. */
+async function packetPts(path) {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts', '-of', 'csv=p=0', path]);
+  return stdout.split('\n').map((l) => l.replace(/,$/, '')).filter(Boolean).map(Number);
+}
 
-  const status = await (await fetch(`${relay.url}/api/streams/${id}`)).json();
-  assert.ok(status.segments >= 5, `${status.segments} segments stored`);
-  assert.equal(status.ended, true);
+/**
+ * Broadcasts `seconds` through www/broadcast.html with `query`, stops, and checks the
+ * stored stream: >= 5 segments, each decoding cleanly, PTS continuous across segments, the
+ * bitrate within ±25 % of the target, the whole HLS decoding. Returns what it saw.
+ */
+async function broadcastAndCheck(browserUnderTest, query, { seconds = 12, kbps = 1500 } = {}) {
+  const page = await browserUnderTest.context.newPage();
+  try {
+    await page.goto(`${relay.url}/www/broadcast.html?autostart=1&kbps=${kbps}&segment=2&${query}`);
+    await page.waitForFunction(() => window.broadcaster?.state === 'live', null, { timeout: 30_000 });
+    const started = Date.now();
+    await page.waitForTimeout(seconds * 1000);
+    const stats = await page.evaluate(() => window.lastStats);
+    assert.ok(stats, 'stats events arrive');
+    assert.ok(stats.encodedFps > 10, `encoded ${stats.encodedFps} fps`);
+    await page.click('#stop');
+    await page.waitForFunction(() => window.broadcastEnded, null, { timeout: 30_000 });
+    const elapsed = (Date.now() - started) / 1000;
+    const { id } = await page.evaluate(() => window.streamInfo);
+    assert.equal(await page.evaluate(() => window.broadcaster.state), 'ended');
+    assert.equal(await page.evaluate(() => window.broadcastError), undefined);
 
-  const playlistUrl = `${relay.url}/hls/${id}/index.m3u8`;
-  const playlist = await (await fetch(playlistUrl)).text();
-  assert.match(playlist, /#EXT-X-ENDLIST/);
-  const segments = [...playlist.matchAll(/^([^#\s].*\.ts)$/gm)].map((m) => m[1]);
-  assert.equal(segments.length, status.segments);
-  let total = 0;
-  for (const name of segments) {
-    const url = new URL(name, playlistUrl).href;
-    assert.equal(await ffmpegErrors(url), '', `segment ${name} decodes cleanly`);
-    // Over HTTP ffprobe cannot seek to the end to measure: probe a local copy.
-    const local = join(dir, name.replace(/[^\w.]/g, '_'));
-    await writeFile(local, Buffer.from(await (await fetch(url)).arrayBuffer()));
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', local]);
-    const seconds = Number(stdout.trim().split('\n')[0]);
-    assert.ok(seconds > 0, `segment ${name}: ffprobe duration ${JSON.stringify(stdout)}`);
-    total += seconds;
+    const status = await (await fetch(`${relay.url}/api/streams/${id}`)).json();
+    assert.ok(status.segments >= 5, `${status.segments} segments stored`);
+    assert.equal(status.ended, true);
+    const playlistUrl = `${relay.url}/hls/${id}/index.m3u8`;
+    const playlist = await (await fetch(playlistUrl)).text();
+    assert.match(playlist, /#EXT-X-ENDLIST/);
+    assert.doesNotMatch(playlist, /#EXT-X-DISCONTINUITY/, 'no timestamp jumps or holes');
+    const segments = [...playlist.matchAll(/^([^#\s].*\.ts)$/gm)].map((m) => m[1]);
+    assert.equal(segments.length, status.segments);
+    let total = 0, bytes = 0, previousLast = null;
+    for (const name of segments) {
+      const url = new URL(name, playlistUrl).href;
+      assert.equal(await ffmpegErrors(url), '', `segment ${name} decodes cleanly`);
+      // Over HTTP ffprobe cannot seek to the end to measure: probe a local copy.
+      const local = join(dir, `${id}-${name.replace(/[^\w.]/g, '_')}`);
+      const body = Buffer.from(await (await fetch(url)).arrayBuffer());
+      bytes += body.length;
+      await writeFile(local, body);
+      const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', local]);
+      const seconds = Number(stdout.trim().split('\n')[0]);
+      assert.ok(seconds > 0, `segment ${name}: ffprobe duration ${JSON.stringify(stdout)}`);
+      total += seconds;
+      const pts = await packetPts(local);
+      assert.ok(pts.every((p, i) => i === 0 || p > pts[i - 1]), `segment ${name}: PTS increase`);
+      if (previousLast !== null) {
+        const gap = pts[0] - previousLast;
+        assert.ok(gap > 0 && gap <= 3 * 3000, `PTS jump of ${gap} ticks into segment ${name}`);
+      }
+      previousLast = pts.at(-1);
+    }
+    assert.ok(total > seconds - 2 && total < elapsed + 2, `segments hold ${total.toFixed(1)} s of a ${elapsed.toFixed(1)} s broadcast`);
+    const measuredKbps = (bytes * 8) / total / 1000;
+    assert.ok(Math.abs(measuredKbps - kbps) <= kbps * 0.25, `${measuredKbps.toFixed(0)} kbit/s for a ${kbps} kbit/s target`);
+    assert.equal(await ffmpegErrors(playlistUrl), '', 'the whole HLS stream decodes');
+    return { id, stats, measuredKbps };
+  } finally {
+    await page.close();
   }
-  assert.ok(total > 10 && total < elapsed + 2, `segments hold ${total.toFixed(1)} s of a ${elapsed.toFixed(1)} s broadcast`);
-  assert.equal(await ffmpegErrors(playlistUrl), '', 'the whole HLS stream decodes');
+}
 
+test('webcodecs: 12 s from the fake camera become >= 5 clean segments and HLS that ffmpeg and hls.js play', async () => {
+  const { id, stats } = await broadcastAndCheck(browser, 'encoder=webcodecs');
+  assert.match(stats.encoder, /^webcodecs \(WebCodecs supports avc1\.42E01E/);
   // hls.js plays it in the browser and time advances.
   const watch = await browser.context.newPage();
   await watch.goto(`${relay.url}/www/watch.html?id=${id}`);
@@ -83,6 +113,32 @@ test('12 s from the fake camera become >= 5 clean segments and HLS that ffmpeg a
   assert.deepEqual(playback.errors.filter((e) => e.includes('fatal')), []);
   assert.ok(playback.fragments >= 3);
   await watch.close();
+});
+
+test('openh264, one worker: 12 s become clean, continuous segments at the target bitrate', async () => {
+  const { stats } = await broadcastAndCheck(browser, 'encoder=openh264&workers=1');
+  assert.match(stats.encoder, /^openh264 \(openh264 was asked for; one openh264 encoder in the worker\)/);
+});
+
+test('openh264, two workers in parallel: segments come back in order, clean and continuous', async () => {
+  const { stats } = await broadcastAndCheck(browser, 'encoder=openh264&workers=2');
+  assert.match(stats.encoder, /^openh264 x2 \(openh264 was asked for; 2 openh264 workers/);
+});
+
+test('WebCodecs unavailable: encoder "auto" falls back to openh264', async () => {
+  const noWebCodecs = await openBrowser({ fakeCamera: join(dir, 'camera.y4m') });
+  try {
+    // The encode Worker is our script: serve it with VideoEncoder removed from its global
+    // scope, as in a browser without WebCodecs.
+    await noWebCodecs.context.route('**/encode-worker.js', async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, body: `delete globalThis.VideoEncoder;\n${await response.text()}` });
+    });
+    const { stats } = await broadcastAndCheck(noWebCodecs, 'encoder=auto', { seconds: 11 });
+    assert.match(stats.encoder, /^openh264.*this browser has no WebCodecs VideoEncoder/);
+  } finally {
+    await noWebCodecs.close();
+  }
 });
 
 test('a wrong stream key ends the broadcast with BAD_STREAM_KEY', async () => {
@@ -232,3 +288,37 @@ test('no camera: start() rejects with NO_CAMERA and the page can try again', asy
     await bare.close();
   }
 });
+
+for (const [backend, query] of [['openh264 x2', 'encoder=openh264&workers=2'], ['webcodecs', 'encoder=webcodecs']]) {
+  test(`720p30 (${backend}): the page's main thread has no long task (>= 50 ms) while live, and encoding keeps up`, async () => {
+    await makeY4m(join(dir, 'camera720.y4m'), { width: 1280, height: 720, fps: 30, seconds: 1 });
+    const hd = await openBrowser({ fakeCamera: join(dir, 'camera720.y4m') });
+    try {
+      const { page } = hd;
+      await page.addInitScript(() => {
+        window.longTasks = [];
+        new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) window.longTasks.push({ start: e.startTime, duration: e.duration });
+        }).observe({ entryTypes: ['longtask'] });
+      });
+      await page.goto(`${relay.url}/www/broadcast.html?autostart=1&size=1280x720&kbps=2500&${query}`);
+      await page.waitForFunction(() => window.broadcaster?.state === 'live', null, { timeout: 30_000 });
+      const liveAt = await page.evaluate(() => performance.now());
+      await page.waitForTimeout(9000);
+      const { stats, longTasks, acked } = await page.evaluate((t) => ({
+        stats: window.lastStats,
+        longTasks: window.longTasks.filter((e) => e.start >= t),
+        acked: window.acked ?? 0,
+      }), liveAt);
+      await page.click('#stop');
+      await page.waitForFunction(() => window.broadcastEnded, null, { timeout: 30_000 });
+      console.log(`720p ${backend}: ${stats.encodedFps.toFixed(1)} fps encoded, p95 ${stats.encodeMsP95.toFixed(1)} ms, ` +
+        `${stats.droppedFrames} dropped, long tasks while live: ${JSON.stringify(longTasks)}`);
+      assert.deepEqual(longTasks, [], 'no main-thread task of 50 ms or more while live');
+      assert.ok(stats.encodedFps >= 25, `encoding keeps up with the 30 fps camera: ${stats.encodedFps} fps`);
+      assert.ok(acked >= 3, `${acked} segments acknowledged`);
+    } finally {
+      await hd.close();
+    }
+  });
+}

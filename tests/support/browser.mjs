@@ -19,12 +19,13 @@ const BASE_ARGS = [
 ];
 
 /**
- * Opens a browser context. `fakeCamera`: a .y4m path for the fake capture device.
+ * Opens a browser context. `fakeCamera`: a .y4m path for the fake capture device;
+ * `args`: more Chromium flags.
  * Resolves to `{ context, page, close() }`.
  */
-export async function openBrowser({ fakeCamera } = {}) {
+export async function openBrowser({ fakeCamera, args: extraArgs = [] } = {}) {
   const userDataDir = await mkdtemp(join(tmpdir(), 'livecast-chromium-'));
-  const args = [...BASE_ARGS];
+  const args = [...BASE_ARGS, ...extraArgs];
   if (fakeCamera) {
     args.push(
       '--use-fake-device-for-media-stream',
