@@ -18,8 +18,12 @@ export function encodeWorkerUrl() {
 /** Sub-workers of the parallel openh264 backend carry this name. */
 const SUB_WORKER_NAME = 'livecast-openh264-encoder';
 
-const inWorker = typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlobalScope;
-if (inWorker) {
+// Run as the encode worker only when this file is the worker's own script: the package's
+// glue imports it too, in pages and in any Worker of the page author's that loads the
+// package, and those must be left alone.
+const isEncodeWorker = typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlobalScope
+  && globalThis.location?.href === import.meta.url;
+if (isEncodeWorker) {
   // Queue messages until the wasm module is ready, so none is lost.
   const early = [];
   globalThis.onmessage = (event) => early.push(event.data);

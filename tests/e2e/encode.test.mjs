@@ -80,3 +80,35 @@ test('the RGBA path (canvas ImageData) encodes the same camera at >= 35 dB', asy
   console.log(`rgba path: PSNR ${psnr.average.toFixed(2)} dB, encode ${result.encodeMsAvg.toFixed(1)} ms/frame`);
   assert.ok(psnr.average >= 35, `PSNR ${psnr.average} dB < 35 dB`);
 });
+
+test("the package works inside a page author's own Worker, which keeps its message handler", async () => {
+  const { page } = browser;
+  await page.goto(`${server.url}/www/tests/capture-encode.html?frames=0`);
+  const replies = await page.evaluate(async (origin) => {
+    const source = `
+      import init, { H264Encoder } from '${origin}/pkg/livecast.js';
+      const ready = init();
+      self.onmessage = async ({ data }) => {
+        await ready;
+        const enc = new H264Encoder({ width: 64, height: 48 });
+        const y = new Uint8Array(64 * 48), uv = new Uint8Array(64 * 12);
+        let bytes = 0;
+        for (let i = 0; i < data.frames; i++) bytes += enc.encodeI420(y, uv, uv, i * 33333).data.length;
+        enc.free();
+        self.postMessage({ job: data.job, bytes });
+      };`;
+    const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+    const worker = new Worker(url, { type: 'module' });
+    const job = (n) => new Promise((resolve, reject) => {
+      worker.onmessage = ({ data }) => resolve(data);
+      worker.onerror = (e) => reject(new Error(e.message));
+      worker.postMessage({ job: n, frames: n + 1 });
+      setTimeout(() => reject(new Error(`job ${n} got no answer`)), 10_000);
+    });
+    const out = [await job(1), await job(2), await job(3)];
+    worker.terminate();
+    return out;
+  }, server.url);
+  assert.deepEqual(replies.map((r) => r.job), [1, 2, 3]);
+  assert.ok(replies.every((r) => r.bytes > 0));
+});
