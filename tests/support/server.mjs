@@ -47,11 +47,28 @@ function uploadName(pathname) {
   return /^[\w.-]{1,100}$/.test(name) && !name.startsWith('.') ? name : null;
 }
 
+/** A file under one of `mounts` (URL prefix → folder), or null. */
+function mountedFile(urlPath, mounts) {
+  for (const [prefix, folder] of Object.entries(mounts)) {
+    if (!urlPath.startsWith(prefix)) continue;
+    let rest;
+    try {
+      rest = decodeURIComponent(urlPath.slice(prefix.length));
+    } catch {
+      return null;
+    }
+    const path = resolve(folder, '.' + sep + rest);
+    return path.startsWith(resolve(folder) + sep) && !rest.includes('\0') ? path : null;
+  }
+  return null;
+}
+
 /**
  * Starts the server. Resolves to `{ url, port, close() }`.
- * @param {{ port?: number, host?: string, uploadDir?: string, log?: (line: string) => void }} options
+ * `mounts` serves more folders read-only, e.g. `{ '/ffmpeg/': '/path/to/dist' }` (benchmarks).
+ * @param {{ port?: number, host?: string, uploadDir?: string, mounts?: Record<string, string>, log?: (line: string) => void }} options
  */
-export async function startServer({ port = 0, host = '127.0.0.1', uploadDir, log = () => {} } = {}) {
+export async function startServer({ port = 0, host = '127.0.0.1', uploadDir, mounts = {}, log = () => {} } = {}) {
   if (uploadDir) await mkdir(uploadDir, { recursive: true });
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
@@ -77,7 +94,7 @@ export async function startServer({ port = 0, host = '127.0.0.1', uploadDir, log
         res.writeHead(302, { location: '/www/index.html' });
         return res.end();
       }
-      const path = fileFor(url.pathname);
+      const path = mountedFile(url.pathname, mounts) ?? fileFor(url.pathname);
       if (!path) return send(404, 'not found');
       return await serveFile(path);
     } catch (err) {
