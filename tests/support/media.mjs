@@ -42,7 +42,10 @@ export async function decodeErrors(path, format = 'h264') {
 export async function psnrAgainstRaw(h264Path, rawPath, { width, height, refFormat = 'yuv420p' }) {
   const { stderr } = await run('ffmpeg', ['-v', 'info', '-hide_banner', '-f', 'h264', '-i', h264Path,
     '-f', 'rawvideo', '-pix_fmt', refFormat, '-s', `${width}x${height}`, '-i', rawPath,
-    '-lavfi', '[1:v]format=yuv420p[ref];[0:v][ref]psnr', '-f', 'null', '-'], BIG);
+    // Pair frames by index: both inputs are re-timed to frame N at N/30 s, since a raw H.264
+    // stream may declare its own frame rate (x264 writes one) and the raw input another.
+    '-lavfi', '[0:v]settb=AVTB,setpts=N/30/TB[enc];[1:v]format=yuv420p,settb=AVTB,setpts=N/30/TB[ref];[enc][ref]psnr',
+    '-f', 'null', '-'], BIG);
   const m = stderr.match(/PSNR y:([\d.]+) u:([\d.]+) v:([\d.]+) average:([\d.]+|inf)/);
   if (!m) throw new Error(`no PSNR line in ffmpeg output:\n${stderr}`);
   const [y, u, v, average] = m.slice(1).map(db);
