@@ -1,6 +1,8 @@
 //! The broadcast stage's logic that does not need a browser: segment upload policy
-//! (retries, backoff, the bounded queue) and the stats the `Broadcaster` reports.
+//! (retries, backoff, the bounded queue), the stats the `Broadcaster` reports, and the
+//! Livepeer broadcaster's side of transcoding (session key, node choice, signed segments).
 //! The browser side (Worker, `fetch`, events) is in `js/broadcaster.rs`.
 
 pub mod stats;
+pub mod transcode;
 pub mod upload;
