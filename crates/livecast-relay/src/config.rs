@@ -11,6 +11,7 @@ use clap::Parser;
 
 use crate::keys;
 use crate::state::{Settings, StaticMount};
+use crate::transcoders::NodeUri;
 
 /// Default cap on one uploaded segment: 16 MiB.
 pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
@@ -76,6 +77,13 @@ pub struct Config {
     /// `ingestUrl` returned by `POST /api/streams`. Default: paths relative to this server.
     #[arg(long, env = "LIVECAST_RELAY_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// A Livepeer-protocol transcoder node (orchestrator) the relay may forward segments to:
+    /// its service URI, `http://host:port` or `https://host:port` (a self-signed certificate
+    /// is accepted, as Livepeer orchestrators present one). Repeatable; in the environment a
+    /// comma-separated list. Broadcasters can use only these nodes.
+    #[arg(long = "transcoder", env = "LIVECAST_RELAY_TRANSCODERS", value_delimiter = ',', value_name = "URI")]
+    pub transcoders: Vec<String>,
 }
 
 fn parse_window(s: &str) -> Result<usize, String> {
@@ -102,6 +110,9 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A `--transcoder` value is not an http(s) node URI, or is given twice.
+    #[error("--transcoder: {0}")]
+    Transcoder(String),
     /// `--public-url` is not an http(s) URL.
     #[error("--public-url must start with http:// or https://, got {0:?}")]
     PublicUrl(String),
@@ -131,7 +142,16 @@ impl Config {
             Some(u) => return Err(ConfigError::PublicUrl(u)),
             None => None,
         };
+        let mut transcoders: Vec<NodeUri> = Vec::new();
+        for text in self.transcoders.iter().filter(|t| !t.trim().is_empty()) {
+            let uri = NodeUri::parse(text).map_err(ConfigError::Transcoder)?;
+            if transcoders.contains(&uri) {
+                return Err(ConfigError::Transcoder(format!("{uri} is given twice")));
+            }
+            transcoders.push(uri);
+        }
         Ok(Settings {
+            transcoders,
             data_dir: self.data_dir,
             open: self.open,
             admin_token_hash,
@@ -205,6 +225,21 @@ mod tests {
         assert!(matches!(c.into_settings(), Err(ConfigError::NoWayToCreateStreams)));
         let c = parse(&["--data-dir", "/tmp/x", "--admin-token", "short"]).unwrap();
         assert!(matches!(c.into_settings(), Err(ConfigError::WeakAdminToken)));
+    }
+
+    #[test]
+    fn transcoders() {
+        let c = parse(&["--data-dir", "x", "--open", "--transcoder", "http://127.0.0.1:1", "--transcoder", "https://a:2/"]).unwrap();
+        let s = c.into_settings().unwrap();
+        let uris: Vec<_> = s.transcoders.iter().map(|u| u.as_str().to_owned()).collect();
+        assert_eq!(uris, ["http://127.0.0.1:1", "https://a:2"]);
+        for bad in [&["ftp://a"][..], &["http://a:1", "http://a:1/"]] {
+            let mut args = vec!["--data-dir", "x", "--open"];
+            for b in bad {
+                args.extend(["--transcoder", b]);
+            }
+            assert!(matches!(parse(&args).unwrap().into_settings(), Err(ConfigError::Transcoder(_))), "{bad:?}");
+        }
     }
 
     #[test]

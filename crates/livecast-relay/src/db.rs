@@ -12,8 +12,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::AppError;
 
-/// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version` (2 added the `renditions` and
+/// `rendition_gaps` tables; a version-1 database is upgraded by creating them).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS streams (
@@ -36,6 +37,30 @@ CREATE TABLE IF NOT EXISTS segments (
     received_at_ms       INTEGER NOT NULL,
     capture_start_ms     INTEGER,
     declared_duration_ms INTEGER,
+    PRIMARY KEY (stream_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS renditions (
+    stream_id      TEXT NOT NULL REFERENCES streams(id),
+    profile        TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    size           INTEGER NOT NULL,
+    sha256         BLOB NOT NULL,
+    duration_secs  REAL NOT NULL,
+    first_pts      INTEGER NOT NULL,
+    video_frames   INTEGER NOT NULL,
+    width          INTEGER NOT NULL,
+    height         INTEGER NOT NULL,
+    codecs         TEXT NOT NULL,
+    pixels         INTEGER NOT NULL,
+    bitrate_bps    INTEGER NOT NULL,
+    transcoder     TEXT NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, profile, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rendition_gaps (
+    stream_id     TEXT NOT NULL REFERENCES streams(id),
+    seq           INTEGER NOT NULL,
+    reported_at_ms INTEGER NOT NULL,
     PRIMARY KEY (stream_id, seq)
 ) WITHOUT ROWID;
 ";
@@ -80,6 +105,39 @@ pub struct SegmentRow {
     pub capture_start_ms: Option<i64>,
     /// `Content-Duration` as sent, ms (kept for diagnostics, never trusted).
     pub declared_duration_ms: Option<i64>,
+}
+
+/// A verified rendition of a source segment, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenditionRow {
+    /// The profile name (`P360p30fps16x9`, `custom_640x360_1000000`).
+    pub profile: String,
+    /// The source segment's number.
+    pub seq: u32,
+    /// File size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: Vec<u8>,
+    /// Duration read from the rendition's timestamps.
+    pub duration_secs: f64,
+    /// PTS of the first frame, 90 kHz (the source's, when the node kept its timeline).
+    pub first_pts: u64,
+    /// Number of video frames.
+    pub video_frames: u32,
+    /// Width from the rendition's SPS.
+    pub width: u32,
+    /// Height from the rendition's SPS.
+    pub height: u32,
+    /// RFC 6381 codec string from the SPS (`avc1.42C01E`).
+    pub codecs: String,
+    /// Output pixels the node reported (checked: width × height × frames).
+    pub pixels: u64,
+    /// The profile's target bitrate, bits per second.
+    pub bitrate_bps: u64,
+    /// The transcoder node that made it (its registry URI).
+    pub transcoder: String,
+    /// When the relay stored it, ms since the Unix epoch.
+    pub received_at_ms: i64,
 }
 
 /// Shared handle to the database.
@@ -254,6 +312,109 @@ pub fn delete_segment(conn: &Connection, stream_id: &str, seq: u32) -> rusqlite:
     Ok(())
 }
 
+const RENDITION_COLUMNS: &str = "profile, seq, size, sha256, duration_secs, first_pts, video_frames, width, \
+     height, codecs, pixels, bitrate_bps, transcoder, received_at_ms";
+
+fn rendition_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RenditionRow> {
+    Ok(RenditionRow {
+        profile: r.get(0)?,
+        seq: r.get(1)?,
+        size: get_u64(r, 2)?,
+        sha256: r.get(3)?,
+        duration_secs: r.get(4)?,
+        first_pts: get_u64(r, 5)?,
+        video_frames: r.get(6)?,
+        width: r.get(7)?,
+        height: r.get(8)?,
+        codecs: r.get(9)?,
+        pixels: get_u64(r, 10)?,
+        bitrate_bps: get_u64(r, 11)?,
+        transcoder: r.get(12)?,
+        received_at_ms: r.get(13)?,
+    })
+}
+
+/// Inserts a verified rendition.
+pub fn insert_rendition(conn: &Connection, stream_id: &str, s: &RenditionRow) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!(
+            "INSERT INTO renditions (stream_id, {RENDITION_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ),
+        params![
+            stream_id,
+            s.profile,
+            s.seq,
+            to_i64(s.size)?,
+            s.sha256,
+            s.duration_secs,
+            to_i64(s.first_pts)?,
+            s.video_frames,
+            s.width,
+            s.height,
+            s.codecs,
+            to_i64(s.pixels)?,
+            to_i64(s.bitrate_bps)?,
+            s.transcoder,
+            s.received_at_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Every rendition of a stream, by profile then ascending `seq`.
+pub fn renditions(conn: &Connection, stream_id: &str) -> rusqlite::Result<Vec<RenditionRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RENDITION_COLUMNS} FROM renditions WHERE stream_id = ?1 ORDER BY profile, seq"
+    ))?;
+    let rows = stmt.query_map([stream_id], rendition_from_row)?.collect();
+    rows
+}
+
+/// The renditions of one source segment, in profile order.
+pub fn renditions_of(conn: &Connection, stream_id: &str, seq: u32) -> rusqlite::Result<Vec<RenditionRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RENDITION_COLUMNS} FROM renditions WHERE stream_id = ?1 AND seq = ?2 ORDER BY profile"
+    ))?;
+    let rows = stmt.query_map(params![stream_id, seq], rendition_from_row)?.collect();
+    rows
+}
+
+/// One rendition, if stored.
+pub fn get_rendition(conn: &Connection, stream_id: &str, profile: &str, seq: u32) -> rusqlite::Result<Option<RenditionRow>> {
+    conn.query_row(
+        &format!("SELECT {RENDITION_COLUMNS} FROM renditions WHERE stream_id = ?1 AND profile = ?2 AND seq = ?3"),
+        params![stream_id, profile, seq],
+        rendition_from_row,
+    )
+    .optional()
+}
+
+/// Deletes the row of a rendition whose file is gone (start-up recovery).
+pub fn delete_rendition(conn: &Connection, stream_id: &str, profile: &str, seq: u32) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM renditions WHERE stream_id = ?1 AND profile = ?2 AND seq = ?3",
+        params![stream_id, profile, seq],
+    )?;
+    Ok(())
+}
+
+/// Records that the broadcaster gave up transcoding segment `seq` (idempotent).
+pub fn insert_gap(conn: &Connection, stream_id: &str, seq: u32, at_ms: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO rendition_gaps (stream_id, seq, reported_at_ms) VALUES (?1, ?2, ?3)",
+        params![stream_id, seq, at_ms],
+    )?;
+    Ok(())
+}
+
+/// The segments the broadcaster gave up transcoding, ascending.
+pub fn gaps(conn: &Connection, stream_id: &str) -> rusqlite::Result<Vec<u32>> {
+    let mut stmt = conn.prepare_cached("SELECT seq FROM rendition_gaps WHERE stream_id = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([stream_id], |r| r.get(0))?.collect();
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +462,41 @@ mod tests {
             assert_eq!(get_stream(c, "abc").unwrap().unwrap().ended_at_ms, Some(9));
             delete_segment(c, "abc", 2).unwrap();
             assert_eq!(segments(c, "abc").unwrap().len(), 2);
+        });
+    }
+
+    #[test]
+    fn renditions_and_gaps() {
+        let db = Db::open_in_memory().unwrap();
+        db.with_blocking(|c| {
+            let s = StreamRow { id: "abc".into(), name: None, key_hash: vec![1; 32], created_at_ms: 5, ended_at_ms: None };
+            insert_stream(c, &s).unwrap();
+            let r = RenditionRow {
+                profile: "P240p30fps16x9".into(),
+                seq: 4,
+                size: 1880,
+                sha256: vec![7; 32],
+                duration_secs: 1.0,
+                first_pts: 9000,
+                video_frames: 30,
+                width: 426,
+                height: 240,
+                codecs: "avc1.42C01E".into(),
+                pixels: 426 * 240 * 30,
+                bitrate_bps: 600_000,
+                transcoder: "http://127.0.0.1:1".into(),
+                received_at_ms: 9,
+            };
+            insert_rendition(c, "abc", &r).unwrap();
+            assert!(insert_rendition(c, "abc", &r).is_err(), "primary key");
+            assert_eq!(renditions(c, "abc").unwrap(), [r.clone()]);
+            assert_eq!(renditions_of(c, "abc", 4).unwrap(), [r.clone()]);
+            assert_eq!(get_rendition(c, "abc", "P240p30fps16x9", 4).unwrap(), Some(r));
+            delete_rendition(c, "abc", "P240p30fps16x9", 4).unwrap();
+            assert!(renditions(c, "abc").unwrap().is_empty());
+            insert_gap(c, "abc", 3, 1).unwrap();
+            insert_gap(c, "abc", 3, 2).unwrap();
+            assert_eq!(gaps(c, "abc").unwrap(), [3]);
         });
     }
 

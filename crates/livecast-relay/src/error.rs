@@ -78,6 +78,23 @@ pub enum AppError {
     /// The request body could not be read (client went away, bad chunking).
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    /// `Livecast-Transcoder` names a node that is not in the relay's registry.
+    #[error("{0} is not one of this relay's transcoders (GET them from POST /api/transcoders/info)")]
+    UnknownTranscoder(String),
+    /// A transcoder node failed, hung, answered garbage, or returned renditions that did not
+    /// pass the checks (`502`; the body says whether another node may succeed).
+    #[error("{message}")]
+    Transcoder {
+        /// Stable code (`transcoder_timeout`, `rendition_invalid`, ...).
+        code: &'static str,
+        /// What happened.
+        message: String,
+        /// Whether the broadcaster should retry the segment on another node.
+        retryable: bool,
+    },
+    /// A signature that does not verify (discovery requests).
+    #[error("invalid signature: {0}")]
+    InvalidSignature(String),
     /// A failure of the relay itself; logged, never shown.
     #[error("internal: {0}")]
     Internal(String),
@@ -93,7 +110,10 @@ impl AppError {
             | Self::InvalidJson(_)
             | Self::InvalidHeader { .. }
             | Self::InvalidField { .. }
-            | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            | Self::BodyRead(_)
+            | Self::UnknownTranscoder(_)
+            | Self::InvalidSignature(_) => StatusCode::BAD_REQUEST,
+            Self::Transcoder { .. } => StatusCode::BAD_GATEWAY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -125,6 +145,9 @@ impl AppError {
             Self::StreamEnded => "stream_ended",
             Self::InsufficientStorage => "insufficient_storage",
             Self::BodyRead(_) => "body_read",
+            Self::UnknownTranscoder(_) => "unknown_transcoder",
+            Self::InvalidSignature(_) => "invalid_signature",
+            Self::Transcoder { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }
@@ -132,6 +155,15 @@ impl AppError {
     /// An internal error from anything displayable (logged when turned into a response).
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
+    }
+}
+
+impl From<crate::transcoders::NodeError> for AppError {
+    fn from(e: crate::transcoders::NodeError) -> Self {
+        if e.code == "internal" {
+            return Self::Internal(e.message);
+        }
+        Self::Transcoder { code: e.code, message: e.message, retryable: e.retryable }
     }
 }
 
@@ -168,7 +200,12 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        let body = json!({ "error": { "code": self.code(), "message": message } });
+        let body = match &self {
+            Self::Transcoder { retryable, .. } => {
+                json!({ "error": { "code": self.code(), "message": message, "retryable": retryable } })
+            }
+            _ => json!({ "error": { "code": self.code(), "message": message } }),
+        };
         (status, Json(body)).into_response()
     }
 }
@@ -191,6 +228,19 @@ mod tests {
         assert_eq!(s, StatusCode::CONFLICT);
         assert_eq!(v["error"]["code"], "segment_conflict");
         assert!(v["error"]["message"].as_str().unwrap().contains("segment 3"));
+    }
+
+    #[tokio::test]
+    async fn transcoder_failures_say_whether_to_retry() {
+        let e = AppError::Transcoder { code: "transcoder_timeout", message: "slow".into(), retryable: true };
+        let (s, v) = body_of(e).await;
+        assert_eq!(s, StatusCode::BAD_GATEWAY);
+        assert_eq!(v["error"]["code"], "transcoder_timeout");
+        assert_eq!(v["error"]["retryable"], true);
+        let (s, v) = body_of(AppError::UnknownTranscoder("http://x:1".into())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error"]["code"], "unknown_transcoder");
+        assert!(v["error"].get("retryable").is_none());
     }
 
     #[tokio::test]

@@ -27,6 +27,21 @@ pub fn stream_id(s: &str) -> Result<&str, AppError> {
     }
 }
 
+/// Whether `s` can be a rendition profile name: 1 to 64 of `A-Z a-z 0-9 _` (Livepeer's
+/// names, e.g. `P360p30fps16x9`, and custom `custom_640x360_1000000`). It names a directory.
+pub fn is_valid_profile(s: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A profile name taken from a path, checked with [`is_valid_profile`].
+pub fn profile(s: &str) -> Result<&str, AppError> {
+    if is_valid_profile(s) {
+        Ok(s)
+    } else {
+        Err(AppError::InvalidPath("a profile name is 1 to 64 of A-Z a-z 0-9 _".into()))
+    }
+}
+
 /// A segment number from `"{seq}"`: ASCII digits only (no sign, no spaces), at most
 /// [`MAX_SEQ`].
 pub fn seq(s: &str) -> Result<u32, AppError> {
@@ -54,6 +69,15 @@ mod tests {
         assert!(is_valid_name(&"a".repeat(64)));
         for bad in ["", "..", ".", "a/b", "a\\b", "a.b", "a b", "%2e", "é", &"a".repeat(65)] {
             assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn profiles() {
+        assert!(is_valid_profile("P360p30fps16x9"));
+        assert!(is_valid_profile("custom_640x360_1000000"));
+        for bad in ["", "..", "a-b", "index.m3u8", "a/b", &"a".repeat(65)] {
+            assert!(profile(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -38,8 +38,10 @@ pub mod ids;
 pub mod keys;
 pub mod playlist;
 pub mod routes;
+pub mod sps;
 pub mod state;
 pub mod storage;
+pub mod transcoders;
 #[cfg(test)]
 mod test_media;
 

@@ -14,10 +14,25 @@
 //! - `EXT-X-PROGRAM-DATE-TIME` on every segment: the broadcaster's `Livecast-Capture-Start`
 //!   when it sent one, otherwise the time the relay received the segment minus its duration.
 
-use chrono::{DateTime, FixedOffset};
-use m3u8_rs::{MediaPlaylist, MediaPlaylistType, MediaSegment};
+//!
+//! Rendition playlists ([`rendition_playlist`]) follow the source's segments, numbering and
+//! window, so players switch between variants at the same media sequence numbers. A source
+//! segment's slot in a rendition is:
+//! - the rendition, when one is stored;
+//! - `EXT-X-GAP` when the broadcaster reported that no node could transcode it
+//!   (`POST /api/streams/{id}/gaps`), when the stream has ended without it, or when the
+//!   rendition already has a later segment and [`gap_grace_ms`] has passed since the source
+//!   arrived (every retry the broadcaster may make is over by then);
+//! - pending otherwise: the rendition playlist stops just before the first pending slot, so
+//!   a player never sees a segment that may still come.
+//!
+//! The master playlist ([`master_playlist`]) lists the source and every rendition that has
+//! segments, with measured bandwidths and the codec string of the real SPS.
 
-use crate::db::SegmentRow;
+use chrono::{DateTime, FixedOffset};
+use m3u8_rs::{ExtTag, MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream};
+
+use crate::db::{RenditionRow, SegmentRow};
 
 /// The HLS version the playlist needs (floating-point `EXTINF`).
 pub const HLS_VERSION: usize = 3;
@@ -30,12 +45,19 @@ const MAX_PTS_JUMP: i64 = 90_000;
 
 /// The media playlist for `segments` (ascending `seq`).
 pub fn media_playlist(segments: &[SegmentRow], ended: bool, window: usize) -> MediaPlaylist {
+    build(segments, &[], target_duration(segments), ended, window)
+}
+
+/// Builds a playlist of `segments`; `gaps[i]` marks segment `i` as `EXT-X-GAP` (missing
+/// entries are not gaps).
+fn build(segments: &[SegmentRow], gaps: &[bool], target: u64, ended: bool, window: usize) -> MediaPlaylist {
     let start = if ended { 0 } else { segments.len().saturating_sub(window.max(1)) };
     let discontinuity = |i: usize| i > 0 && is_discontinuity(&segments[i - 1], &segments[i]);
     let first_seq = segments.first().map_or(0, |s| u64::from(s.seq));
+    let gap_tag = || ExtTag { tag: "X-GAP".into(), rest: None };
     MediaPlaylist {
         version: Some(HLS_VERSION),
-        target_duration: target_duration(segments),
+        target_duration: target,
         media_sequence: first_seq + start as u64,
         discontinuity_sequence: (1..start).filter(|&i| discontinuity(i)).count() as u64,
         end_list: ended,
@@ -48,12 +70,118 @@ pub fn media_playlist(segments: &[SegmentRow], ended: bool, window: usize) -> Me
                     duration: ((s.duration_secs * 1000.0).round() / 1000.0) as f32,
                     discontinuity: discontinuity(i),
                     program_date_time: program_date_time(s),
+                    unknown_tags: if gaps.get(i).copied().unwrap_or(false) { vec![gap_tag()] } else { Vec::new() },
                     ..MediaSegment::default()
                 }
             })
             .collect(),
         ..MediaPlaylist::default()
     }
+}
+
+/// How long after a source segment arrived its missing rendition becomes a gap (once the
+/// rendition has moved past it): three attempts, each up to max(8 s, 4 × duration) for the
+/// node plus the rendition fetches, as the broadcaster retries.
+pub fn gap_grace_ms(duration_secs: f64) -> i64 {
+    let attempt = crate::transcoders::segment_timeout(duration_secs) + crate::transcoders::RENDITION_FETCH_TIMEOUT;
+    3 * attempt.as_millis() as i64
+}
+
+/// The media playlist of one rendition. `renditions` are that profile's rows (ascending
+/// `seq`), `gaps` the segments the broadcaster gave up on; see the module documentation.
+pub fn rendition_playlist(
+    source: &[SegmentRow],
+    renditions: &[RenditionRow],
+    gaps: &[u32],
+    ended: bool,
+    window: usize,
+    now_ms: i64,
+) -> MediaPlaylist {
+    let last_rendition = renditions.last().map(|r| r.seq);
+    let mut flags = Vec::with_capacity(source.len());
+    for s in source {
+        let present = renditions.binary_search_by_key(&s.seq, |r| r.seq).is_ok();
+        let overdue = last_rendition.is_some_and(|last| last > s.seq)
+            && now_ms - s.received_at_ms > gap_grace_ms(s.duration_secs);
+        if present {
+            flags.push(false);
+        } else if ended || gaps.binary_search(&s.seq).is_ok() || overdue {
+            flags.push(true);
+        } else {
+            break; // pending: stop here
+        }
+    }
+    build(&source[..flags.len()], &flags, target_duration(source), ended, window)
+}
+
+/// One variant of the master playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Its media playlist, relative to the master (`index.m3u8`, `P360p30fps16x9/index.m3u8`).
+    pub uri: String,
+    /// Highest bitrate of any of its segments, bits per second.
+    pub peak_bps: u64,
+    /// Bits over seconds of all its segments.
+    pub average_bps: u64,
+    /// Width and height from the SPS.
+    pub resolution: Option<(u32, u32)>,
+    /// Frames per second.
+    pub frame_rate: Option<f64>,
+    /// RFC 6381 codec string from the SPS.
+    pub codecs: Option<String>,
+}
+
+impl Variant {
+    /// Bandwidths and frame rate from `(bytes, seconds, frames)` of each segment.
+    pub fn measure(uri: String, segments: impl IntoIterator<Item = (u64, f64, u32)>) -> Variant {
+        let (mut peak, mut bits, mut secs, mut frames) = (0.0f64, 0.0f64, 0.0f64, 0u64);
+        for (bytes, duration, n) in segments {
+            if duration > 0.0 {
+                peak = peak.max(bytes as f64 * 8.0 / duration);
+                bits += bytes as f64 * 8.0;
+                secs += duration;
+                frames += u64::from(n);
+            }
+        }
+        let average = if secs > 0.0 { bits / secs } else { 0.0 };
+        let frame_rate = (secs > 0.0).then(|| (frames as f64 / secs * 1000.0).round() / 1000.0);
+        Variant {
+            uri,
+            peak_bps: peak.ceil() as u64,
+            average_bps: average.ceil() as u64,
+            resolution: None,
+            frame_rate,
+            codecs: None,
+        }
+    }
+}
+
+/// The master playlist of `variants`, in the order given.
+pub fn master_playlist(variants: &[Variant]) -> MasterPlaylist {
+    MasterPlaylist {
+        version: Some(HLS_VERSION),
+        independent_segments: true,
+        variants: variants
+            .iter()
+            .map(|v| VariantStream {
+                uri: v.uri.clone(),
+                bandwidth: v.peak_bps.max(1),
+                average_bandwidth: Some(v.average_bps.max(1)),
+                codecs: v.codecs.clone(),
+                resolution: v.resolution.map(|(w, h)| Resolution { width: u64::from(w), height: u64::from(h) }),
+                frame_rate: v.frame_rate,
+                ..VariantStream::default()
+            })
+            .collect(),
+        ..MasterPlaylist::default()
+    }
+}
+
+/// A master playlist as text.
+pub fn render_master(playlist: &MasterPlaylist) -> Vec<u8> {
+    let mut out = Vec::new();
+    playlist.write_to(&mut out).expect("writing to a Vec cannot fail");
+    out
 }
 
 /// The playlist as text.
@@ -182,6 +310,80 @@ mod tests {
         let mut b = seg(1, 2.0);
         b.first_pts = 90_000;
         assert!(!is_discontinuity(&a, &b));
+    }
+
+    fn rendition(seq: u32) -> RenditionRow {
+        RenditionRow {
+            profile: "P240p30fps16x9".into(),
+            seq,
+            size: 188,
+            sha256: vec![0; 32],
+            duration_secs: 2.0,
+            first_pts: 0,
+            video_frames: 60,
+            width: 426,
+            height: 240,
+            codecs: "avc1.42C01E".into(),
+            pixels: 0,
+            bitrate_bps: 600_000,
+            transcoder: "http://127.0.0.1:1".into(),
+            received_at_ms: 0,
+        }
+    }
+
+    fn gap_uris(p: &MediaPlaylist) -> Vec<&str> {
+        p.segments.iter().filter(|s| s.unknown_tags.iter().any(|t| t.tag == "X-GAP")).map(|s| s.uri.as_str()).collect()
+    }
+
+    #[test]
+    fn rendition_playlists_follow_the_source_and_mark_gaps() {
+        let source: Vec<_> = (0..6).map(|i| seg(i, 2.0)).collect();
+        let now = 1_700_000_000_000 + 10 * 2000;
+        // 0 1 _ 3 _ _ : seq 2 pending (recent), so the playlist stops after 1.
+        let r: Vec<_> = [0, 1, 3].into_iter().map(rendition).collect();
+        let p = reparse(&rendition_playlist(&source, &r, &[], false, 6, now));
+        assert_eq!(p.segments.iter().map(|s| s.uri.as_str()).collect::<Vec<_>>(), ["0.ts", "1.ts"]);
+        assert_eq!(p.target_duration, 2);
+        // The broadcaster gave up on 2: a gap, then 3, then 4 is pending.
+        let p = reparse(&rendition_playlist(&source, &r, &[2], false, 6, now));
+        assert_eq!(p.segments.len(), 4);
+        assert_eq!(gap_uris(&p), ["2.ts"]);
+        assert!(!p.segments[2].discontinuity, "a gap is not a discontinuity");
+        // Long after, with a later rendition: overdue slots are gaps without a report.
+        let later = now + gap_grace_ms(2.0) + 60_000;
+        let p = reparse(&rendition_playlist(&source, &r, &[], false, 6, later));
+        assert_eq!(gap_uris(&p), ["2.ts"]);
+        assert_eq!(p.segments.len(), 4, "4 and 5 come after the last rendition: still pending");
+        // Ended: everything missing is a gap, the list is complete.
+        let p = reparse(&rendition_playlist(&source, &r, &[], true, 6, now));
+        assert_eq!(gap_uris(&p), ["2.ts", "4.ts", "5.ts"]);
+        assert!(p.end_list);
+        // Same numbering and window as the source.
+        let full: Vec<_> = (0..6).map(rendition).collect();
+        let p = reparse(&rendition_playlist(&source, &full, &[], false, 3, now));
+        let s = reparse(&media_playlist(&source, false, 3));
+        assert_eq!((p.media_sequence, p.segments.len()), (s.media_sequence, 3));
+        assert_eq!(p.segments[0].uri, s.segments[0].uri);
+    }
+
+    #[test]
+    fn master_lists_variants_with_measured_bandwidth() {
+        let mut source = Variant::measure("index.m3u8".into(), [(250_000, 2.0, 60), (500_000, 2.0, 60)]);
+        source.resolution = Some((1280, 720));
+        source.codecs = Some("avc1.42C01F".into());
+        assert_eq!((source.peak_bps, source.average_bps, source.frame_rate), (2_000_000, 1_500_000, Some(30.0)));
+        let low = Variant { uri: "P240p30fps16x9/index.m3u8".into(), ..source.clone() };
+        let text = render_master(&master_playlist(&[source, low]));
+        let m = match m3u8_rs::parse_playlist_res(&text) {
+            Ok(Playlist::MasterPlaylist(m)) => m,
+            other => panic!("not a master playlist: {other:?}"),
+        };
+        assert_eq!(m.variants.len(), 2);
+        assert_eq!(m.variants[0].bandwidth, 2_000_000);
+        assert_eq!(m.variants[0].average_bandwidth, Some(1_500_000));
+        assert_eq!(m.variants[0].codecs.as_deref(), Some("avc1.42C01F"));
+        assert_eq!(m.variants[0].resolution, Some(Resolution { width: 1280, height: 720 }));
+        assert_eq!(m.variants[1].uri, "P240p30fps16x9/index.m3u8");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::db::{self, Db};
 use crate::keys::Hash;
 use crate::storage::Storage;
+use crate::transcoders::{NodeUri, Registry};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -48,6 +49,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Base URL put in front of returned URLs, without a trailing slash.
     pub public_url: Option<String>,
+    /// The transcoder nodes segments may be forwarded to.
+    pub transcoders: Vec<NodeUri>,
 }
 
 impl Settings {
@@ -62,6 +65,7 @@ impl Settings {
             static_mounts: Vec::new(),
             request_timeout: Duration::from_secs(30),
             public_url: None,
+            transcoders: Vec::new(),
         }
     }
 }
@@ -77,6 +81,7 @@ struct Inner {
     db: Db,
     storage: Storage,
     stream_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    transcoders: Registry,
 }
 
 /// Start-up failed.
@@ -93,6 +98,9 @@ pub enum OpenError {
     /// The database could not be opened or read.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The transcoder clients could not be set up.
+    #[error("transcoders: {0}")]
+    Transcoders(String),
 }
 
 /// What start-up recovery found.
@@ -121,7 +129,9 @@ impl AppState {
             RecoverError::Io(source) => OpenError::Io { path: settings.data_dir.clone(), source },
             RecoverError::Db(e) => OpenError::Db(e),
         })?;
-        let inner = Inner { settings, db, storage, stream_locks: Mutex::new(HashMap::new()) };
+        let transcoders =
+            Registry::new(&settings.transcoders, settings.max_segment_bytes).map_err(OpenError::Transcoders)?;
+        let inner = Inner { settings, db, storage, stream_locks: Mutex::new(HashMap::new()), transcoders };
         Ok((AppState { inner: Arc::new(inner) }, recovery))
     }
 
@@ -138,6 +148,11 @@ impl AppState {
     /// The segment store.
     pub fn storage(&self) -> &Storage {
         &self.inner.storage
+    }
+
+    /// The transcoder nodes.
+    pub fn transcoders(&self) -> &Registry {
+        &self.inner.transcoders
     }
 
     /// The lock that serialises changes to one stream (segment commits, ending).
@@ -179,6 +194,28 @@ fn recover(db: &Db, storage: &Storage) -> Result<Recovery, RecoverError> {
                 tracing::warn!(stream = %id, seq, "segment file missing; dropping its row");
                 db::delete_segment(conn, &id, *seq).map_err(RecoverError::Db)?;
                 r.missing_files += 1;
+            }
+            // The same for renditions: `streams/{id}/{profile}/{seq}.ts` against their rows.
+            let rendition_rows = db::renditions(conn, &id).map_err(RecoverError::Db)?;
+            let rendition_files = storage.rendition_files(&id).map_err(RecoverError::Io)?;
+            for (profile, seqs) in &rendition_files {
+                for seq in seqs {
+                    if !rendition_rows.iter().any(|row| &row.profile == profile && row.seq == *seq) {
+                        tracing::info!(stream = %id, profile, seq, "removing a rendition file that was never acknowledged");
+                        storage.remove_rendition(&id, profile, *seq).map_err(RecoverError::Io)?;
+                        r.orphan_files_removed += 1;
+                    }
+                }
+            }
+            for row in &rendition_rows {
+                let on_disk = rendition_files
+                    .iter()
+                    .any(|(profile, seqs)| profile == &row.profile && seqs.binary_search(&row.seq).is_ok());
+                if !on_disk {
+                    tracing::warn!(stream = %id, profile = %row.profile, seq = row.seq, "rendition file missing; dropping its row");
+                    db::delete_rendition(conn, &id, &row.profile, row.seq).map_err(RecoverError::Db)?;
+                    r.missing_files += 1;
+                }
             }
         }
         Ok(r)

@@ -44,21 +44,56 @@ impl Storage {
 
     /// Writes a segment atomically and durably (blocking: call from a blocking thread).
     pub fn write_segment(&self, stream_id: &str, seq: u32, data: &[u8]) -> io::Result<()> {
+        write_atomic(&self.stream_dir(stream_id), seq, data)
+    }
+
+    /// The directory of one rendition of a stream (the profile name is validated by
+    /// [`crate::ids::is_valid_profile`]).
+    pub fn rendition_dir(&self, stream_id: &str, profile: &str) -> PathBuf {
+        debug_assert!(crate::ids::is_valid_profile(profile));
+        self.stream_dir(stream_id).join(profile)
+    }
+
+    /// The file of one rendition segment: `streams/{id}/{profile}/{seq}.ts`.
+    pub fn rendition_path(&self, stream_id: &str, profile: &str, seq: u32) -> PathBuf {
+        self.rendition_dir(stream_id, profile).join(format!("{seq}.ts"))
+    }
+
+    /// Writes a rendition segment atomically and durably, like [`Storage::write_segment`].
+    pub fn write_rendition(&self, stream_id: &str, profile: &str, seq: u32, data: &[u8]) -> io::Result<()> {
+        write_atomic(&self.rendition_dir(stream_id, profile), seq, data)
+    }
+
+    /// Reads a whole rendition segment (blocking).
+    pub fn read_rendition(&self, stream_id: &str, profile: &str, seq: u32) -> io::Result<Vec<u8>> {
+        fs::read(self.rendition_path(stream_id, profile, seq))
+    }
+
+    /// The profiles that have a directory under a stream, and the segment numbers with a
+    /// file in each (start-up recovery).
+    pub fn rendition_files(&self, stream_id: &str) -> io::Result<Vec<(String, Vec<u32>)>> {
         let dir = self.stream_dir(stream_id);
-        fs::create_dir_all(&dir)?;
-        let temp = dir.join(format!(".{seq}.ts.{}{TEMP_SUFFIX}", keys::new_temp_suffix()));
-        let result = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&temp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&temp, self.segment_path(stream_id, seq))?;
-            File::open(&dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_dir() && crate::ids::is_valid_profile(&name) {
+                let seqs = seq_files(&entry.path())?;
+                out.push((name, seqs));
+            }
         }
-        result
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes one rendition file (start-up recovery).
+    pub fn remove_rendition(&self, stream_id: &str, profile: &str, seq: u32) -> io::Result<()> {
+        fs::remove_file(self.rendition_path(stream_id, profile, seq))
     }
 
     /// Reads a whole segment (blocking).
@@ -66,8 +101,8 @@ impl Storage {
         fs::read(self.segment_path(stream_id, seq))
     }
 
-    /// Removes temporary files left by a crash mid-write, in every stream directory.
-    /// Returns how many were removed.
+    /// Removes temporary files left by a crash mid-write, in every stream directory and its
+    /// rendition directories. Returns how many were removed.
     pub fn remove_temp_files(&self) -> io::Result<usize> {
         let mut removed = 0;
         for stream in fs::read_dir(&self.streams_dir)? {
@@ -75,13 +110,11 @@ impl Storage {
             if !stream.file_type()?.is_dir() {
                 continue;
             }
+            removed += remove_temp_files_in(&stream.path())?;
             for entry in fs::read_dir(stream.path())? {
                 let entry = entry?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
-                    fs::remove_file(entry.path())?;
-                    removed += 1;
+                if entry.file_type()?.is_dir() {
+                    removed += remove_temp_files_in(&entry.path())?;
                 }
             }
         }
@@ -113,6 +146,52 @@ impl Storage {
     }
 }
 
+/// Writes `{dir}/{seq}.ts` through a temporary file: write, fsync, rename, fsync the directory.
+fn write_atomic(dir: &Path, seq: u32, data: &[u8]) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let temp = dir.join(format!(".{seq}.ts.{}{TEMP_SUFFIX}", keys::new_temp_suffix()));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&temp, dir.join(format!("{seq}.ts")))?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Removes `.*.tmp` files directly in `dir`.
+fn remove_temp_files_in(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The `{seq}.ts` files directly in `dir`, ascending.
+fn seq_files(dir: &Path) -> io::Result<Vec<u32>> {
+    let mut seqs = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if let Some(seq) = name.to_str().and_then(|n| crate::ids::segment_file(n).ok()) {
+            seqs.push(seq);
+        }
+    }
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +220,14 @@ mod tests {
         assert!(s.segment_files("nope").unwrap().is_empty());
         s.remove_segment("abc", 7).unwrap();
         assert!(s.segment_files("abc").unwrap().is_empty());
+
+        s.write_rendition("abc", "P240p30fps16x9", 3, b"r").unwrap();
+        assert_eq!(s.read_rendition("abc", "P240p30fps16x9", 3).unwrap(), b"r");
+        fs::write(s.rendition_dir("abc", "P240p30fps16x9").join(".4.ts.ab.tmp"), b"half").unwrap();
+        assert_eq!(s.remove_temp_files().unwrap(), 1);
+        assert_eq!(s.rendition_files("abc").unwrap(), [("P240p30fps16x9".to_owned(), vec![3])]);
+        assert!(s.segment_files("abc").unwrap().is_empty(), "rendition directories are not segments");
+        s.remove_rendition("abc", "P240p30fps16x9", 3).unwrap();
+        assert_eq!(s.rendition_files("abc").unwrap(), [("P240p30fps16x9".to_owned(), vec![])]);
     }
 }

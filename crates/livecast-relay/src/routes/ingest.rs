@@ -7,15 +7,32 @@
 //! under the stream's lock: the same bytes for a stored `seq` → `200`, other bytes → `409`,
 //! an ended stream → `409`, else the file is written atomically and durably, its row
 //! committed, and only then `201`.
+//!
+//! With `Livepeer-Segment` (base64 protobuf `SegData`, signed by the broadcaster) and
+//! `Livecast-Transcoder` (a node of the registry), and optionally `Livepeer-Payment`, the
+//! relay then forwards the segment to that node (see [`crate::transcoders`]). Those headers
+//! are checked before anything is stored (`400`: unknown node, malformed `SegData`, a seq
+//! other than the path's, unknown profiles; after the body is read, a `SegData.hash` that
+//! is not keccak256 of the body). A node failure answers `502` with `retryable` — the source
+//! stays stored, and the same upload sent with another node completes the renditions.
+//! Verified renditions are stored like the source (temp file, fsync, rename, row) before
+//! the answer. Renditions already stored for every requested profile are not made again.
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine;
+use livecast_protocol::net::{Payment, SegData};
+use livecast_protocol::{segment, Profile};
+use prost::Message;
 use serde::Serialize;
 
-use crate::db::{self, SegmentRow};
+use crate::db::{self, RenditionRow, SegmentRow};
+use crate::transcoders::{Node, SegmentJob, SourceFacts};
 use crate::error::AppError;
 use crate::extract::AppPath;
 use crate::routes::auth::require_stream_key;
@@ -49,6 +66,125 @@ pub struct SegmentAccepted {
     pub duplicate: bool,
 }
 
+/// Ingest header: the transcoder node to forward the segment to (its registry URI).
+pub const TRANSCODER_HEADER: HeaderName = HeaderName::from_static("livecast-transcoder");
+/// Ingest header: the broadcaster's base64 protobuf `SegData`, forwarded untouched.
+pub const LIVEPEER_SEGMENT: HeaderName = HeaderName::from_static("livepeer-segment");
+/// Ingest header: the broadcaster's base64 protobuf `Payment`, forwarded untouched.
+pub const LIVEPEER_PAYMENT: HeaderName = HeaderName::from_static("livepeer-payment");
+
+/// One rendition in the answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenditionAccepted {
+    /// Profile name.
+    pub profile: String,
+    /// Width from the SPS.
+    pub width: u32,
+    /// Height from the SPS.
+    pub height: u32,
+    /// Measured bitrate: bytes × 8 / duration, kbit/s.
+    pub bitrate_kbps: u64,
+    /// The profile's target bitrate, kbit/s.
+    pub target_kbps: u64,
+    /// Pixels the node reported and the relay checked (width × height × frames).
+    pub pixels: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Video frames.
+    pub frames: u32,
+    /// RFC 6381 codec string from the SPS.
+    pub codecs: String,
+}
+
+impl From<&RenditionRow> for RenditionAccepted {
+    fn from(r: &RenditionRow) -> Self {
+        let kbps = if r.duration_secs > 0.0 { (r.size as f64 * 8.0 / r.duration_secs / 1000.0).round() as u64 } else { 0 };
+        RenditionAccepted {
+            profile: r.profile.clone(),
+            width: r.width,
+            height: r.height,
+            bitrate_kbps: kbps,
+            target_kbps: r.bitrate_bps / 1000,
+            pixels: r.pixels,
+            bytes: r.size,
+            frames: r.video_frames,
+            codecs: r.codecs.clone(),
+        }
+    }
+}
+
+/// The answer to an upload that was also transcoded.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscodedAccepted {
+    /// The source, as without transcoding.
+    #[serde(flatten)]
+    pub source: SegmentAccepted,
+    /// The node that made the renditions (`null` when they were already stored).
+    pub transcoder: Option<String>,
+    /// From forwarding the segment to having the node's result, ms (`null` as above).
+    pub node_latency_ms: Option<u64>,
+    /// The renditions now stored for this segment.
+    pub renditions: Vec<RenditionAccepted>,
+    /// Requested profiles the node skipped (larger than the source).
+    pub skipped: Vec<String>,
+    /// `true` when every rendition was already stored and no node was asked.
+    pub renditions_duplicate: bool,
+}
+
+/// The transcoding part of an upload, checked before anything is stored.
+struct TranscodeRequest {
+    node: Arc<Node>,
+    segment_header: HeaderValue,
+    payment_header: Option<HeaderValue>,
+    seg: SegData,
+    profiles: Vec<Profile>,
+}
+
+/// Reads and checks `Livecast-Transcoder`, `Livepeer-Segment` and `Livepeer-Payment`.
+fn transcode_request(state: &AppState, headers: &HeaderMap, seq: u32) -> Result<Option<TranscodeRequest>, AppError> {
+    let invalid = |name: &HeaderName, reason: String| AppError::InvalidHeader { name: name.as_str().to_owned(), reason };
+    let node = headers.get(&TRANSCODER_HEADER);
+    let seg = headers.get(&LIVEPEER_SEGMENT);
+    let payment = headers.get(&LIVEPEER_PAYMENT);
+    let (node, seg) = match (node, seg) {
+        (None, None) if payment.is_none() => return Ok(None),
+        (Some(node), Some(seg)) => (node, seg),
+        (None, _) => return Err(invalid(&TRANSCODER_HEADER, "required with Livepeer-Segment and Livepeer-Payment".into())),
+        (Some(_), None) => return Err(invalid(&LIVEPEER_SEGMENT, "required with Livecast-Transcoder".into())),
+    };
+    let node_text = node.to_str().map_err(|_| invalid(&TRANSCODER_HEADER, "not ASCII".into()))?.trim();
+    let node = state.transcoders().find(node_text).ok_or_else(|| AppError::UnknownTranscoder(node_text.to_owned()))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bytes = b64.decode(seg.as_bytes()).map_err(|e| invalid(&LIVEPEER_SEGMENT, format!("not base64: {e}")))?;
+    let data = SegData::decode(bytes.as_slice()).map_err(|e| invalid(&LIVEPEER_SEGMENT, format!("not a SegData: {e}")))?;
+    segment::check_seg_data(&data).map_err(|e| invalid(&LIVEPEER_SEGMENT, e.to_string()))?;
+    if data.seq != i64::from(seq) {
+        return Err(invalid(&LIVEPEER_SEGMENT, format!("SegData.seq is {}, the path says {seq}", data.seq)));
+    }
+    let profiles = segment::requested_profiles(&data)
+        .iter()
+        .map(|p| Profile::from_net(p).map_err(|e| invalid(&LIVEPEER_SEGMENT, e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(p) = profiles.iter().find(|p| !ids::is_valid_profile(&p.name)) {
+        return Err(invalid(&LIVEPEER_SEGMENT, format!("profile name {:?} is not 1 to 64 of A-Z a-z 0-9 _", p.name)));
+    }
+    if let Some(payment) = payment {
+        b64.decode(payment.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|b| Payment::decode(b.as_slice()).map_err(|e| e.to_string()))
+            .map_err(|e| invalid(&LIVEPEER_PAYMENT, format!("not a base64 Payment: {e}")))?;
+    }
+    Ok(Some(TranscodeRequest {
+        node,
+        segment_header: seg.clone(),
+        payment_header: payment.cloned(),
+        seg: data,
+        profiles,
+    }))
+}
+
 /// Stores one segment; see the module documentation for the rules.
 pub async fn put_segment(
     State(state): State<AppState>,
@@ -62,6 +198,7 @@ pub async fn put_segment(
     let declared_duration_ms = int_header(&headers, &CONTENT_DURATION, 0, MAX_DECLARED_DURATION_MS)?;
     let capture_start_ms =
         int_header(&headers, &CAPTURE_START, MIN_CAPTURE_START_MS, now_ms() + MAX_CAPTURE_START_AHEAD_MS)?;
+    let transcode = transcode_request(&state, &headers, seq)?;
 
     let data = read_limited(&headers, body, state.settings().max_segment_bytes).await?;
     let (data, info) = tokio::task::spawn_blocking(move || {
@@ -71,6 +208,14 @@ pub async fn put_segment(
     .await?;
     let info = info.map_err(|e| AppError::NotMpegTs(e.to_string()))?;
     let sha256 = keys::sha256(&data);
+    if let Some(t) = &transcode {
+        if livecast_protocol::keccak256(&data).as_slice() != t.seg.hash.as_slice() {
+            return Err(AppError::InvalidHeader {
+                name: LIVEPEER_SEGMENT.as_str().to_owned(),
+                reason: "SegData.hash is not keccak256 of the body".into(),
+            });
+        }
+    }
 
     if !info.starts_with_keyframe {
         tracing::warn!(stream = %id, seq, "segment does not start with a keyframe");
@@ -82,6 +227,29 @@ pub async fn put_segment(
         }
     }
 
+    let source_bytes = transcode.is_some().then(|| data.clone());
+    let (status, accepted, row) =
+        store_source(&state, &id, seq, data, &info, sha256.to_vec(), capture_start_ms, declared_duration_ms).await?;
+    let (Some(t), Some(source_bytes)) = (transcode, source_bytes) else {
+        return Ok((status, Json(accepted)).into_response());
+    };
+    let answer = transcode_segment(&state, &id, seq, t, source_bytes, &row, accepted).await?;
+    Ok((status, Json(answer)).into_response())
+}
+
+/// Stores the source under the stream's lock: `(201, new)` or `(200, same bytes again)`.
+#[allow(clippy::too_many_arguments)]
+async fn store_source(
+    state: &AppState,
+    id: &str,
+    seq: u32,
+    data: Vec<u8>,
+    info: &livecast_core::ts::SegmentInfo,
+    sha256: Vec<u8>,
+    capture_start_ms: Option<i64>,
+    declared_duration_ms: Option<i64>,
+) -> Result<(StatusCode, SegmentAccepted, SegmentRow), AppError> {
+    let id = id.to_owned();
     let lock = state.stream_lock(&id);
     let _guard = lock.lock().await;
 
@@ -102,7 +270,7 @@ pub async fn put_segment(
     };
     if let Some(row) = existing {
         return if row.sha256 == sha256 {
-            Ok((StatusCode::OK, Json(accepted(&row, true))).into_response())
+            Ok((StatusCode::OK, accepted(&row, true), row))
         } else {
             Err(AppError::SegmentConflict { seq })
         };
@@ -114,7 +282,7 @@ pub async fn put_segment(
     let row = SegmentRow {
         seq,
         size: data.len() as u64,
-        sha256: sha256.to_vec(),
+        sha256,
         duration_secs: info.duration_secs,
         first_pts: info.first_pts,
         last_pts: info.last_pts,
@@ -131,7 +299,119 @@ pub async fn put_segment(
     let insert_id = id.clone();
     state.db().call(move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
     tracing::info!(stream = %id, seq, bytes = row.size, duration = row.duration_secs, "segment stored");
-    Ok((StatusCode::CREATED, Json(accepted(&row, false))).into_response())
+    Ok((StatusCode::CREATED, accepted(&row, false), row))
+}
+
+/// Forwards a stored source segment to its node, checks and stores the renditions.
+async fn transcode_segment(
+    state: &AppState,
+    id: &str,
+    seq: u32,
+    t: TranscodeRequest,
+    data: Vec<u8>,
+    row: &SegmentRow,
+    source: SegmentAccepted,
+) -> Result<TranscodedAccepted, AppError> {
+    let (data, size) = tokio::task::spawn_blocking(move || {
+        let size = crate::sps::segment_sps(&data).ok().map(|s| (s.width, s.height));
+        (data, size)
+    })
+    .await?;
+    let facts = SourceFacts { video_frames: row.video_frames, duration_secs: row.duration_secs, size };
+    let fits = |p: &Profile| size.is_none_or(|(w, h)| p.width <= w && p.height <= h);
+    let existing = {
+        let id = id.to_owned();
+        state.db().call(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
+    };
+    let have = |p: &Profile| existing.iter().any(|r| r.profile == p.name);
+    if t.profiles.iter().any(|p| fits(p)) && t.profiles.iter().filter(|p| fits(p)).all(have) {
+        return Ok(TranscodedAccepted {
+            source,
+            transcoder: None,
+            node_latency_ms: None,
+            renditions: existing.iter().map(RenditionAccepted::from).collect(),
+            skipped: t.profiles.iter().filter(|p| !fits(p)).map(|p| p.name.to_string()).collect(),
+            renditions_duplicate: true,
+        });
+    }
+
+    let node_uri = t.node.uri().to_string();
+    let job = SegmentJob {
+        segment_header: t.segment_header,
+        payment_header: t.payment_header,
+        body: data,
+        profiles: t.profiles,
+        seq: i64::from(seq),
+        source: facts,
+    };
+    let done = state.transcoders().transcode(&t.node, job).await.map_err(|e| {
+        tracing::warn!(stream = %id, seq, node = %node_uri, code = e.code, "transcoding failed: {}", e.message);
+        AppError::from(e)
+    })?;
+
+    // Store what is not stored yet (a concurrent retry may have won; the first stays).
+    let lock = state.stream_lock(id);
+    let _guard = lock.lock().await;
+    let existing = {
+        let id = id.to_owned();
+        state.db().call(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
+    };
+    let received_at_ms = now_ms();
+    let mut new_rows = Vec::new();
+    let mut files = Vec::new();
+    for (profile, bytes, f) in done.renditions {
+        if existing.iter().any(|r| r.profile == profile.name) {
+            continue;
+        }
+        new_rows.push(RenditionRow {
+            profile: profile.name.to_string(),
+            seq,
+            size: bytes.len() as u64,
+            sha256: keys::sha256(&bytes).to_vec(),
+            duration_secs: f.duration_secs,
+            first_pts: f.first_pts,
+            video_frames: f.video_frames,
+            width: f.width,
+            height: f.height,
+            codecs: f.codecs,
+            pixels: f.pixels,
+            bitrate_bps: u64::from(profile.bitrate_bps),
+            transcoder: node_uri.clone(),
+            received_at_ms,
+        });
+        files.push((profile.name.to_string(), bytes));
+    }
+    let storage = state.storage().clone();
+    let write_id = id.to_owned();
+    tokio::task::spawn_blocking(move || {
+        files.iter().try_for_each(|(profile, bytes)| storage.write_rendition(&write_id, profile, seq, bytes))
+    })
+    .await??;
+    let insert_id = id.to_owned();
+    let rows = new_rows.clone();
+    state
+        .db()
+        .call(move |c| {
+            let tx = c.transaction()?;
+            for r in &rows {
+                db::insert_rendition(&tx, &insert_id, r)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    tracing::info!(stream = %id, seq, node = %node_uri, renditions = new_rows.len(), latency_ms = done.latency_ms, "renditions stored");
+    let mut all: Vec<RenditionRow> = existing;
+    all.extend(new_rows);
+    all.sort_by(|a, b| a.profile.cmp(&b.profile));
+    Ok(TranscodedAccepted {
+        source,
+        transcoder: Some(node_uri),
+        node_latency_ms: Some(done.latency_ms),
+        renditions: all.iter().map(RenditionAccepted::from).collect(),
+        skipped: done.skipped,
+        renditions_duplicate: false,
+    })
 }
 
 /// An optional integer header within `min..=max`; present but malformed is an error.

@@ -3,6 +3,8 @@
 //! - [`streams`]: `POST /api/streams`, `GET /api/streams/{id}`, `POST /api/streams/{id}/end`.
 //! - [`ingest`]: `PUT /live/{id}/{seq}.ts`, the broadcaster's uploads.
 //! - [`hls`]: `GET /hls/{id}/index.m3u8` and `GET /hls/{id}/{seq}.ts`, for players.
+//! - [`transcode`]: `POST /api/transcoders/info`, `GET /api/transcoders`,
+//!   `POST /api/streams/{id}/gaps`.
 //! - [`static_files`]: the demo pages and wasm package, and `GET /` redirecting to the demo.
 //!
 //! Around them: CORS (any origin), a request timeout, and a `TraceLayer` span per request
@@ -14,6 +16,7 @@ pub mod hls;
 pub mod ingest;
 pub mod static_files;
 pub mod streams;
+pub mod transcode;
 #[cfg(test)]
 mod tests;
 
@@ -42,9 +45,15 @@ pub fn app(state: AppState) -> Router {
         .route("/api/streams", post(streams::create))
         .route("/api/streams/{id}", get(streams::status))
         .route("/api/streams/{id}/end", post(streams::end))
+        .route("/api/streams/{id}/gaps", post(transcode::report_gap))
+        .route("/api/transcoders", get(transcode::list))
+        .route("/api/transcoders/info", post(transcode::info))
         .route("/live/{id}/{file}", put(ingest::put_segment))
         .route("/hls/{id}/index.m3u8", get(hls::playlist))
-        .route("/hls/{id}/{file}", get(hls::segment));
+        .route("/hls/{id}/master.m3u8", get(hls::master))
+        .route("/hls/{id}/{file}", get(hls::segment))
+        .route("/hls/{id}/{profile}/index.m3u8", get(hls::rendition_playlist))
+        .route("/hls/{id}/{profile}/{file}", get(hls::rendition_segment));
     for mount in &settings.static_mounts {
         router = router.nest_service(&format!("/{}", mount.mount), static_files::serve_dir(&mount.dir));
     }
@@ -71,7 +80,15 @@ fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, CONTENT_DURATION, CAPTURE_START])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            CONTENT_DURATION,
+            CAPTURE_START,
+            ingest::TRANSCODER_HEADER,
+            ingest::LIVEPEER_SEGMENT,
+            ingest::LIVEPEER_PAYMENT,
+        ])
         .max_age(std::time::Duration::from_secs(3600))
 }
 

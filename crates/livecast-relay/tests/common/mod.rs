@@ -146,6 +146,9 @@ impl Drop for Relay {
 
 /// An HTTP client with short timeouts.
 pub fn client() -> reqwest::Client {
+    // reqwest is built without a default TLS provider (the relay brings its own); these
+    // clients speak plain HTTP, but building one needs a provider installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .connect_timeout(Duration::from_secs(5))

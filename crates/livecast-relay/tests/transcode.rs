@@ -1,0 +1,442 @@
+//! The relay with transcoder nodes, end to end: the real relay binary, two real
+//! `livecast-transcoder` processes (built from this workspace) on 127.0.0.1 port 0, and a
+//! client in Rust that does what the browser will do — a session key, discovery through
+//! `POST /api/transcoders/info`, a signed `SegData` with the node's auth token, 720p
+//! segments made by ffmpeg — then the master playlist checked with m3u8-rs and decoded by
+//! ffmpeg, and a node killed with SIGKILL mid-stream. Misbehaving nodes are small fake
+//! servers inside this test only.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{client, tree, Relay};
+use livecast_protocol::net::orchestrator_server::{Orchestrator, OrchestratorServer};
+use livecast_protocol::net::{self, OrchestratorInfo, OrchestratorRequest, TranscodeResult};
+use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9};
+use livecast_protocol::{discovery, result, segment, NodeKey, Profile};
+use m3u8_rs::Playlist;
+use prost::Message;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const LADDER: [Profile; 2] = [P360P30FPS16X9, P240P30FPS16X9];
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The `livecast-transcoder` binary next to the relay's, built (or found up to date) once.
+fn transcoder_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let relay = Path::new(env!("CARGO_BIN_EXE_livecast-relay"));
+        let profile_dir = relay.parent().expect("target/{profile}");
+        let target_dir = profile_dir.parent().expect("target");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "livecast-transcoder", "--bin", "livecast-transcoder", "--target-dir"])
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building livecast-transcoder failed");
+        profile_dir.join("livecast-transcoder")
+    })
+}
+
+/// A running transcoder node; SIGKILLed when dropped.
+struct Transcoder {
+    child: Option<Child>,
+    uri: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Transcoder {
+    fn start(extra: &[&str]) -> Transcoder {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(transcoder_binary())
+            .args(["--listen", "127.0.0.1:0", "--workers", "2", "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start livecast-transcoder");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+        Transcoder { child: Some(child), uri: format!("http://{addr}"), _dir: dir }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Transcoder {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Six consecutive 1-second 1280x720 30 fps Baseline segments (IDR at each start).
+fn segments_720p() -> &'static [Vec<u8>] {
+    static SEGMENTS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    SEGMENTS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "6"])
+            .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-preset", "veryfast"])
+            .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
+            .args(["-f", "segment", "-segment_time", "1", "-segment_format", "mpegts"])
+            .arg(dir.path().join("s%d.ts"))
+            .status()
+            .expect("ffmpeg must be installed");
+        assert!(status.success());
+        (0..6).map(|i| std::fs::read(dir.path().join(format!("s{i}.ts"))).unwrap()).collect()
+    })
+}
+
+fn start_relay(dir: &Path, nodes: &[&str]) -> Relay {
+    let data = dir.join("data").display().to_string();
+    let mut args = vec!["--data-dir", data.as_str(), "--open"];
+    for n in nodes {
+        args.extend(["--transcoder", n]);
+    }
+    Relay::start_with_env(dir, &args, &[("RUST_LOG", "livecast_relay=debug")])
+}
+
+async fn create(relay: &Relay, c: &reqwest::Client) -> (String, String) {
+    let v: Value = c.post(relay.url("/api/streams")).send().await.unwrap().json().await.unwrap();
+    (v["id"].as_str().unwrap().to_owned(), v["streamKey"].as_str().unwrap().to_owned())
+}
+
+/// What the browser does: discovery through the relay with its session key.
+async fn discover(relay: &Relay, c: &reqwest::Client, key: &NodeKey) -> Vec<Value> {
+    let req = discovery::orchestrator_request(key).unwrap();
+    let body = json!({ "address": key.address().to_checksum(None), "sig": format!("0x{}", hex::encode(&req.sig)) });
+    let res = c.post(relay.url("/api/transcoders/info")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    v["transcoders"].as_array().unwrap().clone()
+}
+
+fn info_of(node: &Value) -> OrchestratorInfo {
+    let raw = base64::engine::general_purpose::STANDARD.decode(node["infoBase64"].as_str().unwrap()).unwrap();
+    OrchestratorInfo::decode(raw.as_slice()).unwrap()
+}
+
+/// What the browser sends for one segment to one node.
+async fn put_transcoded(
+    relay: &Relay,
+    c: &reqwest::Client,
+    (id, stream_key): (&str, &str),
+    seq: u32,
+    body: &[u8],
+    key: &NodeKey,
+    node: (&str, &OrchestratorInfo),
+) -> (StatusCode, Value) {
+    let mut seg = segment::new_seg_data(key, id.as_bytes(), i64::from(seq), 1000, body, &LADDER).unwrap();
+    seg.auth_token = node.1.auth_token.clone();
+    seg.sig = segment::sign_seg_data(key, &seg).unwrap().to_vec();
+    let res = c
+        .put(relay.url(&format!("/live/{id}/{seq}.ts")))
+        .bearer_auth(stream_key)
+        .header("Livepeer-Segment", b64(&seg.encode_to_vec()))
+        .header("Livecast-Transcoder", node.0)
+        .body(body.to_vec())
+        .timeout(Duration::from_secs(40))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn check_renditions(v: &Value, source_frames: u64) {
+    let r = v["renditions"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(r.len(), 2, "{v}");
+    for (got, (w, h)) in r.iter().zip([(426, 240), (640, 360)]) {
+        assert_eq!((got["width"].as_u64().unwrap(), got["height"].as_u64().unwrap()), (w, h), "{v}");
+        let frames = got["frames"].as_u64().unwrap();
+        assert!(frames.abs_diff(source_frames) <= 1);
+        assert_eq!(got["pixels"].as_u64().unwrap(), w * h * frames);
+        assert!(got["bitrateKbps"].as_u64().unwrap() > 0 && got["bytes"].as_u64().unwrap() > 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ladder_with_failover_to_the_other_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Transcoder::start(&[]);
+    let b = Transcoder::start(&[]);
+    let relay = start_relay(dir.path(), &[&a.uri, &b.uri]);
+    let c = client();
+    let (id, stream_key) = create(&relay, &c).await;
+    let key = NodeKey::generate().unwrap();
+
+    let nodes = discover(&relay, &c, &key).await;
+    assert_eq!(nodes.len(), 2);
+    for (node, t) in nodes.iter().zip([&a, &b]) {
+        assert_eq!(node["uri"], t.uri.as_str());
+        assert!(node["error"].is_null(), "{node}");
+        assert_eq!(node["info"]["transcoder"], t.uri.as_str());
+        assert_eq!(node["health"]["healthy"], true);
+        assert!(node["health"]["lastRttMs"].is_u64());
+        assert!(node["address"].as_str().unwrap().starts_with("0x"));
+        assert!(node["info"]["authToken"]["sessionId"].is_string());
+    }
+    let (info_a, info_b) = (info_of(&nodes[0]), info_of(&nodes[1]));
+
+    let segs = segments_720p();
+    let mut attempts_failed = 0;
+    for (seq, body) in segs.iter().enumerate() {
+        let seq = seq as u32;
+        let frames = livecast_core::ts::probe_segment(body).unwrap().video_frames as u64;
+        if seq == 3 {
+            // Node A dies while it holds this segment.
+            let pid = a.child.as_ref().unwrap().id();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(150));
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            });
+        }
+        let mut answer = None;
+        // The browser's policy: up to 3 attempts, preferring A until it fails.
+        let order = if seq < 3 { [(&a.uri, &info_a), (&b.uri, &info_b), (&b.uri, &info_b)] } else { [(&a.uri, &info_a), (&b.uri, &info_b), (&b.uri, &info_b)] };
+        for (uri, info) in order {
+            let (status, v) = put_transcoded(&relay, &c, (&id, &stream_key), seq, body, &key, (uri, info)).await;
+            if status.is_success() {
+                answer = Some(v);
+                break;
+            }
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "seq {seq}: {v}");
+            assert_eq!(v["error"]["retryable"], true, "{v}");
+            attempts_failed += 1;
+        }
+        let v = answer.unwrap_or_else(|| panic!("seq {seq} never transcoded"));
+        check_renditions(&v, frames);
+        assert!(v["nodeLatencyMs"].is_u64(), "{v}");
+        eprintln!("seq {seq}: {} in {} ms", v["transcoder"], v["nodeLatencyMs"]);
+        if seq >= 3 {
+            assert_eq!(v["transcoder"], b.uri.as_str(), "A is dead");
+        }
+    }
+    a.kill9();
+    assert!(attempts_failed >= 2, "seq 3 (killed mid-request or refused) and seq 4 must each fail once on A");
+
+    // The same upload again: source 200, renditions already there, no node asked.
+    let (status, v) = put_transcoded(&relay, &c, (&id, &stream_key), 5, &segs[5], &key, (&b.uri, &info_b)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["renditionsDuplicate"], true);
+    check_renditions(&v, livecast_core::ts::probe_segment(&segs[5]).unwrap().video_frames as u64);
+
+    // Health: A failed last, B is fine.
+    let list: Value = c.get(relay.url("/api/transcoders")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["transcoders"][0]["health"]["healthy"], false);
+    assert!(list["transcoders"][0]["health"]["consecutiveFailures"].as_u64().unwrap() >= 1);
+    assert_eq!(list["transcoders"][1]["health"]["healthy"], true);
+
+    let res = c.post(relay.url(&format!("/api/streams/{id}/end"))).bearer_auth(&stream_key).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Master playlist: the source and both rungs, measured and from the real SPS.
+    let text = c.get(relay.url(&format!("/hls/{id}/master.m3u8"))).send().await.unwrap().bytes().await.unwrap();
+    let master = match m3u8_rs::parse_playlist_res(&text) {
+        Ok(Playlist::MasterPlaylist(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    let variants: Vec<_> = master.variants.iter().map(|v| (v.uri.as_str(), v.resolution.map(|r| (r.width, r.height)))).collect();
+    assert_eq!(
+        variants,
+        [("index.m3u8", Some((1280, 720))), ("P360p30fps16x9/index.m3u8", Some((640, 360))), ("P240p30fps16x9/index.m3u8", Some((426, 240)))],
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    for v in &master.variants {
+        assert!(v.codecs.as_deref().unwrap().starts_with("avc1.42"), "{:?}", v.codecs);
+        assert!((v.frame_rate.unwrap() - 30.0).abs() < 0.5);
+        assert!(v.bandwidth >= v.average_bandwidth.unwrap());
+    }
+    // Every seq in every rendition, no gap.
+    for profile in ["P360p30fps16x9", "P240p30fps16x9"] {
+        let text = c.get(relay.url(&format!("/hls/{id}/{profile}/index.m3u8"))).send().await.unwrap().bytes().await.unwrap();
+        let Ok(Playlist::MediaPlaylist(p)) = m3u8_rs::parse_playlist_res(&text) else { panic!() };
+        let uris: Vec<_> = p.segments.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(uris, ["0.ts", "1.ts", "2.ts", "3.ts", "4.ts", "5.ts"]);
+        assert!(p.segments.iter().all(|s| s.unknown_tags.is_empty()), "no EXT-X-GAP");
+        assert!(p.end_list);
+    }
+    // ffmpeg decodes every variant of the master without an error.
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(relay.url(&format!("/hls/{id}/master.m3u8")))
+        .args(["-map", "0:v", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Durably stored, like the source.
+    let files = tree(&dir.path().join("data").join("streams").join(&id));
+    assert!(files.iter().any(|f| f.ends_with("P240p30fps16x9/5.ts")), "{files:?}");
+}
+
+// ---- misbehaving nodes, faked inside this test -------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Misbehaviour {
+    Garbage,
+    Hang,
+    ForeignUrl,
+    BadSignature,
+}
+
+#[derive(Clone)]
+struct Fake {
+    key: NodeKey,
+    uri: String,
+    behaviour: Misbehaviour,
+    /// Real 640x360 and 426x240 renditions of the 1-second source.
+    renditions: Arc<[Vec<u8>; 2]>,
+    /// Where `ForeignUrl` points.
+    elsewhere: String,
+}
+
+#[tonic::async_trait]
+impl Orchestrator for Fake {
+    async fn get_orchestrator(
+        &self,
+        _: tonic::Request<OrchestratorRequest>,
+    ) -> Result<tonic::Response<OrchestratorInfo>, tonic::Status> {
+        Ok(tonic::Response::new(OrchestratorInfo {
+            transcoder: self.uri.clone(),
+            address: self.key.address().to_vec(),
+            ..Default::default()
+        }))
+    }
+}
+
+async fn fake_segment(axum::extract::State(fake): axum::extract::State<Fake>, body: axum::body::Bytes) -> Vec<u8> {
+    let _ = body;
+    let (base, signer) = match fake.behaviour {
+        Misbehaviour::Garbage => return b"\xff\xfe this is not a TranscodeResult".to_vec(),
+        Misbehaviour::Hang => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return Vec::new();
+        }
+        Misbehaviour::ForeignUrl => (fake.elsewhere.clone(), fake.key.clone()),
+        Misbehaviour::BadSignature => (fake.uri.clone(), NodeKey::generate().unwrap()),
+    };
+    let segments = fake
+        .renditions
+        .iter()
+        .zip([(640, 360), (426, 240)])
+        .map(|(bytes, (w, h))| {
+            let frames = livecast_core::ts::probe_segment(bytes).unwrap().video_frames as i64;
+            net::TranscodedSegmentData { url: format!("{base}/r/{h}.ts"), pixels: w * h * frames, ..Default::default() }
+        })
+        .collect();
+    let sig = result::sign_renditions(&signer, fake.renditions.iter().map(Vec::as_slice)).unwrap();
+    let data = net::TranscodeData { segments, sig: sig.to_vec() };
+    TranscodeResult { seq: 0, result: Some(net::transcode_result::Result::Data(data)), info: None }.encode_to_vec()
+}
+
+/// Serves `router` (HTTP/1 and h2c) on 127.0.0.1:0 in the background.
+async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+}
+
+async fn start_fake(behaviour: Misbehaviour, renditions: Arc<[Vec<u8>; 2]>, elsewhere: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}", listener.local_addr().unwrap());
+    let fake = Fake { key: NodeKey::generate().unwrap(), uri: uri.clone(), behaviour, renditions, elsewhere: elsewhere.to_owned() };
+    let grpc = tonic::service::Routes::new(OrchestratorServer::new(fake.clone())).prepare().into_axum_router();
+    let (r360, r240) = (fake.renditions.clone(), fake.renditions.clone());
+    let http = axum::Router::new()
+        .route("/segment", axum::routing::post(fake_segment))
+        .route("/r/360.ts", axum::routing::get(move || async move { r360[0].clone() }))
+        .route("/r/240.ts", axum::routing::get(move || async move { r240[1].clone() }))
+        .with_state(fake);
+    serve(listener, grpc.merge(http)).await;
+    uri
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_nodes_are_502_retryable_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // The source: 1 s of 1280x720; the "renditions": the same second at 640x360 and 426x240.
+    let source = segments_720p()[0].clone();
+    let make = |scale: &str| {
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "1"])
+            .args(["-vf", scale, "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p"])
+            .args(["-g", "30", "-f", "mpegts", "-"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let rendition = Arc::new([make("scale=640:360"), make("scale=426:240")]);
+    // Anything a node might point the relay at; it must never be reached.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let evil = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let evil_uri = format!("http://{}", evil.local_addr().unwrap());
+    let counter = hits.clone();
+    serve(evil, axum::Router::new().fallback(move || async move { counter.fetch_add(1, Ordering::SeqCst); "x" })).await;
+
+    let mut fakes = Vec::new();
+    for b in [Misbehaviour::Garbage, Misbehaviour::Hang, Misbehaviour::ForeignUrl, Misbehaviour::BadSignature] {
+        fakes.push((b, start_fake(b, rendition.clone(), &evil_uri).await));
+    }
+    let uris: Vec<&str> = fakes.iter().map(|(_, u)| u.as_str()).collect();
+    let relay = start_relay(dir.path(), &uris);
+    let c = client();
+    let (id, stream_key) = create(&relay, &c).await;
+    let key = NodeKey::generate().unwrap();
+    let info = OrchestratorInfo::default();
+
+    // A node outside the registry: 400, and not even the source is stored.
+    let (status, v) = put_transcoded(&relay, &c, (&id, &stream_key), 0, &source, &key, ("http://127.0.0.1:1", &info)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["code"], "unknown_transcoder");
+    let res = c.get(relay.url(&format!("/hls/{id}/0.ts"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    for (behaviour, uri) in &fakes {
+        let started = Instant::now();
+        let (status, v) = put_transcoded(&relay, &c, (&id, &stream_key), 0, &source, &key, (uri, &info)).await;
+        eprintln!("{behaviour:?}: {status} {v} after {:?}", started.elapsed());
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{behaviour:?}: {v}");
+        assert_eq!(v["error"]["retryable"], true);
+        let expected = match behaviour {
+            Misbehaviour::Garbage => "transcoder_bad_response",
+            Misbehaviour::Hang => "transcoder_timeout",
+            Misbehaviour::ForeignUrl => "rendition_url_rejected",
+            Misbehaviour::BadSignature => "transcoder_bad_signature",
+        };
+        assert_eq!(v["error"]["code"], expected, "{v}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the relay reached an address outside the node's origin");
+
+    // Nothing in the ladder: the master lists only the source, no rendition playlist, no
+    // rendition file or row.
+    let text = c.get(relay.url(&format!("/hls/{id}/master.m3u8"))).send().await.unwrap().bytes().await.unwrap();
+    let Ok(Playlist::MasterPlaylist(m)) = m3u8_rs::parse_playlist_res(&text) else { panic!() };
+    assert_eq!(m.variants.len(), 1);
+    let res = c.get(relay.url(&format!("/hls/{id}/P240p30fps16x9/index.m3u8"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let files = tree(&dir.path().join("data").join("streams").join(&id));
+    assert_eq!(files, ["0.ts"], "only the source");
+}
