@@ -29,6 +29,10 @@ pub enum ErrorCode {
     InvalidState,
     /// The encode worker failed.
     EncoderFailed,
+    /// A transcoder node failed a segment (the next node is tried), or none could.
+    TranscodeFailed,
+    /// Transcoding was asked for but no node is available: the source alone goes out.
+    TranscodeUnavailable,
 }
 
 impl ErrorCode {
@@ -48,6 +52,8 @@ impl ErrorCode {
             Self::SegmentDropped => "SEGMENT_DROPPED",
             Self::InvalidState => "INVALID_STATE",
             Self::EncoderFailed => "ENCODER_FAILED",
+            Self::TranscodeFailed => "TRANSCODE_FAILED",
+            Self::TranscodeUnavailable => "TRANSCODE_UNAVAILABLE",
         }
     }
 }

@@ -157,6 +157,38 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 (padding optional); `None` on any other character.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let clean = text.trim().trim_end_matches('=').as_bytes();
+    if clean.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        out.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// An `OrchestratorInfo` from the base64 protobuf the relay's discovery answer carries.
+pub fn orchestrator_info_from_base64(text: &str) -> Option<OrchestratorInfo> {
+    OrchestratorInfo::decode(base64_decode(text)?.as_slice()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,13 +266,20 @@ mod tests {
     }
 
     fn decode_base64(text: &str) -> Vec<u8> {
-        let value = |c: u8| "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".bytes().position(|a| a == c).unwrap() as u32;
-        let clean: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
-        let mut out = Vec::new();
-        for chunk in clean.chunks(4) {
-            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &c)| acc | (value(c) << (18 - 6 * i)));
-            out.extend(&n.to_be_bytes()[1..chunk.len()]);
+        base64_decode(text).unwrap()
+    }
+
+    #[test]
+    fn base64_round_trips_and_refuses_garbage() {
+        for len in 0..40u8 {
+            let bytes: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37)).collect();
+            assert_eq!(base64_decode(&base64(&bytes)).unwrap(), bytes);
         }
-        out
+        assert_eq!(base64_decode("Zg"), Some(b"f".to_vec()), "padding is optional");
+        assert!(base64_decode("Z").is_none());
+        assert!(base64_decode("Zm9v!").is_none());
+        let info = info(3, b"tok");
+        assert_eq!(orchestrator_info_from_base64(&base64(&info.encode_to_vec())), Some(info));
+        assert_eq!(orchestrator_info_from_base64("not base64!"), None);
     }
 }

@@ -7,7 +7,10 @@
 
 use super::interop::{object, OptionsReader};
 use crate::broadcast::stats::{StatsSnapshot, StatsWindow};
+use crate::broadcast::transcode::{orchestrator_info_from_base64, TranscodeSession, MAX_ATTEMPTS};
 use crate::broadcast::upload::{PendingSegment, RetryPolicy, UploadQueue, UploadVerdict};
+use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9, P720P30FPS16X9};
+use livecast_protocol::Profile;
 use crate::{ErrorCode, LivecastError};
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
@@ -67,6 +70,14 @@ export interface BroadcasterOptions {
    * uploaded once it and every earlier segment are encoded: up to one segment of latency.
    */
   encoderWorkers?: number;
+  /**
+   * Transcoding by Livepeer-protocol nodes behind the relay: `true` for the default ladder
+   * (Livepeer's 720p/360p/240p rungs below the capture height), or the profile names and
+   * the highest price accepted (wei per pixel, default 0: free nodes only). A session key
+   * made in this page signs every segment; each segment goes to the best node and, if it
+   * fails, to up to two others. Default: off (the source only).
+   */
+  transcode?: boolean | { profiles?: string[]; maxPricePerPixel?: number };
 }
 
 /** `idle` → `connecting` → `live` ⇄ `reconnecting` → `ended`. */
@@ -99,6 +110,10 @@ export interface SegmentAcknowledged {
   durationMs: number;
   uploadMs: number;
   attempts: number;
+  /** The transcoder node that made its renditions, if any. */
+  transcoder: string | null;
+  /** The renditions the relay stored and checked (empty without transcoding). */
+  renditions: { profile: string; width: number; height: number; bitrateKbps?: number; pixels?: number; bytes?: number }[];
 }
 
 /** The `error` event's detail. `fatal` errors end the broadcast. */
@@ -133,6 +148,15 @@ struct Options {
     max_queued_segments: usize,
     encoder: String,
     encoder_workers: Option<u32>,
+    /// Renditions to ask transcoder nodes for; `None`: source only.
+    transcode: Option<TranscodeOptions>,
+}
+
+/// The `transcode` option.
+#[derive(Debug, Clone)]
+struct TranscodeOptions {
+    profiles: Vec<Profile>,
+    max_price_per_pixel: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +203,8 @@ struct Inner {
     next_seq: u64,
     policy: RetryPolicy,
     worker_finished: bool,
+    /// The Livepeer broadcaster's state when transcoding is on.
+    transcode: Option<TranscodeSession>,
     ready: Option<Waiter>,
     drained: Option<Function>,
     // Closures the browser calls back into; kept alive for the broadcast's lifetime.
@@ -231,6 +257,7 @@ impl Broadcaster {
             next_seq: 0,
             policy: RetryPolicy::default(),
             worker_finished: false,
+            transcode: None,
             ready: None,
             drained: None,
             on_message: None,
@@ -339,7 +366,7 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
     let reader = OptionsReader::new(
         value,
         OBJECT,
-        &["relayUrl", "streamId", "streamKey", "video", "segmentSeconds", "maxQueuedSegments", "encoder", "encoderWorkers"],
+        &["relayUrl", "streamId", "streamKey", "video", "segmentSeconds", "maxQueuedSegments", "encoder", "encoderWorkers", "transcode"],
     )?;
     let relay_url = reader.string("relayUrl")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`relayUrl` is required".into() })?;
     let stream_id = reader.string("streamId")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamId` is required".into() })?;
@@ -385,9 +412,11 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
         Some(n) if (1.0..=8.0).contains(&n) && n.fract() == 0.0 => Some(n as u32),
         Some(n) => return Err(bad(format!("`encoderWorkers` must be a whole number within 1..=8, got {n}"))),
     };
+    let transcode = parse_transcode(&Reflect::get(value, &"transcode".into()).unwrap_or(JsValue::UNDEFINED), settings.height)?;
     Ok(Options {
         encoder,
         encoder_workers,
+        transcode,
         relay_url: relay_url.trim_end_matches('/').to_string(),
         stream_id,
         stream_key,
@@ -398,6 +427,81 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
         segment_seconds,
         max_queued_segments: max_queued as usize,
     })
+}
+
+/// Reads `transcode`: `undefined`/`false` (source only), `true` (the default ladder), or
+/// `{ profiles?: string[], maxPricePerPixel?: number }`.
+fn parse_transcode(value: &JsValue, capture_height: u32) -> Result<Option<TranscodeOptions>, LivecastError> {
+    const OBJECT: &str = "Broadcaster";
+    if value.is_undefined() || value.as_bool() == Some(false) {
+        return Ok(None);
+    }
+    let object = if value.as_bool() == Some(true) { js_sys::Object::new().into() } else { value.clone() };
+    let reader = OptionsReader::new(&object, OBJECT, &["profiles", "maxPricePerPixel"])?;
+    let bad = |message: String| LivecastError::InvalidConfig { object: OBJECT, message };
+    let names = Reflect::get(&object, &"profiles".into()).unwrap_or(JsValue::UNDEFINED);
+    let profiles = if names.is_undefined() {
+        // The default ladder follows the capture: Livepeer's rungs below its height.
+        [P720P30FPS16X9, P360P30FPS16X9, P240P30FPS16X9].into_iter().filter(|p| p.height < capture_height).collect()
+    } else {
+        let names = names.dyn_into::<Array>().map_err(|_| LivecastError::ConfigType { object: OBJECT, message: "`transcode.profiles` must be an array of profile names".into() })?;
+        let mut profiles = Vec::new();
+        for name in names.iter() {
+            let name = name.as_string().unwrap_or_default();
+            let profile = Profile::lookup(&name).ok_or_else(|| bad(format!("`transcode.profiles`: unknown Livepeer profile {name:?} (e.g. \"P360p30fps16x9\")")))?;
+            profiles.push(profile.clone());
+        }
+        profiles
+    };
+    if profiles.is_empty() {
+        return Err(bad("`transcode`: no profile below the capture size; name profiles or turn transcoding off".into()));
+    }
+    let max_price_per_pixel = reader.number("maxPricePerPixel")?.unwrap_or(0.0);
+    if !(max_price_per_pixel >= 0.0) {
+        return Err(bad(format!("`transcode.maxPricePerPixel` must be >= 0, got {max_price_per_pixel}")));
+    }
+    Ok(Some(TranscodeOptions { profiles, max_price_per_pixel }))
+}
+
+/// Creates the transcoding session and asks the relay which nodes answer. No node is not
+/// fatal: the broadcast goes on with the source only, and says so.
+async fn discover_transcoders(inner: &Shared, options: &Options, transcode: &TranscodeOptions) -> Result<(), LivecastError> {
+    let unavailable = |message: String| broadcast_error(ErrorCode::TranscodeUnavailable, message);
+    let mut session = TranscodeSession::new(&options.stream_id, transcode.profiles.clone(), transcode.max_price_per_pixel)
+        .map_err(|e| unavailable(format!("cannot create the session key: {e}")))?;
+    let request = session.discovery_request().map_err(|e| unavailable(e.to_string()))?;
+    let body = object(&[("address", session.address().into()), ("sig", format!("0x{}", hex(&request.sig)).into())]);
+    let body = js_sys::JSON::stringify(&body).map(String::from).unwrap_or_default();
+    let url = format!("{}/api/transcoders/info", options.relay_url);
+    let answer = http(&url, "POST", None, Some((&JsValue::from(body), &[("Content-Type", "application/json".to_string())])), 15_000.0).await;
+    let nodes = match answer {
+        Ok((200, text)) => {
+            let json = js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL);
+            let list = Reflect::get(&json, &"transcoders".into()).ok().and_then(|l| l.dyn_into::<Array>().ok()).unwrap_or_default();
+            list.iter()
+                .filter_map(|entry| {
+                    let uri = Reflect::get(&entry, &"uri".into()).ok()?.as_string()?;
+                    let info = Reflect::get(&entry, &"infoBase64".into()).ok()?.as_string()?;
+                    Some((uri, orchestrator_info_from_base64(&info)?))
+                })
+                .collect::<Vec<_>>()
+        }
+        Ok((status, _)) => {
+            emit_error(inner, ErrorCode::TranscodeUnavailable, format!("the relay answered {status} to transcoder discovery: broadcasting the source only"), false, None, Some(status));
+            return Ok(());
+        }
+        Err(e) => return Err(unavailable(format!("transcoder discovery failed: {}", js_message(&e)))),
+    };
+    session.set_nodes(nodes);
+    if session.nodes().is_empty() {
+        emit_error(inner, ErrorCode::TranscodeUnavailable, "no transcoder answered within the price cap: broadcasting the source only".into(), false, None, None);
+    }
+    inner.borrow_mut().transcode = Some(session);
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<(), LivecastError> {
@@ -422,6 +526,9 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
         .find_map(|k| Reflect::get(&info, &(*k).into()).ok().and_then(|v| v.as_f64()))
         .unwrap_or(0.0);
     inner.borrow_mut().next_seq = next_seq as u64;
+    if let Some(transcode) = &options.transcode {
+        discover_transcoders(inner, &options, transcode).await?;
+    }
 
     // 2. The video.
     let owns_stream = stream.is_none();
@@ -600,7 +707,11 @@ fn pump_uploads(inner: &Shared) {
 }
 
 /// Uploads one segment, retrying with backoff while the relay is unreachable. Gives a
-/// segment up after the policy's attempts only when newer ones are waiting.
+/// segment up after the policy's attempts only when newer ones are waiting. With
+/// transcoding on, each attempt names a transcoder node; a node's failure (the relay's
+/// `502` with `retryable`) moves the segment to the next node, up to [`MAX_ATTEMPTS`]
+/// nodes; after that the source stays stored and the relay is told the renditions have a
+/// gap there.
 async fn upload_segment(inner: &Shared, segment: PendingSegment) {
     let (url, key, policy) = {
         let i = inner.borrow();
@@ -608,26 +719,64 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
     };
     let body = Uint8Array::from(segment.data.as_slice());
     let mut attempt = 0;
+    let mut tried: Vec<String> = Vec::new();
     loop {
         attempt += 1;
+        let mut headers = vec![
+            ("Content-Type", "video/mp2t".to_string()),
+            ("Content-Duration", segment.duration_ms.to_string()),
+            ("Livecast-Capture-Start", format!("{}", segment.capture_start_ms.round())),
+        ];
+        let node = {
+            let i = inner.borrow();
+            i.transcode.as_ref().and_then(|t| {
+                let node = t.choose(segment.seq, &tried)?.clone();
+                let header = t.seg_data_header(&node, segment.seq, segment.duration_ms, &segment.data).ok()?;
+                Some((node.uri, header))
+            })
+        };
+        if let Some((uri, header)) = &node {
+            headers.push((livecast_protocol::SEGMENT_HEADER, header.clone()));
+            headers.push(("Livecast-Transcoder", uri.clone()));
+        }
         let started = now_ms();
-        let headers = [("Content-Type", "video/mp2t".to_string()), ("Content-Duration", segment.duration_ms.to_string()), ("Livecast-Capture-Start", format!("{}", segment.capture_start_ms.round()))];
-        let status = http_put(&url, &key, &body, &headers).await;
+        let answer = http_put(&url, &key, &body, &headers).await;
         let upload_ms = now_ms() - started;
+        let status = answer.as_ref().map(|(s, _)| *s);
+        let json = answer.as_ref().and_then(|(_, text)| js_sys::JSON::parse(text).ok()).unwrap_or(JsValue::NULL);
+
+        if let Some((uri, _)) = &node {
+            let retryable = Reflect::get(&json, &"error".into())
+                .ok()
+                .and_then(|e| Reflect::get(&e, &"retryable".into()).ok())
+                .and_then(|r| r.as_bool())
+                == Some(true);
+            if status == Some(502) && retryable {
+                let message = Reflect::get(&json, &"error".into()).ok().map(|e| js_message(&e)).unwrap_or_default();
+                let next = {
+                    let mut i = inner.borrow_mut();
+                    tried.push(uri.clone());
+                    let t = i.transcode.as_mut().expect("a node was chosen from the session");
+                    t.record(uri, segment.seq, Err(()));
+                    (tried.len() < MAX_ATTEMPTS).then(|| t.choose(segment.seq, &tried).is_some()).unwrap_or(false)
+                };
+                emit_error(inner, ErrorCode::TranscodeFailed, format!("transcoder {uri} failed segment {}: {message}", segment.seq), false, Some(segment.seq), status);
+                if next {
+                    continue;
+                }
+                // The relay stored the source before forwarding: keep it, mark the gap.
+                give_up_transcoding(inner, &segment, &key).await;
+                acknowledge(inner, &segment, upload_ms, attempt, None, &JsValue::NULL);
+                return;
+            }
+        }
         match UploadVerdict::from_status(status) {
             UploadVerdict::Acknowledged => {
-                inner.borrow_mut().stats.segment_acknowledged(upload_ms);
-                if inner.borrow().state == State::Reconnecting {
-                    set_state(inner, State::Live);
+                if let (Some((uri, _)), Some(t)) = (&node, inner.borrow_mut().transcode.as_mut()) {
+                    t.record(uri, segment.seq, Ok(upload_ms));
                 }
-                let detail = object(&[
-                    ("seq", (segment.seq as f64).into()),
-                    ("bytes", (segment.data.len() as f64).into()),
-                    ("durationMs", (segment.duration_ms as f64).into()),
-                    ("uploadMs", upload_ms.into()),
-                    ("attempts", attempt.into()),
-                ]);
-                dispatch(inner, "segment", &detail.into());
+                let renditions = Reflect::get(&json, &"renditions".into()).unwrap_or(JsValue::NULL);
+                acknowledge(inner, &segment, upload_ms, attempt, node.as_ref().map(|(u, _)| u.as_str()), &renditions);
                 return;
             }
             UploadVerdict::BadStreamKey => {
@@ -656,6 +805,37 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
             }
         }
     }
+}
+
+/// A stored segment: stats, state back to live, and the `segment` event.
+fn acknowledge(inner: &Shared, segment: &PendingSegment, upload_ms: f64, attempts: u32, transcoder: Option<&str>, renditions: &JsValue) {
+    inner.borrow_mut().stats.segment_acknowledged(upload_ms);
+    if inner.borrow().state == State::Reconnecting {
+        set_state(inner, State::Live);
+    }
+    let renditions = if renditions.is_object() { renditions.clone() } else { Array::new().into() };
+    let detail = object(&[
+        ("seq", (segment.seq as f64).into()),
+        ("bytes", (segment.data.len() as f64).into()),
+        ("durationMs", (segment.duration_ms as f64).into()),
+        ("uploadMs", upload_ms.into()),
+        ("attempts", attempts.into()),
+        ("transcoder", transcoder.map_or(JsValue::NULL, JsValue::from)),
+        ("renditions", renditions),
+    ]);
+    dispatch(inner, "segment", &detail.into());
+}
+
+/// No node could transcode `segment`: tell the relay, so its renditions show `EXT-X-GAP`
+/// there instead of stalling players, and say so.
+async fn give_up_transcoding(inner: &Shared, segment: &PendingSegment, key: &str) {
+    let url = {
+        let i = inner.borrow();
+        format!("{}/api/streams/{}/gaps", i.options.relay_url, i.options.stream_id)
+    };
+    let body = JsValue::from(format!("{{\"seq\":{}}}", segment.seq));
+    let _ = http(&url, "POST", Some(key), Some((&body, &[("Content-Type", "application/json".to_string())])), 10_000.0).await;
+    emit_error(inner, ErrorCode::TranscodeFailed, format!("no transcoder could transcode segment {}: the source is stored, its renditions show a gap", segment.seq), false, Some(segment.seq), None);
 }
 
 /// Resolves `stop()`'s wait once the worker has flushed and every segment is uploaded.
@@ -792,13 +972,13 @@ fn dispatch(inner: &Shared, kind: &str, detail: &JsValue) {
     }
 }
 
-/// `PUT` of a segment; the status, or `None` when no answer came (network, timeout).
-async fn http_put(url: &str, key: &str, body: &Uint8Array, headers: &[(&str, String)]) -> Option<u16> {
-    http(url, "PUT", Some(key), Some((body, headers)), 20_000.0).await.ok().map(|(status, _)| status)
+/// `PUT` of a segment; the status and body, or `None` when no answer came (network, timeout).
+async fn http_put(url: &str, key: &str, body: &Uint8Array, headers: &[(&str, String)]) -> Option<(u16, String)> {
+    http(url, "PUT", Some(key), Some((body.as_ref(), headers)), 30_000.0).await.ok()
 }
 
 /// One `fetch` with a timeout; `(status, body text)`.
-async fn http(url: &str, method: &str, key: Option<&str>, body: Option<(&Uint8Array, &[(&str, String)])>, timeout_ms: f64) -> Result<(u16, String), JsValue> {
+async fn http(url: &str, method: &str, key: Option<&str>, body: Option<(&JsValue, &[(&str, String)])>, timeout_ms: f64) -> Result<(u16, String), JsValue> {
     let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
     let init = RequestInit::new();
     init.set_method(method);

@@ -27,7 +27,7 @@ export type LivecastErrorCode =
   | "INVALID_CONFIG" | "INVALID_FRAME" | "FREED" | "CODEC_ERROR"
   | "NO_CAMERA" | "PERMISSION_DENIED" | "CAMERA_ERROR"
   | "RELAY_UNREACHABLE" | "BAD_STREAM_KEY" | "SEGMENT_REJECTED" | "SEGMENT_DROPPED"
-  | "INVALID_STATE" | "ENCODER_FAILED";
+  | "INVALID_STATE" | "ENCODER_FAILED" | "TRANSCODE_FAILED" | "TRANSCODE_UNAVAILABLE";
 
 /**
  * What Livecast throws: a built-in `TypeError` (wrong or missing value), `RangeError`

@@ -126,6 +126,10 @@ fn broadcaster_options_are_checked_with_typed_errors() {
     use super::broadcaster::Broadcaster;
     let ok = r#"{"relayUrl":"http://127.0.0.1:8080/","streamId":"abc123","streamKey":"k"}"#;
     let b = Broadcaster::new(options(ok)).unwrap();
+    for transcode in [r#"true"#, r#"false"#, r#"{"profiles":["P360p30fps16x9","P240p30fps16x9"],"maxPricePerPixel":0}"#] {
+        let json = format!(r#"{{"relayUrl":"http://x","streamId":"a","streamKey":"k","transcode":{transcode}}}"#);
+        assert!(Broadcaster::new(options(&json)).is_ok(), "{json}");
+    }
     assert_eq!(b.state(), "idle");
     assert!(b.media_stream().is_none());
     let cases = [
@@ -138,6 +142,10 @@ fn broadcaster_options_are_checked_with_typed_errors() {
         (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","segmentSeconds":30}"#, "RangeError", "`segmentSeconds` must be within 0.5..=10"),
         (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","maxQueuedSegments":0}"#, "RangeError", "`maxQueuedSegments`"),
         (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","segmentSecond":2}"#, "TypeError", "unknown option `segmentSecond`"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","transcode":{"profiles":["P999p"]}}"#, "RangeError", "unknown Livepeer profile \"P999p\""),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","transcode":"yes"}"#, "TypeError", "options must be an object"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","transcode":{"maxPricePerPixel":-1}}"#, "RangeError", "maxPricePerPixel"),
+        (r#"{"relayUrl":"http://x","streamId":"a","streamKey":"k","video":{"width":320,"height":240},"transcode":true}"#, "RangeError", "no profile below the capture size"),
     ];
     for (json, class, text) in cases {
         let err = Broadcaster::new(options(json)).err().unwrap_or_else(|| panic!("{json} should be refused"));
