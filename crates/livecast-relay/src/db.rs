@@ -489,8 +489,8 @@ mod tests {
             };
             insert_rendition(c, "abc", &r).unwrap();
             assert!(insert_rendition(c, "abc", &r).is_err(), "primary key");
-            assert_eq!(renditions(c, "abc").unwrap(), [r.clone()]);
-            assert_eq!(renditions_of(c, "abc", 4).unwrap(), [r.clone()]);
+            assert_eq!(renditions(c, "abc").unwrap(), std::slice::from_ref(&r));
+            assert_eq!(renditions_of(c, "abc", 4).unwrap(), std::slice::from_ref(&r));
             assert_eq!(get_rendition(c, "abc", "P240p30fps16x9", 4).unwrap(), Some(r));
             delete_rendition(c, "abc", "P240p30fps16x9", 4).unwrap();
             assert!(renditions(c, "abc").unwrap().is_empty());

@@ -14,7 +14,13 @@
 //!   while live, the complete list (VOD) once ended.
 //! - Static files (the demo pages and the wasm package) under `/www/` and `/pkg/`.
 //!
-//! What it does NOT do: transcode, re-mux, repair timestamps, or authenticate viewers.
+//! - With `--transcoder` nodes: `POST /api/transcoders/info` proxies the broadcaster's
+//!   signed discovery request to every node; an upload carrying `Livepeer-Segment` and
+//!   `Livecast-Transcoder` is forwarded to that node, its renditions checked and stored, and
+//!   `GET /hls/{id}/master.m3u8` serves the ladder ([`transcoders`]).
+//!
+//! What it does NOT do: transcode itself, re-mux, repair timestamps, sign segments, or
+//! authenticate viewers.
 //!
 //! Modules, one job each:
 //! - [`config`]: command-line flags and environment variables.
@@ -24,7 +30,9 @@
 //! - [`keys`]: random ids and keys, hashing, constant-time comparison, bearer tokens.
 //! - [`db`]: the SQLite metadata store (streams and acknowledged segments).
 //! - [`storage`]: segment files on disk: atomic writes, reads, start-up clean-up.
-//! - [`playlist`]: the HLS media playlist, built with `m3u8-rs`.
+//! - [`playlist`]: the HLS media, rendition and master playlists, built with `m3u8-rs`.
+//! - [`sps`]: picture size and codec string from an H.264 SPS.
+//! - [`transcoders`]: the node registry, gRPC discovery, forwarding and result checks.
 //! - [`state`]: the shared application state and start-up recovery.
 //! - [`routes`]: the HTTP API, ingest, HLS and static routes; [`app`] assembles them.
 

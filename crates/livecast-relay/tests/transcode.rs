@@ -214,8 +214,8 @@ async fn ladder_with_failover_to_the_other_node() {
             });
         }
         let mut answer = None;
-        // The browser's policy: up to 3 attempts, preferring A until it fails.
-        let order = if seq < 3 { [(&a.uri, &info_a), (&b.uri, &info_b), (&b.uri, &info_b)] } else { [(&a.uri, &info_a), (&b.uri, &info_b), (&b.uri, &info_b)] };
+        // The browser's policy here: up to 3 attempts, A first, then B.
+        let order = [(&a.uri, &info_a), (&b.uri, &info_b), (&b.uri, &info_b)];
         for (uri, info) in order {
             let (status, v) = put_transcoded(&relay, &c, (&id, &stream_key), seq, body, &key, (uri, info)).await;
             if status.is_success() {
@@ -439,4 +439,50 @@ async fn bad_nodes_are_502_retryable_and_nothing_is_written() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let files = tree(&dir.path().join("data").join("streams").join(&id));
     assert_eq!(files, ["0.ts"], "only the source");
+}
+
+/// A real node behind TLS with a certificate generated now (self-signed, as Livepeer
+/// orchestrators present): a TLS-terminating pass-through in front of the transcoder,
+/// which advertises the https URI. Discovery (gRPC over h2) and segments (HTTP/1.1) both
+/// go through it, and the renditions are fetched from the https origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_node_with_a_self_signed_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = rcgen::generate_simple_self_signed(vec!["livecast-test-node".into()]).unwrap();
+    let der = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], der)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let https_uri = format!("https://{}", front.local_addr().unwrap());
+    let node = Transcoder::start(&["--service-uri", &https_uri]);
+    let backend = node.uri.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = front.accept().await {
+            let (acceptor, backend) = (acceptor.clone(), backend.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_relay(dir.path(), &[&https_uri]);
+    let c = client();
+    let (id, stream_key) = create(&relay, &c).await;
+    let key = NodeKey::generate().unwrap();
+    let nodes = discover(&relay, &c, &key).await;
+    assert!(nodes[0]["error"].is_null(), "{}", nodes[0]);
+    assert_eq!(nodes[0]["info"]["transcoder"], https_uri.as_str());
+    let info = info_of(&nodes[0]);
+    let source = &segments_720p()[0];
+    let (status, v) = put_transcoded(&relay, &c, (&id, &stream_key), 0, source, &key, (&https_uri, &info)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    check_renditions(&v, livecast_core::ts::probe_segment(source).unwrap().video_frames as u64);
+    assert_eq!(v["transcoder"], https_uri.as_str());
 }

@@ -101,7 +101,7 @@ pub async fn master(State(state): State<AppState>, AppPath(id): AppPath<String>)
         v.codecs = Some(last.codecs.clone());
         ladder.push(v);
     }
-    ladder.sort_by(|a, b| b.peak_bps.cmp(&a.peak_bps));
+    ladder.sort_by_key(|v| std::cmp::Reverse(v.peak_bps));
     let variants: Vec<_> = std::iter::once(source).chain(ladder).collect();
     let text = playlist::render_master(&playlist::master_playlist(&variants));
     let headers = [(header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE), (header::CACHE_CONTROL, PLAYLIST_CACHE_CONTROL)];

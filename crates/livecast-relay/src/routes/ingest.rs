@@ -324,7 +324,7 @@ async fn transcode_segment(
         state.db().call(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
     };
     let have = |p: &Profile| existing.iter().any(|r| r.profile == p.name);
-    if t.profiles.iter().any(|p| fits(p)) && t.profiles.iter().filter(|p| fits(p)).all(have) {
+    if t.profiles.iter().any(fits) && t.profiles.iter().filter(|p| fits(p)).all(have) {
         return Ok(TranscodedAccepted {
             source,
             transcoder: None,
