@@ -23,8 +23,8 @@ bash scripts/build-wasm.sh
 step "TypeScript: the package's .d.ts type-checks a consumer"
 npx tsc -p tests/types/tsconfig.json
 
-step "relay binary for the end-to-end tests"
-cargo build -p livecast-relay
+step "relay and transcoder binaries for the end-to-end tests"
+cargo build -p livecast-relay -p livecast-transcoder
 
 step "browser end-to-end tests (node --test tests/e2e)"
 node --test --test-concurrency=1 tests/e2e/

@@ -1,4 +1,5 @@
-// Starts the real `livecast-relay` binary (built by cargo) on a free port of 127.0.0.1.
+// Starts the real `livecast-relay` and `livecast-transcoder` binaries (built by cargo) on
+// free ports of 127.0.0.1.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './server.mjs';
@@ -11,14 +12,19 @@ export const RELAY_BIN = process.env.LIVECAST_RELAY_BIN
  * its address. `args` are extra flags (default: `--open`).
  */
 export function startRelay({ dataDir, args = ['--open'], port = 0, bin = RELAY_BIN }) {
-  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
+  return startService(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args]);
+}
+
+/** Spawns a service that prints `listening on http://ADDR`; resolves once it has. */
+function startService(bin, argv) {
+  const child = spawn(bin, argv, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
   });
   const output = [];
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${output.join('')}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${output.join('')}`)), 20_000);
     const onData = (chunk) => {
       output.push(chunk.toString());
       const m = output.join('').match(/listening on (http:\/\/[\d.:]+)/);
@@ -37,7 +43,18 @@ export function startRelay({ dataDir, args = ['--open'], port = 0, bin = RELAY_B
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`relay exited with ${code}:\n${output.join('')}`)); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${bin} exited with ${code}:\n${output.join('')}`)); });
     child.once('error', (e) => { clearTimeout(timer); reject(e); });
   });
+}
+
+export const TRANSCODER_BIN = process.env.LIVECAST_TRANSCODER_BIN
+  ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'livecast-transcoder');
+
+/**
+ * Starts a real `livecast-transcoder` node on a free port of 127.0.0.1; resolves to
+ * `{ url, process, stop(), kill() }` once it prints its address.
+ */
+export function startTranscoder({ dataDir, bin = TRANSCODER_BIN }) {
+  return startService(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
 }
