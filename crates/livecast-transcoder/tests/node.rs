@@ -102,7 +102,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 async fn post(node: &Node, seg: &SegData, payment: Option<&Payment>, body: Vec<u8>) -> (u16, Vec<u8>) {
-    let client = reqwest::Client::new();
+    let client = client();
     let mut req = client
         .post(format!("{}/segment", node.url()))
         .header("Content-Type", "video/MP2T")
@@ -179,7 +179,7 @@ fn transcodes_a_signed_segment_into_a_verified_ladder() {
             net::transcode_result::Result::Error(e) => panic!("transcode error: {e}"),
         };
         assert_eq!(data.segments.len(), ladder.len());
-        let client = reqwest::Client::new();
+        let client = client();
         let mut renditions = Vec::new();
         for (profile, seg) in ladder.iter().zip(&data.segments) {
             assert!(seg.url.starts_with(&format!("{}/stream/", node.url())), "{}", seg.url);
@@ -317,9 +317,9 @@ fn bad_segments_are_refused_with_clear_statuses_and_nothing_written() {
         check("unsigned", s, &b, 403, "no signature");
 
         // No Livepeer-Segment header; undecodable payment.
-        let res = reqwest::Client::new().post(format!("{}/segment", node.url())).body(source.clone()).send().await.unwrap();
+        let res = client().post(format!("{}/segment", node.url())).body(source.clone()).send().await.unwrap();
         assert_eq!(res.status(), 403);
-        let res = reqwest::Client::new()
+        let res = client()
             .post(format!("{}/segment", node.url()))
             .header("Livepeer-Segment", b64(&good.encode_to_vec()))
             .header("Livepeer-Payment", "%%%")
@@ -406,4 +406,11 @@ fn key_file_sets_the_address_and_generated_keys_persist() {
     let stored = std::fs::read_to_string(node.dir.path().join("auth.secret")).unwrap();
     assert_eq!(stored.trim().len(), 64);
     assert!(!node.dir.path().join("node.key").exists());
+}
+
+/// An HTTP client for the tests. With the workspace's feature unification reqwest may be
+/// built with rustls but no default crypto provider (the relay's choice): install ring's.
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
