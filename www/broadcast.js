@@ -32,6 +32,13 @@ function showStats(stats) {
   window.lastStats = stats;
 }
 
+/** True when the relay has transcoder nodes configured (else the source alone goes out). */
+async function relayHasTranscoders() {
+  const res = await fetch('/api/transcoders').catch(() => null);
+  const list = res?.ok ? (await res.json()).transcoders : [];
+  return list.length > 0;
+}
+
 async function createStream() {
   const res = await fetch('/api/streams', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   if (!res.ok) throw new Error(`the relay refused to create a stream (HTTP ${res.status}); is it running with --open?`);
@@ -52,12 +59,17 @@ async function start() {
       segmentSeconds: Number($('segment').value),
       encoder: $('encoder').value,
       encoderWorkers: query.has('workers') ? Number(query.get('workers')) : undefined,
+      transcode: $('transcode').checked && (await relayHasTranscoders()),
     });
     window.broadcaster = broadcaster;
     window.streamInfo = stream;
     broadcaster.on('state', (state) => { $('state').textContent = state; log(`state: ${state}`); });
     broadcaster.on('stats', showStats);
-    broadcaster.on('segment', (s) => { log(`segment ${s.seq}: ${(s.bytes / 1024).toFixed(0)} KiB, ${s.durationMs} ms, uploaded in ${s.uploadMs.toFixed(0)} ms`); window.acked = (window.acked ?? 0) + 1; });
+    broadcaster.on('segment', (s) => {
+      const ladder = s.renditions.length ? `, renditions ${s.renditions.map((r) => `${r.height}p`).join(' ')} by ${s.transcoder}` : '';
+      log(`segment ${s.seq}: ${(s.bytes / 1024).toFixed(0)} KiB, ${s.durationMs} ms, uploaded in ${s.uploadMs.toFixed(0)} ms${ladder}`);
+      window.acked = (window.acked ?? 0) + 1;
+    });
     broadcaster.on('error', (e) => { log(`${e.fatal ? 'FATAL ' : ''}${e.code}: ${e.message}`); if (e.fatal) setError(e); });
     const watch = `/www/watch.html?id=${encodeURIComponent(stream.id)}`;
     $('watch-link').href = watch;
@@ -90,11 +102,12 @@ async function stop() {
   window.broadcastEnded = true;
 }
 
-// ?size=1280x720&kbps=2500&encoder=openh264&workers=2 preset the form (tests use them).
+// ?size=1280x720&kbps=2500&encoder=openh264&workers=2&transcode=0 preset the form (tests use them).
 for (const [param, id] of [['size', 'size'], ['kbps', 'bitrate'], ['encoder', 'encoder'], ['segment', 'segment']]) {
   const value = new URLSearchParams(location.search).get(param);
   if (value) $(id).value = value;
 }
+if (new URLSearchParams(location.search).get('transcode') === '0') $('transcode').checked = false;
 $('start').addEventListener('click', start);
 $('stop').addEventListener('click', stop);
 await init();
