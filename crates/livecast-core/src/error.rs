@@ -33,4 +33,7 @@ pub enum Error {
     /// A frame handed to the muxer cannot be placed in the stream.
     #[error("cannot mux frame: {0}")]
     Mux(String),
+    /// An H.264 sequence parameter set that does not parse.
+    #[error("invalid H.264 SPS: {0}")]
+    InvalidSps(String),
 }

@@ -6,6 +6,7 @@
 //! - [`frame`]: raw I420 video frames, the unit that flows from capture to the encoder.
 //! - [`convert`]: RGBA (what a canvas gives) to I420 (what H.264 encoders take).
 //! - [`annexb`]: reading H.264 Annex-B bitstreams: NAL units, their types, keyframes.
+//! - [`sps`]: the sequence parameter set fields Livecast checks (size, profile, level).
 //! - [`quality`]: PSNR, to measure what encoding cost in picture quality.
 //! - [`ts`]: MPEG-TS: the muxer and IDR-aligned segmenter the broadcaster uses, and the
 //!   demuxer/prober the relay, transcoder and player use.
@@ -17,6 +18,7 @@ mod error;
 pub mod frame;
 pub mod pattern;
 pub mod quality;
+pub mod sps;
 pub mod ts;
 
 pub use error::Error;

@@ -31,7 +31,6 @@
 //! - [`db`]: the SQLite metadata store (streams and acknowledged segments).
 //! - [`storage`]: segment files on disk: atomic writes, reads, start-up clean-up.
 //! - [`playlist`]: the HLS media, rendition and master playlists, built with `m3u8-rs`.
-//! - [`sps`]: picture size and codec string from an H.264 SPS.
 //! - [`transcoders`]: the node registry, gRPC discovery, forwarding and result checks.
 //! - [`state`]: the shared application state and start-up recovery.
 //! - [`routes`]: the HTTP API, ingest, HLS and static routes; [`app`] assembles them.
@@ -46,7 +45,6 @@ pub mod ids;
 pub mod keys;
 pub mod playlist;
 pub mod routes;
-pub mod sps;
 pub mod state;
 pub mod storage;
 pub mod transcoders;

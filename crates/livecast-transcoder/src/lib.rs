@@ -10,7 +10,8 @@
 //! - `GET /stream/{session}/{profile}/{seq}.ts`: the renditions.
 //!
 //! Modules: [`node`] (key, secret, price, pool), [`server`] (routes and checks),
-//! [`transcode`] (demux → decode → scale → encode → mux), [`sps`] (the pre-decode checks).
+//! [`transcode`] (demux → decode → scale → encode → mux; the pre-decode checks read the SPS
+//! with `livecast_core::sps`).
 //!
 //! Not done here: ticket payments (a node with a non-zero price refuses segments with 402),
 //! frame-rate conversion (renditions keep the source's frames), audio, MP4 output.
@@ -19,7 +20,6 @@
 
 pub mod node;
 pub mod server;
-pub mod sps;
 pub mod transcode;
 
 pub use node::{Config, Node};

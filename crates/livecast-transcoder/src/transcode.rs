@@ -3,7 +3,7 @@
 //! with the source's PTS. Renditions of a segment are encoded in parallel on the node's
 //! worker pool; each starts with an IDR.
 
-use crate::sps::{parse_sps, SpsInfo};
+use livecast_core::sps::{parse_sps, SpsInfo};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use livecast_core::annexb::{nal_units, NalType};

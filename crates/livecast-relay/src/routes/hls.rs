@@ -82,7 +82,7 @@ pub async fn master(State(state): State<AppState>, AppPath(id): AppPath<String>)
         let storage = state.storage().clone();
         let seq = last.seq;
         let sps = tokio::task::spawn_blocking(move || {
-            storage.read_segment(&id, seq).ok().and_then(|data| crate::sps::segment_sps(&data).ok())
+            storage.read_segment(&id, seq).ok().and_then(|data| livecast_core::sps::segment_sps(&data).ok())
         })
         .await?;
         if let Some(sps) = sps {

@@ -313,7 +313,7 @@ async fn transcode_segment(
     source: SegmentAccepted,
 ) -> Result<TranscodedAccepted, AppError> {
     let (data, size) = tokio::task::spawn_blocking(move || {
-        let size = crate::sps::segment_sps(&data).ok().map(|s| (s.width, s.height));
+        let size = livecast_core::sps::segment_sps(&data).ok().map(|s| (s.width, s.height));
         (data, size)
     })
     .await?;

@@ -14,7 +14,7 @@ use livecast_protocol::net::TranscodedSegmentData;
 use livecast_protocol::Profile;
 
 use super::{NodeError, NodeUri};
-use crate::sps;
+use livecast_core::sps;
 
 /// What the relay read from the source segment.
 #[derive(Debug, Clone, Copy, PartialEq)]

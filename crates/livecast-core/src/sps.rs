@@ -1,12 +1,23 @@
-//! Just enough of an H.264 sequence parameter set (ITU-T H.264 §7.3.2.1.1) to refuse a
-//! stream before decoding it: picture size (after cropping), chroma format, bit depth and
-//! reference frame count.
+//! Just enough of an H.264 sequence parameter set (ITU-T H.264 §7.3.2.1.1): picture size
+//! (after cropping), profile, constraints and level (the HLS `CODECS` string), chroma
+//! format, bit depth and reference frame count. The transcoder refuses absurd streams with
+//! it before decoding; the relay checks renditions and writes master playlists with it.
+//!
+//! Input comes from the network, so every read is bounds-checked and an SPS that does not
+//! parse is an error, never a panic. Hand-written: these few fields are all Livecast reads.
+
+use crate::annexb::{nal_units, NalType};
+use crate::Error;
 
 /// What a sequence parameter set claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpsInfo {
-    /// `profile_idc`.
+    /// `profile_idc` (66 Baseline, 77 Main, 100 High).
     pub profile_idc: u8,
+    /// The `constraint_set0..5` flags byte.
+    pub constraints: u8,
+    /// `level_idc` (31 = 3.1).
+    pub level_idc: u8,
     /// Width in pixels after cropping.
     pub width: u32,
     /// Height in pixels after cropping.
@@ -17,6 +28,28 @@ pub struct SpsInfo {
     pub bit_depth: u32,
     /// `max_num_ref_frames`.
     pub max_num_ref_frames: u32,
+}
+
+impl SpsInfo {
+    /// The RFC 6381 codec string, e.g. `avc1.42C01F`.
+    pub fn codecs(&self) -> String {
+        format!("avc1.{:02X}{:02X}{:02X}", self.profile_idc, self.constraints, self.level_idc)
+    }
+}
+
+/// The first SPS in an Annex-B access unit, parsed.
+pub fn find_sps(access_unit: &[u8]) -> Result<SpsInfo, Error> {
+    let nal = nal_units(access_unit)
+        .find(|u| NalType::from_header(u[0]) == NalType::Sps)
+        .ok_or_else(|| Error::InvalidSps("no SPS in the access unit".into()))?;
+    parse_sps(nal)
+}
+
+/// The SPS of the first frame of an MPEG-TS segment.
+pub fn segment_sps(ts: &[u8]) -> Result<SpsInfo, Error> {
+    let units = crate::ts::demux(ts)?;
+    let first = units.first().ok_or_else(|| Error::InvalidSps("no video frames".into()))?;
+    find_sps(&first.data)
 }
 
 /// Reads bits MSB first out of an RBSP (emulation prevention bytes removed).
@@ -87,13 +120,18 @@ fn skip_scaling_list(bits: &mut Bits, size: usize) -> Result<(), String> {
 }
 
 /// Parses an SPS NAL unit (header byte included, no start code).
-pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, String> {
+pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, Error> {
+    parse(nal).map_err(Error::InvalidSps)
+}
+
+fn parse(nal: &[u8]) -> Result<SpsInfo, String> {
     if nal.len() < 4 || nal[0] & 0x1f != 7 {
         return Err("not a sequence parameter set".into());
     }
     let mut b = Bits { data: rbsp(&nal[1..]), pos: 0 };
     let profile_idc = b.bits(8)? as u8;
-    b.bits(16)?; // constraint flags, level_idc
+    let constraints = b.bits(8)? as u8;
+    let level_idc = b.bits(8)? as u8;
     b.ue()?; // seq_parameter_set_id
     let (mut chroma_format_idc, mut bit_depth) = (1, 8);
     if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
@@ -164,6 +202,8 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, String> {
     }
     Ok(SpsInfo {
         profile_idc,
+        constraints,
+        level_idc,
         width: width.min(u64::from(u32::MAX)) as u32,
         height: height.min(u64::from(u32::MAX)) as u32,
         chroma_format_idc,
@@ -247,6 +287,7 @@ mod tests {
         let sps = parse_sps(&baseline_sps(120, 68, 1, 4)).unwrap();
         assert_eq!((sps.width, sps.height, sps.max_num_ref_frames), (1920, 1080, 1));
         assert_eq!((sps.chroma_format_idc, sps.bit_depth, sps.profile_idc), (1, 8, 66));
+        assert_eq!(sps.codecs(), "avc1.42C01F");
         let sps = parse_sps(&baseline_sps(1024, 1024, 16, 0)).unwrap();
         assert_eq!((sps.width, sps.height, sps.max_num_ref_frames), (16384, 16384, 16));
     }
@@ -268,6 +309,29 @@ mod tests {
         assert!(parse_sps(&[0x67, 66, 0, 30]).is_err()); // ends early
         assert!(parse_sps(&[0x67, 66, 0, 30, 0, 0, 0, 0, 0, 0]).is_err()); // endless Exp-Golomb
         assert!(parse_sps(&baseline_sps(1, 1, 1, 9)).is_err()); // crop beyond the picture
+    }
+
+    #[test]
+    fn cropped_1080p_from_real_bytes_and_its_codecs_string() {
+        // Baseline 1920x1080: 120x68 macroblocks, cropped by 8 lines at the bottom.
+        let sps = [0x67, 0x42, 0xC0, 0x28, 0xDA, 0x01, 0xE0, 0x08, 0x9F, 0x96, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10];
+        let info = parse_sps(&sps).unwrap();
+        assert_eq!((info.width, info.height), (1920, 1080));
+        assert_eq!(info.codecs(), "avc1.42C028");
+        assert!(matches!(find_sps(&[0, 0, 1, 0x65, 1, 2]), Err(Error::InvalidSps(_))));
+    }
+
+    #[test]
+    fn reads_the_sps_of_a_muxed_segment() {
+        let mut mux = crate::ts::TsMuxer::new();
+        let mut ts = Vec::new();
+        mux.write_tables(&mut ts).unwrap();
+        let mut au = vec![0, 0, 0, 1];
+        au.extend(baseline_sps(20, 15, 1, 0));
+        au.extend([0, 0, 0, 1, 0x68, 0xCE, 0, 0, 0, 1, 0x65, 0x88]);
+        mux.write_access_unit(&au, true, 0, &mut ts).unwrap();
+        let sps = segment_sps(&ts).unwrap();
+        assert_eq!((sps.width, sps.height), (320, 240));
     }
 
     #[test]
