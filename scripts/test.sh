@@ -23,8 +23,9 @@ bash scripts/build-wasm.sh
 step "TypeScript: the package's .d.ts type-checks a consumer"
 npx tsc -p tests/types/tsconfig.json
 
-step "relay and transcoder binaries for the end-to-end tests"
-cargo build -p livecast-relay -p livecast-transcoder
+step "relay and transcoder binaries for the end-to-end tests (the transcoder optimised: it must keep up in real time)"
+cargo build -p livecast-relay
+cargo build --release -p livecast-transcoder
 
 step "browser end-to-end tests (node --test tests/e2e)"
 node --test --test-concurrency=1 tests/e2e/

@@ -48,8 +48,9 @@ function startService(bin, argv) {
   });
 }
 
+// The release build: a debug transcoder is slower than real time on a 2-core machine.
 export const TRANSCODER_BIN = process.env.LIVECAST_TRANSCODER_BIN
-  ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'livecast-transcoder');
+  ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'release', 'livecast-transcoder');
 
 /**
  * Starts a real `livecast-transcoder` node on a free port of 127.0.0.1; resolves to
