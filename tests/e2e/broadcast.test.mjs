@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { openBrowser } from '../support/browser.mjs';
-import { makeY4m } from '../support/media.mjs';
+import { makeY4m, decodeErrors } from '../support/media.mjs';
 import { startRelay } from '../support/relay.mjs';
 
 const run = promisify(execFile);
@@ -26,16 +26,6 @@ after(async () => {
   await relay?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/**
- * What ffmpeg prints at error level while decoding `input`. The null output gets a 90 kHz
- * time base: with the default (1/frame rate) two real camera frames a few ms closer than
- * one frame interval land on the same tick, which ffmpeg reports as a muxing error.
- */
-async function ffmpegErrors(input) {
-  const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', input, '-enc_time_base', '1/90000', '-f', 'null', '-'], { maxBuffer: 1 << 26 });
-  return stderr.trim();
-}
 
 /** Frame PTS (90 kHz) of a local TS file, in order. */
 async function packetPts(path) {
@@ -77,7 +67,7 @@ async function broadcastAndCheck(browserUnderTest, query, { seconds = 12, kbps =
     let total = 0, bytes = 0, previousLast = null;
     for (const name of segments) {
       const url = new URL(name, playlistUrl).href;
-      assert.equal(await ffmpegErrors(url), '', `segment ${name} decodes cleanly`);
+      assert.equal(await decodeErrors(url, null), '', `segment ${name} decodes cleanly`);
       // Over HTTP ffprobe cannot seek to the end to measure: probe a local copy.
       const local = join(dir, `${id}-${name.replace(/[^\w.]/g, '_')}`);
       const body = Buffer.from(await (await fetch(url)).arrayBuffer());
@@ -98,7 +88,7 @@ async function broadcastAndCheck(browserUnderTest, query, { seconds = 12, kbps =
     assert.ok(total > seconds - 2 && total < elapsed + 2, `segments hold ${total.toFixed(1)} s of a ${elapsed.toFixed(1)} s broadcast`);
     const measuredKbps = (bytes * 8) / total / 1000;
     assert.ok(Math.abs(measuredKbps - kbps) <= kbps * 0.25, `${measuredKbps.toFixed(0)} kbit/s for a ${kbps} kbit/s target`);
-    assert.equal(await ffmpegErrors(playlistUrl), '', 'the whole HLS stream decodes');
+    assert.equal(await decodeErrors(playlistUrl, null), '', 'the whole HLS stream decodes');
     return { id, stats, measuredKbps };
   } finally {
     await page.close();
@@ -226,7 +216,7 @@ test('the relay killed with SIGKILL mid-broadcast and restarted: the broadcast c
     const playlist = await (await fetch(`${crashRelay.url}/hls/${stream.id}/index.m3u8`)).text();
     const listed = new Set([...playlist.matchAll(/^(\d+)\.ts$/gm)].map((m) => Number(m[1])));
     for (const seq of acked) assert.ok(listed.has(seq), `acknowledged segment ${seq} is missing after the crash`);
-    assert.equal(await ffmpegErrors(`${crashRelay.url}/hls/${stream.id}/index.m3u8`), '');
+    assert.equal(await decodeErrors(`${crashRelay.url}/hls/${stream.id}/index.m3u8`, null), '');
   } finally {
     await page.close();
     await crashRelay.stop();
@@ -255,7 +245,7 @@ test('without MediaStreamTrackProcessor the Broadcaster captures through request
     assert.ok(result.acked >= 2, `${result.acked} segments acknowledged; stats ${JSON.stringify(result.stats)}`);
     assert.match(result.stats.encoder, /requestVideoFrameCallback/);
     assert.equal(result.state, 'ended');
-    assert.equal(await ffmpegErrors(`${relay.url}/hls/${stream.id}/index.m3u8`), '');
+    assert.equal(await decodeErrors(`${relay.url}/hls/${stream.id}/index.m3u8`, null), '');
   } finally {
     await page.close();
   }

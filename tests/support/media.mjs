@@ -28,9 +28,16 @@ export async function keyFrameFlags(path) {
   return JSON.parse(stdout).frames.map((f) => ({ key: f.key_frame === 1, type: f.pict_type }));
 }
 
-/** What `ffmpeg -v error` prints while decoding the file (empty when it decodes cleanly). */
-export async function decodeErrors(path, format = 'h264') {
-  const { stderr } = await run('ffmpeg', ['-v', 'error', '-f', format, '-i', path, '-f', 'null', '-'], BIG);
+/**
+ * What `ffmpeg -v error` prints while decoding a file or URL (empty when it decodes
+ * cleanly). `format` forces the input format (`null`: let ffmpeg probe, e.g. HLS). The null
+ * output gets a 90 kHz time base: with the default (1/frame rate) two real camera frames a
+ * few ms closer than one frame interval land on the same tick, which ffmpeg reports as a
+ * muxing error although the stream is fine.
+ */
+export async function decodeErrors(input, format = 'h264') {
+  const forced = format ? ['-f', format] : [];
+  const { stderr } = await run('ffmpeg', ['-v', 'error', ...forced, '-i', input, '-enc_time_base', '1/90000', '-f', 'null', '-'], BIG);
   return stderr.trim();
 }
 
