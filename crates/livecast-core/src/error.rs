@@ -36,4 +36,29 @@ pub enum Error {
     /// An H.264 sequence parameter set that does not parse.
     #[error("invalid H.264 SPS: {0}")]
     InvalidSps(String),
+    /// A transport stream segment that holds no H.264 video (no video PID, or no frames).
+    #[error("the segment holds no H.264 video")]
+    NoVideo,
+    /// Video frames without a sequence and picture parameter set to decode them with: the
+    /// stream's first segment must carry SPS and PPS in front of an IDR.
+    #[error("no SPS/PPS before the first frame: {0}")]
+    NoParameterSets(String),
+    /// A video access unit whose PES payload is unusable (no NAL units, too large).
+    #[error("corrupt video PES in frame {frame}: {reason}")]
+    CorruptPes {
+        /// Index of the frame in the segment.
+        frame: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Bytes that are not a usable fragmented-MP4 init segment, or boxes that could not be
+    /// written.
+    #[error("invalid MP4: {0}")]
+    InvalidMp4(String),
+    /// An MP4 init segment whose track uses a codec the player cannot name.
+    #[error("unsupported codec in MP4 init segment: {0}")]
+    UnsupportedCodec(String),
+    /// A payment ticket, its params or a payment that is malformed or does not check out.
+    #[error("{0}")]
+    Ticket(String),
 }

@@ -10,6 +10,8 @@
 //! - [`quality`]: PSNR, to measure what encoding cost in picture quality.
 //! - [`ts`]: MPEG-TS: the muxer and IDR-aligned segmenter the broadcaster uses, and the
 //!   demuxer/prober the relay, transcoder and player use.
+//! - [`ticket`]: Livepeer's probabilistic micropayment tickets: hash, signature, win check,
+//!   params and payments on the wire, and the balance both ends keep.
 //! - [`pattern`]: a deterministic moving test picture, for tests and benchmarks.
 
 pub mod annexb;
@@ -19,6 +21,7 @@ pub mod frame;
 pub mod pattern;
 pub mod quality;
 pub mod sps;
+pub mod ticket;
 pub mod ts;
 
 pub use error::Error;
