@@ -33,6 +33,20 @@ pub enum ErrorCode {
     TranscodeFailed,
     /// Transcoding was asked for but no node is available: the source alone goes out.
     TranscodeUnavailable,
+    /// No Ethereum wallet (EIP-6963 or `window.ethereum`) is in the page, or it went away.
+    WalletMissing,
+    /// The user refused a wallet request (EIP-1193 error 4001 or 4100).
+    UserRejected,
+    /// The wallet is on another chain than the one asked for, and could not switch.
+    WrongChain,
+    /// The ticket sender's deposit or reserve cannot cover the tickets.
+    DepositTooLow,
+    /// A transcoder charges more than `maxPricePerPixel`.
+    PriceTooHigh,
+    /// A transcoder refused a payment (bad ticket, unfunded sender, insufficient balance).
+    PaymentRejected,
+    /// The wallet or the chain failed a request (RPC error, reverted transaction).
+    WalletError,
 }
 
 impl ErrorCode {
@@ -54,6 +68,13 @@ impl ErrorCode {
             Self::EncoderFailed => "ENCODER_FAILED",
             Self::TranscodeFailed => "TRANSCODE_FAILED",
             Self::TranscodeUnavailable => "TRANSCODE_UNAVAILABLE",
+            Self::WalletMissing => "WALLET_MISSING",
+            Self::UserRejected => "USER_REJECTED",
+            Self::WrongChain => "WRONG_CHAIN",
+            Self::DepositTooLow => "DEPOSIT_TOO_LOW",
+            Self::PriceTooHigh => "PRICE_TOO_HIGH",
+            Self::PaymentRejected => "PAYMENT_REJECTED",
+            Self::WalletError => "WALLET_ERROR",
         }
     }
 }

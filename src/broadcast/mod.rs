@@ -3,6 +3,7 @@
 //! Livepeer broadcaster's side of transcoding (session key, node choice, signed segments).
 //! The browser side (Worker, `fetch`, events) is in `js/broadcaster.rs`.
 
+pub mod payment;
 pub mod stats;
 pub mod transcode;
 pub mod upload;

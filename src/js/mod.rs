@@ -8,6 +8,7 @@ mod h264_encoder;
 mod interop;
 mod segmenter;
 mod video_frame;
+mod wallet;
 mod webcodecs;
 #[cfg(test)]
 mod tests;
@@ -27,7 +28,9 @@ export type LivecastErrorCode =
   | "INVALID_CONFIG" | "INVALID_FRAME" | "FREED" | "CODEC_ERROR"
   | "NO_CAMERA" | "PERMISSION_DENIED" | "CAMERA_ERROR"
   | "RELAY_UNREACHABLE" | "BAD_STREAM_KEY" | "SEGMENT_REJECTED" | "SEGMENT_DROPPED"
-  | "INVALID_STATE" | "ENCODER_FAILED" | "TRANSCODE_FAILED" | "TRANSCODE_UNAVAILABLE";
+  | "INVALID_STATE" | "ENCODER_FAILED" | "TRANSCODE_FAILED" | "TRANSCODE_UNAVAILABLE"
+  | "WALLET_MISSING" | "USER_REJECTED" | "WRONG_CHAIN" | "DEPOSIT_TOO_LOW" | "PRICE_TOO_HIGH"
+  | "PAYMENT_REJECTED" | "WALLET_ERROR";
 
 /**
  * What Livecast throws: a built-in `TypeError` (wrong or missing value), `RangeError`
