@@ -12,6 +12,8 @@ mod wallet;
 mod webcodecs;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ticket_tests;
 
 use wasm_bindgen::prelude::*;
 

@@ -20,6 +20,8 @@ mod balance;
 mod params;
 #[cfg(test)]
 mod tests;
+#[doc(hidden)]
+pub mod vectors;
 
 pub use alloy_primitives::{Address, B256, I256, U256};
 pub use balance::{estimate_pixels, Balance};

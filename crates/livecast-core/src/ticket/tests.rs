@@ -182,3 +182,33 @@ fn fees_and_pixel_estimates() {
     assert_eq!(estimate_pixels(&[(1280, 720, 30.0), (640, 360, 30.0)], 2.0), 70_502_400);
     assert_eq!(estimate_pixels(&[(2, 2, 0.0)], 0.5), 245, "fps 0 counts as 60, duration rounds up");
 }
+
+/// The signatures made here must be the ones the browser makes (see the wasm test that
+/// reads the same file); regenerate with `LIVECAST_UPDATE_FIXTURES=1` if the sample set changes.
+#[test]
+fn signed_sample_tickets_match_the_fixture_shared_with_the_wasm_test() {
+    let lines = vectors::signed_sample_lines(7, 64);
+    assert_eq!(lines.lines().count(), 64);
+    for (line, (key, ticket)) in lines.lines().zip(vectors::sample_cases(7, 64)) {
+        let sig = hex::decode(line.split(' ').nth(2).unwrap()).unwrap();
+        assert_eq!(ticket.recover_signer(&sig).unwrap(), key.address(), "{line}");
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ticket/fixtures/signed-tickets.txt");
+    if std::env::var_os("LIVECAST_UPDATE_FIXTURES").is_some() {
+        std::fs::write(path, &lines).unwrap();
+    }
+    let fixture = std::fs::read_to_string(path).expect("fixture missing: run with LIVECAST_UPDATE_FIXTURES=1");
+    assert_eq!(fixture, lines, "native signatures drifted from the fixture");
+}
+
+/// Property: any ticket signed by any key recovers to that key and fails for a changed field.
+#[test]
+fn any_signed_ticket_recovers_its_sender() {
+    for (key, ticket) in vectors::sample_cases(99, 200) {
+        let sig = ticket.sign(&key).unwrap();
+        assert_eq!(ticket.recover_signer(&sig).unwrap(), key.address());
+        let mut other = ticket.clone();
+        other.sender_nonce = other.sender_nonce.wrapping_add(1);
+        assert_ne!(other.recover_signer(&sig).ok(), Some(key.address()));
+    }
+}
