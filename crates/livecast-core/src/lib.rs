@@ -10,6 +10,8 @@
 //! - [`quality`]: PSNR, to measure what encoding cost in picture quality.
 //! - [`ts`]: MPEG-TS: the muxer and IDR-aligned segmenter the broadcaster uses, and the
 //!   demuxer/prober the relay, transcoder and player use.
+//! - [`fmp4`]: MPEG-TS segments to fragmented MP4 (init + `moof`/`mdat`) on one continuous
+//!   timeline, for the player's `SourceBuffer`; reading fMP4 init segments.
 //! - [`ticket`]: Livepeer's probabilistic micropayment tickets: hash, signature, win check,
 //!   params and payments on the wire, and the balance both ends keep.
 //! - [`pattern`]: a deterministic moving test picture, for tests and benchmarks.
@@ -17,6 +19,7 @@
 pub mod annexb;
 pub mod convert;
 mod error;
+pub mod fmp4;
 pub mod frame;
 pub mod pattern;
 pub mod quality;
