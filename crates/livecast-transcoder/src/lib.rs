@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod node;
+pub mod payment;
 pub mod server;
 pub mod transcode;
 
