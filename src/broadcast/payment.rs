@@ -1,19 +1,270 @@
 //! Paying transcoder nodes with Livepeer tickets, as pure logic (no browser, no network).
 //!
+//! - [`Payments`]: per node, its `TicketParams` and price (from its `OrchestratorInfo`,
+//!   refreshed from each result), the credit it holds for us ([`Balance`]) and our next
+//!   ticket nonce. For a segment it estimates the fee as go-livepeer's broadcaster does,
+//!   asks the balance how many tickets cover it, and hands out the tickets to sign
+//!   ([`Prepared`]); after the node's answer it credits their expected value and debits
+//!   the fee of the pixels actually made. Nodes above the price cap are refused.
+//! - [`SpendStats`]: what the broadcast has spent so far.
 //! - The session key: derived from the wallet's `personal_sign` over [`session_key_message`],
 //!   so the same wallet re-derives the same key after a reload or in another tab, and what
 //!   it was funded with is never stranded.
 
-use alloy_primitives::U256;
-use livecast_protocol::{keccak256, recover_signer, Address, NodeKey};
+use alloy_primitives::{I256, U256};
+use livecast_core::ticket::{Balance, PaymentBatch, Price, SignedTicket, Ticket, TicketParams, MAX_SENDER_NONCES};
+use livecast_protocol::net::OrchestratorInfo;
+use livecast_protocol::{keccak256, recover_signer, Address, NodeKey, B256};
+use std::collections::HashMap;
 
 /// Why a payment cannot be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PaymentError {
     /// The wallet's signature does not derive a session key (wrong length, wrong signer).
     #[error("session key: {0}")]
     SessionKey(String),
+    /// The node charges more than the broadcast accepts.
+    #[error("transcoder {uri} charges {price} wei per pixel, above the maximum of {max} (maxPricePerPixel)")]
+    PriceTooHigh {
+        /// The node.
+        uri: String,
+        /// Its price, wei per pixel.
+        price: f64,
+        /// The cap.
+        max: f64,
+    },
+    /// The node's `OrchestratorInfo` has no usable ticket parameters or price.
+    #[error("transcoder {uri} gave no usable ticket parameters: {reason}")]
+    BadParams {
+        /// The node.
+        uri: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The node is not known (never discovered, or refused).
+    #[error("transcoder {0} has no ticket parameters: it was not discovered or was refused")]
+    UnknownNode(String),
+    /// Its ticket parameters have no nonce left or expired: rediscover the node.
+    #[error("transcoder {0}'s ticket parameters are used up: ask it for new ones")]
+    ParamsExhausted(String),
+    /// Signing failed.
+    #[error("signing tickets: {0}")]
+    Signing(String),
 }
+
+/// How many tickets a single segment may need before something is wrong (a fee far above
+/// the ticket value): go-livepeer's broadcaster has no such cap, but one wallet prompt per
+/// ticket in wallet mode makes one necessary.
+pub const MAX_TICKETS_PER_SEGMENT: u32 = 100;
+
+/// Totals of a broadcast's payments. Wei amounts are exact `U256`s.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpendStats {
+    /// Tickets sent in payments that nodes accepted.
+    pub tickets_sent: u64,
+    /// Sum of the expected values of those tickets, wei.
+    pub ev_paid: U256,
+    /// Sum of the fees debited for transcoded pixels, wei.
+    pub fees_debited: U256,
+    /// Winning tickets of this sender redeemed on chain (seen on the broker).
+    pub winning_tickets: u64,
+}
+
+/// One node's books.
+#[derive(Debug, Clone)]
+struct Account {
+    params: Option<TicketParams>,
+    price: Price,
+    balance: Balance,
+    /// The last nonce used with `params.recipient_rand_hash`.
+    nonce: u32,
+    /// The node's auth-token session: its books start again with a new one.
+    session: String,
+}
+
+/// Tickets for one segment to one node, to be signed and sent as the `Livepeer-Payment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The node.
+    pub uri: String,
+    /// The tickets (nonces already reserved: they are never handed out again).
+    pub tickets: Vec<Ticket>,
+    /// The params they were made from.
+    pub params: TicketParams,
+    /// The price they pay (the node's, echoed).
+    pub price: Price,
+    /// The sender.
+    pub sender: Address,
+    /// The fee estimated for the segment, wei.
+    pub fee: U256,
+}
+
+impl Prepared {
+    /// The 32-byte hashes to sign, one per ticket (wallet mode: `personal_sign` each).
+    pub fn hashes(&self) -> Vec<B256> {
+        self.tickets.iter().map(Ticket::hash).collect()
+    }
+
+    /// The expected value of all the tickets, wei.
+    pub fn expected_value(&self) -> U256 {
+        self.params.expected_value() * U256::from(self.tickets.len())
+    }
+
+    /// The batch signed by `key` (session-key mode).
+    pub fn sign(&self, key: &NodeKey) -> Result<PaymentBatch, PaymentError> {
+        let sigs = self.tickets.iter().map(|t| t.sign(key).map(|s| s.to_vec())).collect::<Result<Vec<_>, _>>().map_err(|e| PaymentError::Signing(e.to_string()))?;
+        self.with_signatures(sigs)
+    }
+
+    /// The batch with one signature per ticket, made elsewhere (wallet mode); each is
+    /// checked to recover the sender.
+    pub fn with_signatures(&self, sigs: Vec<Vec<u8>>) -> Result<PaymentBatch, PaymentError> {
+        if sigs.len() != self.tickets.len() {
+            return Err(PaymentError::Signing(format!("{} signatures for {} tickets", sigs.len(), self.tickets.len())));
+        }
+        let mut tickets = Vec::with_capacity(sigs.len());
+        for (ticket, mut sig) in self.tickets.iter().zip(sigs) {
+            if sig.len() == 65 && sig[64] < 27 {
+                sig[64] += 27;
+            }
+            match ticket.recover_signer(&sig) {
+                Ok(a) if a == self.sender => {}
+                Ok(a) => return Err(PaymentError::Signing(format!("ticket {} is signed by {a}, not by the sender {}", ticket.sender_nonce, self.sender))),
+                Err(e) => return Err(PaymentError::Signing(format!("ticket {}: {e}", ticket.sender_nonce))),
+            }
+            tickets.push(SignedTicket { nonce: ticket.sender_nonce, sig });
+        }
+        Ok(PaymentBatch { params: self.params.clone(), sender: self.sender, price: self.price, tickets })
+    }
+}
+
+/// The broadcast's payments to every node it uses.
+#[derive(Debug)]
+pub struct Payments {
+    sender: Address,
+    max_price_per_pixel: f64,
+    accounts: HashMap<String, Account>,
+    stats: SpendStats,
+}
+
+impl Payments {
+    /// Payments from `sender` (the session key or the wallet) to nodes charging at most
+    /// `max_price_per_pixel` wei per output pixel.
+    pub fn new(sender: Address, max_price_per_pixel: f64) -> Self {
+        Self { sender, max_price_per_pixel, accounts: HashMap::new(), stats: SpendStats::default() }
+    }
+
+    /// The ticket sender.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// Takes a node's `OrchestratorInfo` (from discovery, or refreshed in a result): its
+    /// price and ticket params. A price above the cap is `PriceTooHigh` (and the node is
+    /// forgotten); a free node needs no params. New params (another `recipientRandHash`)
+    /// start their nonces again; a new auth-token session starts the balance again.
+    pub fn update_node(&mut self, uri: &str, info: &OrchestratorInfo) -> Result<(), PaymentError> {
+        let bad = |reason: String| PaymentError::BadParams { uri: uri.to_string(), reason };
+        let price = match &info.price_info {
+            Some(p) => Price::from_proto(p).map_err(|e| bad(e.to_string()))?,
+            None => Price::default(),
+        };
+        if price.wei_per_pixel() > self.max_price_per_pixel {
+            self.accounts.remove(uri);
+            return Err(PaymentError::PriceTooHigh { uri: uri.to_string(), price: price.wei_per_pixel(), max: self.max_price_per_pixel });
+        }
+        let params = match (&info.ticket_params, price.is_free()) {
+            (_, true) => None,
+            (None, false) => return Err(bad("it charges but sent no TicketParams".into())),
+            (Some(p), false) => {
+                let mut p = p.clone();
+                if p.expiration_params.is_none() {
+                    p.expiration_params = info.ticket_params.as_ref().and_then(|t| t.expiration_params.clone());
+                }
+                let params = TicketParams::from_proto(&p).map_err(|e| bad(e.to_string()))?;
+                if params.expected_value().is_zero() {
+                    return Err(bad("its tickets have no expected value (faceValue × winProb rounds to 0 wei)".into()));
+                }
+                if params.expected_value() >= params.face_value {
+                    return Err(bad("its ticket expected value is not below the face value".into()));
+                }
+                Some(params)
+            }
+        };
+        let session = info.auth_token.as_ref().map(|t| t.session_id.clone()).unwrap_or_default();
+        let account = self.accounts.entry(uri.to_string()).or_insert_with(|| Account { params: None, price, balance: Balance::new(), nonce: 0, session: session.clone() });
+        if account.session != session {
+            account.balance = Balance::new();
+            account.session = session;
+        }
+        let same_hash = matches!((&account.params, &params), (Some(a), Some(b)) if a.recipient_rand_hash == b.recipient_rand_hash);
+        if !same_hash {
+            account.nonce = 0;
+        }
+        account.params = params;
+        account.price = price;
+        Ok(())
+    }
+
+    /// Whether `uri` is a node the broadcast may pay (known and within the cap).
+    pub fn knows(&self, uri: &str) -> bool {
+        self.accounts.contains_key(uri)
+    }
+
+    /// The node's price.
+    pub fn price(&self, uri: &str) -> Option<Price> {
+        self.accounts.get(uri).map(|a| a.price)
+    }
+
+    /// The credit `uri` holds for us, wei (negative: we owe it).
+    pub fn balance(&self, uri: &str) -> Option<I256> {
+        self.accounts.get(uri).map(|a| a.balance.get())
+    }
+
+    /// The tickets for a segment of `estimated_pixels` output pixels to `uri` (see
+    /// `livecast_core::ticket::estimate_pixels`): as many as the balance rule says,
+    /// possibly none (the `Payment` then only names the sender). `None` for a free node.
+    pub fn prepare(&mut self, uri: &str, estimated_pixels: u64) -> Result<Option<Prepared>, PaymentError> {
+        let account = self.accounts.get_mut(uri).ok_or_else(|| PaymentError::UnknownNode(uri.to_string()))?;
+        let Some(params) = account.params.clone() else { return Ok(None) };
+        let fee = account.price.fee(estimated_pixels);
+        let n = account.balance.tickets_needed(fee, params.expected_value()).map_err(|e| PaymentError::BadParams { uri: uri.to_string(), reason: e.to_string() })?;
+        if n > MAX_TICKETS_PER_SEGMENT {
+            return Err(PaymentError::BadParams { uri: uri.to_string(), reason: format!("a segment would need {n} tickets (fee {fee} wei, ticket EV {} wei)", params.expected_value()) });
+        }
+        if account.nonce.saturating_add(n) > MAX_SENDER_NONCES {
+            return Err(PaymentError::ParamsExhausted(uri.to_string()));
+        }
+        let tickets = (1..=n).map(|i| params.ticket(self.sender, account.nonce + i)).collect();
+        account.nonce += n;
+        Ok(Some(Prepared { uri: uri.to_string(), tickets, params, price: account.price, sender: self.sender, fee }))
+    }
+
+    /// The node accepted `prepared` and made `pixels` output pixels: credit the tickets'
+    /// expected value, debit the fee (go-livepeer's broadcaster books, `core/accounting.go`).
+    pub fn settle(&mut self, prepared: &Prepared, pixels: u64) {
+        let ev = prepared.expected_value();
+        let Some(account) = self.accounts.get_mut(&prepared.uri) else { return };
+        let fee = account.price.fee(pixels);
+        account.balance.credit(ev);
+        account.balance.debit(fee);
+        self.stats.tickets_sent += prepared.tickets.len() as u64;
+        self.stats.ev_paid += ev;
+        self.stats.fees_debited += fee;
+    }
+
+    /// Records winning tickets seen on chain (a running total).
+    pub fn set_winning_tickets(&mut self, total: u64) {
+        self.stats.winning_tickets = total;
+    }
+
+    /// The totals so far.
+    pub fn stats(&self) -> &SpendStats {
+        &self.stats
+    }
+}
+
+
 
 /// The fixed, human-readable message the wallet signs to derive its session key for
 /// `broker` on chain `chain_id`. The wallet shows it; it commits to nothing on chain.
@@ -115,6 +366,152 @@ mod tests {
         let sig = wallet.sign_message(b"something else").unwrap();
         assert!(session_key_from_signature(wallet.address(), &message, &sig).is_err());
         assert!(session_key_from_signature(wallet.address(), &message, &sig[..64]).unwrap_err().to_string().contains("64 bytes"));
+    }
+
+    use livecast_core::ticket::{estimate_pixels, win_prob_for};
+    use livecast_protocol::net::{AuthToken, PriceInfo, TicketExpirationParams};
+
+    /// A node's info: `price` wei per pixel, tickets of face value 1e15 wei and EV 1e12.
+    fn info(price: i64, rand_hash: u8, session: &str) -> OrchestratorInfo {
+        let face = U256::from(1_000_000_000_000_000u64);
+        let params = TicketParams {
+            recipient: Address::repeat_byte(0x11),
+            face_value: face,
+            win_prob: win_prob_for(U256::from(1_000_000_000_000u64), face).unwrap(),
+            recipient_rand_hash: B256::repeat_byte(rand_hash),
+            seed: vec![1, 2, 3],
+            expiration_block: U256::from(100u64),
+            creation_round: 3,
+            creation_round_block_hash: B256::repeat_byte(0x33),
+        };
+        let mut proto = params.to_proto();
+        proto.expiration_params = Some(TicketExpirationParams { creation_round: 3, creation_round_block_hash: vec![0x33; 32] });
+        OrchestratorInfo {
+            ticket_params: Some(proto),
+            price_info: Some(PriceInfo { price_per_unit: price, pixels_per_unit: 1, ..Default::default() }),
+            auth_token: Some(AuthToken { token: vec![9], session_id: session.into(), expiration: 0 }),
+            ..Default::default()
+        }
+    }
+
+    fn ladder_pixels() -> u64 {
+        // 360p + 240p at 30 fps for a 2 s segment.
+        estimate_pixels(&[(640, 360, 30.0), (426, 240, 30.0)], 2.0)
+    }
+
+    #[test]
+    fn tickets_cover_the_estimated_fee_then_the_balance_carries_over() {
+        let key = NodeKey::from_bytes(&[5u8; 32]).unwrap();
+        let mut p = Payments::new(key.address(), 1000.0);
+        p.update_node("http://a", &info(100, 1, "s1")).unwrap();
+        let pixels = ladder_pixels();
+        let fee = U256::from(pixels) * U256::from(100u64);
+        let ev = U256::from(1_000_000_000_000u64);
+        let first = p.prepare("http://a", pixels).unwrap().unwrap();
+        assert_eq!(U256::from(first.tickets.len()), fee.div_ceil(ev), "n = ceil(fee / EV) from a zero balance");
+        assert_eq!(first.fee, fee);
+        assert_eq!(first.tickets.iter().map(|t| t.sender_nonce).collect::<Vec<_>>(), (1..=first.tickets.len() as u32).collect::<Vec<_>>(), "nonces start at 1");
+        let batch = first.sign(&key).unwrap();
+        let decoded = PaymentBatch::decode_header(&batch.encode_header()).unwrap();
+        assert_eq!(decoded, batch);
+        for (ticket, sig) in decoded.tickets() {
+            assert_eq!(ticket.recover_signer(sig).unwrap(), key.address());
+            assert_eq!(ticket.creation_round, 3);
+        }
+        // The node made fewer pixels than estimated: the surplus stays as credit.
+        let made = pixels * 90 / 100;
+        p.settle(&first, made);
+        let credit = first.expected_value() - U256::from(made) * U256::from(100u64);
+        assert_eq!(p.balance("http://a").unwrap(), I256::try_from(credit).unwrap());
+        let second = p.prepare("http://a", pixels).unwrap().unwrap();
+        let min_credit = fee.max(ev);
+        let expected = if credit >= min_credit { U256::ZERO } else { (min_credit - credit).div_ceil(ev) };
+        assert_eq!(U256::from(second.tickets.len()), expected);
+        assert_eq!(second.tickets[0].sender_nonce as usize, first.tickets.len() + 1, "nonces go on");
+        let s = p.stats();
+        assert_eq!((s.tickets_sent, s.ev_paid, s.fees_debited), (first.tickets.len() as u64, first.expected_value(), U256::from(made) * U256::from(100u64)));
+    }
+
+    #[test]
+    fn the_balance_must_hold_at_least_one_tickets_ev() {
+        let mut p = Payments::new(Address::repeat_byte(1), 1.0);
+        p.update_node("http://a", &info(1, 1, "s")).unwrap();
+        let one = p.prepare("http://a", 10).unwrap().unwrap();
+        assert_eq!(one.tickets.len(), 1, "minCredit = max(fee, EV)");
+        p.settle(&one, 10);
+        // EV − 10 wei of credit is below minCredit = EV: one more ticket, then 2 EV − 20
+        // covers the next segment without any.
+        assert_eq!(p.prepare("http://a", 10).unwrap().unwrap().tickets.len(), 1);
+        let two = p.balance("http://a").unwrap();
+        assert_eq!(two, I256::try_from(U256::from(1_000_000_000_000u64 - 10)).unwrap(), "nothing is credited before the node accepts");
+    }
+
+    #[test]
+    fn new_params_restart_nonces_and_a_new_session_restarts_the_balance() {
+        let mut p = Payments::new(Address::repeat_byte(1), 1000.0);
+        p.update_node("http://a", &info(100, 1, "s1")).unwrap();
+        let first = p.prepare("http://a", ladder_pixels()).unwrap().unwrap();
+        p.settle(&first, 1);
+        p.update_node("http://a", &info(100, 1, "s1")).unwrap();
+        assert!(p.balance("http://a").unwrap() > I256::ZERO);
+        let again = p.prepare("http://a", 1).unwrap().unwrap();
+        assert_eq!(again.tickets[0].sender_nonce as usize, first.tickets.len() + 1, "same params: nonces go on");
+        p.update_node("http://a", &info(100, 2, "s1")).unwrap();
+        p.update_node("http://a", &info(100, 2, "s2")).unwrap();
+        assert_eq!(p.balance("http://a").unwrap(), I256::ZERO, "the node's books start again with its session");
+        let fresh = p.prepare("http://a", 1).unwrap().unwrap();
+        assert_eq!(fresh.tickets[0].sender_nonce, 1, "another recipientRandHash starts at nonce 1");
+    }
+
+    #[test]
+    fn params_run_out_after_600_nonces() {
+        let mut p = Payments::new(Address::repeat_byte(1), 1e9);
+        p.update_node("http://a", &info(1_000_000, 1, "s")).unwrap();
+        let mut used = 0;
+        loop {
+            match p.prepare("http://a", ladder_pixels()) {
+                Ok(Some(t)) => used += t.tickets.len() as u32,
+                Err(PaymentError::ParamsExhausted(uri)) => {
+                    assert_eq!(uri, "http://a");
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(used <= MAX_SENDER_NONCES && used > MAX_SENDER_NONCES - MAX_TICKETS_PER_SEGMENT, "{used}");
+    }
+
+    #[test]
+    fn nodes_above_the_price_cap_free_nodes_and_bad_params() {
+        let mut p = Payments::new(Address::repeat_byte(1), 50.0);
+        let e = p.update_node("http://dear", &info(51, 1, "s")).unwrap_err();
+        assert!(matches!(e, PaymentError::PriceTooHigh { .. }), "{e}");
+        assert!(e.to_string().contains("51 wei per pixel") && e.to_string().contains("maximum of 50"), "{e}");
+        assert!(!p.knows("http://dear"));
+        assert!(matches!(p.prepare("http://dear", 1), Err(PaymentError::UnknownNode(_))));
+        p.update_node("http://free", &OrchestratorInfo::default()).unwrap();
+        assert_eq!(p.prepare("http://free", 1_000_000).unwrap(), None, "a free node needs no payment");
+        let mut no_params = info(10, 1, "s");
+        no_params.ticket_params = None;
+        assert!(matches!(p.update_node("http://x", &no_params), Err(PaymentError::BadParams { .. })));
+        let mut short = info(10, 1, "s");
+        short.ticket_params.as_mut().unwrap().recipient = vec![1, 2];
+        assert!(p.update_node("http://x", &short).unwrap_err().to_string().contains("recipient"));
+    }
+
+    #[test]
+    fn wallet_signatures_are_checked_against_the_sender() {
+        let wallet = NodeKey::from_bytes(&[8u8; 32]).unwrap();
+        let other = NodeKey::from_bytes(&[9u8; 32]).unwrap();
+        let mut p = Payments::new(wallet.address(), 1000.0);
+        p.update_node("http://a", &info(100, 1, "s")).unwrap();
+        let prepared = p.prepare("http://a", ladder_pixels()).unwrap().unwrap();
+        // personal_sign over each 32-byte hash, as a wallet does it.
+        let sign_all = |k: &NodeKey| prepared.hashes().iter().map(|h| k.sign_message(h.as_slice()).unwrap().to_vec()).collect::<Vec<_>>();
+        let batch = prepared.with_signatures(sign_all(&wallet)).unwrap();
+        assert_eq!(batch, prepared.sign(&wallet).unwrap());
+        assert!(prepared.with_signatures(sign_all(&other)).unwrap_err().to_string().contains("not by the sender"));
+        assert!(prepared.with_signatures(vec![]).is_err() || prepared.tickets.is_empty());
     }
 
     fn alloy_hex(bytes: &[u8]) -> String {
