@@ -1,6 +1,8 @@
 //! The node's identity and settings: its key, its auth-token secret, its price, its
-//! worker pool and where it keeps renditions.
+//! worker pool, where it keeps renditions, and its ticket payments when it has a
+//! TicketBroker.
 
+use crate::payment::Payments;
 use crate::transcode::Limits;
 use hmac::{Hmac, Mac};
 use livecast_protocol::discovery::transcoder_capabilities;
@@ -46,6 +48,8 @@ pub struct Node {
     pub pool: rayon::ThreadPool,
     /// Free transcoding slots.
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Ticket payments (none: the node takes no tickets and must be free).
+    pub payments: Option<Arc<Payments>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -67,7 +71,13 @@ impl Node {
             .build()
             .map_err(std::io::Error::other)?;
         let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_segments.max(1)));
-        Ok(Self { config, key, secret, pool, slots })
+        Ok(Self { config, key, secret, pool, slots, payments: None })
+    }
+
+    /// The node taking ticket payments through `payments`.
+    pub fn with_payments(mut self, payments: Arc<Payments>) -> Self {
+        self.payments = Some(payments);
+        self
     }
 
     /// go-livepeer's token: HMAC-SHA256(secret, session id ‖ minimal big-endian expiration).
@@ -111,13 +121,14 @@ impl Node {
         }
     }
 
-    /// What `GetOrchestrator` answers (and `TranscodeResult.info` repeats), with `auth_token`.
-    pub fn orchestrator_info(&self, auth_token: Option<AuthToken>) -> OrchestratorInfo {
+    /// What `GetOrchestrator` answers (and `TranscodeResult.info` repeats), with `auth_token`
+    /// and the ticket params issued for the caller (a node without payments names only the
+    /// recipient).
+    pub fn orchestrator_info(&self, auth_token: Option<AuthToken>, ticket_params: Option<TicketParams>) -> OrchestratorInfo {
         let address = self.key.address().to_vec();
         OrchestratorInfo {
             transcoder: self.config.service_uri.clone(),
-            // Placeholder until ticket payments exist: only the recipient is filled.
-            ticket_params: Some(TicketParams { recipient: address.clone(), ..Default::default() }),
+            ticket_params: Some(ticket_params.unwrap_or_else(|| TicketParams { recipient: address.clone(), ..Default::default() })),
             price_info: Some(self.price_info()),
             address,
             capabilities: Some(transcoder_capabilities(concat!("livecast-transcoder/", env!("CARGO_PKG_VERSION")))),

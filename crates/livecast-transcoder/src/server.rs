@@ -2,6 +2,7 @@
 //! HTTP/2 cleartext) for discovery, and HTTP for `POST /segment` and the renditions.
 
 use crate::node::{valid_session_id, Node};
+use crate::payment::{Account, PaymentError};
 use crate::transcode::{self, Rendition, TranscodeError};
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
+use livecast_core::ticket::PaymentBatch;
 use livecast_protocol::net::orchestrator_server::{Orchestrator, OrchestratorServer};
 use livecast_protocol::net::{self, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 use livecast_protocol::{discovery, result, segment, Address, Profile, PAYMENT_HEADER, SEGMENT_HEADER};
@@ -32,8 +34,18 @@ impl Orchestrator for OrchestratorService {
         let broadcaster = discovery::verify_orchestrator_request(request.get_ref())
             .map_err(|e| tonic::Status::permission_denied(format!("Invalid orchestrator request: {e}")))?;
         let token = self.node.new_auth_token().map_err(|e| tonic::Status::internal(e.to_string()))?;
+        let params = match &self.node.payments {
+            Some(payments) => Some(
+                payments
+                    .issue(broadcaster, broadcaster)
+                    .await
+                    .map_err(|e| tonic::Status::unavailable(format!("cannot issue ticket params: {e}")))?
+                    .to_proto(),
+            ),
+            None => None,
+        };
         tracing::info!(%broadcaster, session = %token.session_id, "GetOrchestrator");
-        Ok(tonic::Response::new(self.node.orchestrator_info(Some(token))))
+        Ok(tonic::Response::new(self.node.orchestrator_info(Some(token), params)))
     }
 }
 
@@ -79,13 +91,17 @@ struct Accepted {
     seg: SegData,
     profiles: Vec<Profile>,
     session: String,
-    sender: Address,
+    /// Who signed the segment (the session key).
+    signer: Address,
+    /// Whose balance pays: the payment's sender, or the signer without a payment.
+    account: Account,
 }
 
 /// The checks go-livepeer makes on the headers, in its order and with its status codes:
-/// payment (402), segment credentials and signature (403), auth token (403), price (402 here:
-/// tickets are not processed yet).
-fn check_headers(node: &Node, headers: &HeaderMap) -> Result<Accepted, SegmentError> {
+/// payment decoding (402), segment credentials and signature (403), auth token (403), then
+/// the tickets (402 when a check fails, 503 when the chain cannot be read) and the balance
+/// (402 when the segment is not paid for).
+async fn check_headers(node: &Node, headers: &HeaderMap) -> Result<Accepted, SegmentError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let payment = match headers.get(PAYMENT_HEADER) {
         None => Payment::default(),
@@ -95,11 +111,18 @@ fn check_headers(node: &Node, headers: &HeaderMap) -> Result<Accepted, SegmentEr
             .and_then(|bytes| Payment::decode(bytes.as_slice()).map_err(|e| format!("protobuf unmarshal error: {e}")))
             .map_err(|e| SegmentError::new(StatusCode::PAYMENT_REQUIRED, format!("{PAYMENT_HEADER}: {e}")))?,
     };
+    let payment_required = |m: String| SegmentError::new(StatusCode::PAYMENT_REQUIRED, m);
     let forbidden = |m: String| SegmentError::new(StatusCode::FORBIDDEN, m);
     let expected_sender = match payment.sender.len() {
         0 => None,
         20 => Some(Address::from_slice(&payment.sender)),
-        n => return Err(SegmentError::new(StatusCode::PAYMENT_REQUIRED, format!("payment sender is {n} bytes, expected 20"))),
+        n => return Err(payment_required(format!("payment sender is {n} bytes, expected 20"))),
+    };
+    // Tickets travel with their params; a Payment that only names its sender has neither.
+    let batch = if payment.ticket_sender_params.is_empty() {
+        None
+    } else {
+        Some(PaymentBatch::from_proto(&payment).map_err(|e| payment_required(format!("{PAYMENT_HEADER}: {e}")))?)
     };
     let seg_header = headers.get(SEGMENT_HEADER).ok_or_else(|| forbidden(format!("missing {SEGMENT_HEADER} header")))?;
     let seg = b64
@@ -113,7 +136,9 @@ fn check_headers(node: &Node, headers: &HeaderMap) -> Result<Accepted, SegmentEr
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| forbidden(e.to_string()))?;
     let signer = segment::seg_data_signer(&seg).map_err(|e| forbidden(format!("ErrSegSig: {e}")))?;
-    if let Some(expected) = expected_sender {
+    // A sender other than the signer must bring tickets made from params issued to the
+    // signer (checked with the tickets below; see `crate::payment`).
+    if let (Some(expected), None) = (expected_sender, &batch) {
         if signer != expected {
             return Err(forbidden(format!("ErrSegSig: SegData is signed by {signer}, the payment is from {expected}")));
         }
@@ -121,16 +146,57 @@ fn check_headers(node: &Node, headers: &HeaderMap) -> Result<Accepted, SegmentEr
     let token = seg.auth_token.as_ref().ok_or_else(|| forbidden("missing auth token".into()))?;
     node.check_auth_token(token).map_err(|e| forbidden(e.into()))?;
     let session = token.session_id.clone();
-    if node.config.price_per_unit > 0 {
-        return Err(SegmentError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            format!(
-                "this node charges {} wei per {} pixels and does not process ticket payments yet",
-                node.config.price_per_unit, node.config.pixels_per_unit
-            ),
-        ));
+    let account = Account { sender: expected_sender.unwrap_or(signer), signer, session: session.clone() };
+
+    match (&node.payments, &batch) {
+        (None, Some(_)) => {
+            return Err(payment_required("this node takes no ticket payments (it has no TicketBroker configured)".into()));
+        }
+        (Some(payments), Some(batch)) => {
+            let receipt = payments.receive(batch, signer, &session).await.map_err(payment_error)?;
+            tracing::info!(
+                sender = %batch.sender, %signer, session = %session, tickets = receipt.tickets,
+                credited_wei = %receipt.credited, winners = receipt.winners, balance_wei = %receipt.balance,
+                "tickets accepted"
+            );
+        }
+        _ => {}
     }
-    Ok(Accepted { seg, profiles, session, sender: signer })
+    if node.config.price_per_unit > 0 {
+        let payments = node.payments.as_ref().ok_or_else(|| {
+            payment_required(format!(
+                "this node charges {} wei per {} pixels but has no TicketBroker configured to take tickets",
+                node.config.price_per_unit, node.config.pixels_per_unit
+            ))
+        })?;
+        payments.check_covers(&account).map_err(payment_error)?;
+    }
+    Ok(Accepted { seg, profiles, session, signer, account })
+}
+
+/// The status a payment problem is answered with: 402 for the tickets and the balance
+/// (Livepeer's "Payment Required"), 503 when the chain cannot be read, 500 when winners
+/// cannot be stored.
+fn payment_error(e: PaymentError) -> SegmentError {
+    let status = match &e {
+        PaymentError::Ticket(_) | PaymentError::Insufficient { .. } => StatusCode::PAYMENT_REQUIRED,
+        PaymentError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PaymentError::Queue(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    SegmentError::new(status, e.to_string())
+}
+
+/// Fresh ticket params for `signer`'s session paid by `sender`, for `OrchestratorInfo`
+/// (none without payments, or when the chain cannot be read: the error is logged).
+async fn fresh_params(node: &Node, signer: Address, sender: Address) -> Option<net::TicketParams> {
+    let payments = node.payments.as_ref()?;
+    match payments.issue(signer, sender).await {
+        Ok(params) => Some(params.to_proto()),
+        Err(e) => {
+            tracing::warn!("cannot issue ticket params: {e}");
+            None
+        }
+    }
 }
 
 /// `POST /segment`: checks the headers before reading the body, reads at most the size
@@ -139,7 +205,7 @@ fn check_headers(node: &Node, headers: &HeaderMap) -> Result<Accepted, SegmentEr
 /// `TranscodeResult` when the renditions are stored (errors after that point travel in
 /// `TranscodeResult.error`, as with go-livepeer).
 async fn post_segment(State(node): State<Arc<Node>>, request: Request) -> Result<Response, SegmentError> {
-    let accepted = check_headers(&node, request.headers())?;
+    let accepted = check_headers(&node, request.headers()).await?;
     if let Some(len) = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
         if len > node.config.max_segment_bytes as u64 {
             return Err(too_large(&node));
@@ -168,9 +234,9 @@ async fn post_segment(State(node): State<Arc<Node>>, request: Request) -> Result
         .await
         .map_err(|e| SegmentError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("inspect task: {e}")))?
         .map_err(|e| SegmentError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    let Accepted { seg, profiles, session, sender } = accepted;
+    let Accepted { seg, profiles, session, signer, account } = accepted;
     tracing::info!(
-        %sender, manifest = %String::from_utf8_lossy(&seg.manifest_id), seq = seg.seq, session = %session,
+        %signer, manifest = %String::from_utf8_lossy(&seg.manifest_id), seq = seg.seq, session = %session,
         source = %format!("{}x{}", source.sps.width, source.sps.height), frames = source.units.len(),
         profiles = %profiles.iter().map(|p| p.name.as_ref()).collect::<Vec<_>>().join(","),
         "segment accepted"
@@ -186,6 +252,11 @@ async fn post_segment(State(node): State<Arc<Node>>, request: Request) -> Result
         let result = match outcome {
             Ok(data) => {
                 tracing::info!(seq, ms = started.elapsed().as_millis() as u64, "segment transcoded");
+                if let (Some(payments), true) = (&worker.payments, worker.config.price_per_unit > 0) {
+                    let pixels: u64 = data.segments.iter().map(|s| s.pixels.max(0) as u64).sum();
+                    let (fee, balance) = payments.debit(&account, pixels);
+                    tracing::info!(seq, pixels, fee_wei = %fee, balance_wei = %balance, sender = %account.sender, "fee debited");
+                }
                 net::transcode_result::Result::Data(data)
             }
             Err(e) => {
@@ -193,7 +264,8 @@ async fn post_segment(State(node): State<Arc<Node>>, request: Request) -> Result
                 net::transcode_result::Result::Error(e)
             }
         };
-        let reply = TranscodeResult { seq, result: Some(result), info: Some(worker.orchestrator_info(seg.auth_token)) };
+        let params = fresh_params(&worker, signer, account.sender).await;
+        let reply = TranscodeResult { seq, result: Some(result), info: Some(worker.orchestrator_info(seg.auth_token, params)) };
         let _ = tx.send(reply.encode_to_vec());
     });
     let body = futures_util::stream::once(async move {
