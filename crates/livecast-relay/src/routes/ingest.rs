@@ -131,6 +131,9 @@ pub struct TranscodedAccepted {
     pub skipped: Vec<String>,
     /// `true` when every rendition was already stored and no node was asked.
     pub renditions_duplicate: bool,
+    /// The node's refreshed `OrchestratorInfo` from its `TranscodeResult` (base64
+    /// protobuf, as in discovery): the broadcaster's next ticket params and price.
+    pub info_base64: Option<String>,
 }
 
 /// The transcoding part of an upload, checked before anything is stored.
@@ -332,6 +335,7 @@ async fn transcode_segment(
             renditions: existing.iter().map(RenditionAccepted::from).collect(),
             skipped: t.profiles.iter().filter(|p| !fits(p)).map(|p| p.name.to_string()).collect(),
             renditions_duplicate: true,
+            info_base64: None,
         });
     }
 
@@ -411,6 +415,7 @@ async fn transcode_segment(
         renditions: all.iter().map(RenditionAccepted::from).collect(),
         skipped: done.skipped,
         renditions_duplicate: false,
+        info_base64: done.info.map(|i| base64::engine::general_purpose::STANDARD.encode(i.encode_to_vec())),
     })
 }
 

@@ -226,6 +226,8 @@ pub struct Transcoded {
     pub skipped: Vec<String>,
     /// From forwarding the segment to having the `TranscodeResult`, ms.
     pub latency_ms: u64,
+    /// The node's refreshed `OrchestratorInfo` (new ticket params, price), if it sent one.
+    pub info: Option<OrchestratorInfo>,
 }
 
 /// One segment to forward, with the broadcaster's headers as they came.
@@ -408,7 +410,9 @@ impl Registry {
         if status != reqwest::StatusCode::OK {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_owned();
             return Err(NodeError {
-                code: "transcoder_rejected",
+                // 402: the node refused the `Livepeer-Payment` (a bad ticket, an unfunded
+                // sender, not enough credit); the broadcaster shows it as a payment error.
+                code: if status == reqwest::StatusCode::PAYMENT_REQUIRED { "transcoder_payment_rejected" } else { "transcoder_rejected" },
                 message: format!("{uri} answered {status}: {text}"),
                 // A segment the node finds too large or unreadable fails on every node.
                 retryable: !matches!(status.as_u16(), 413 | 422),
@@ -475,7 +479,7 @@ impl Registry {
                 None => skipped.push(profile.name.to_string()),
             }
         }
-        Ok(Transcoded { renditions, skipped, latency_ms })
+        Ok(Transcoded { renditions, skipped, latency_ms, info: reply.info })
     }
 
     /// GETs one rendition from the node's origin (checked by the caller), under the size cap.
