@@ -243,3 +243,231 @@ impl Payments {
         lock(&self.balances).get(account)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `Payments` with real keys and signatures from the ticket core, against a chain
+    //! stand-in that holds a head and sender funds (the real TicketBroker is exercised by
+    //! the integration tests).
+    use super::*;
+    use livecast_core::ticket::SignedTicket;
+    use livecast_protocol::NodeKey;
+
+    struct FakeChain {
+        head: Mutex<ChainHead>,
+        funds: Mutex<std::collections::HashMap<Address, SenderFunds>>,
+    }
+
+    #[tonic::async_trait]
+    impl Chain for FakeChain {
+        async fn head(&self) -> Result<ChainHead, ChainError> {
+            Ok(*lock(&self.head))
+        }
+        async fn round_block_hash(&self, round: i64) -> Result<B256, ChainError> {
+            Ok(B256::repeat_byte(round as u8))
+        }
+        async fn sender_funds(&self, sender: Address) -> Result<SenderFunds, ChainError> {
+            Ok(lock(&self.funds).get(&sender).copied().unwrap_or_default())
+        }
+        async fn is_ticket_used(&self, _hash: B256) -> Result<bool, ChainError> {
+            Ok(false)
+        }
+        async fn redeem(&self, _t: &ticket::Ticket, _s: &[u8], _r: U256) -> Result<Redemption, ChainError> {
+            Err(ChainError::Unavailable("not in this test".into()))
+        }
+    }
+
+    struct Setup {
+        payments: Payments,
+        chain: Arc<FakeChain>,
+        node: Address,
+        _dir: tempfile::TempDir,
+    }
+
+    fn setup(config: TicketConfig) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Arc::new(FakeChain {
+            head: Mutex::new(ChainHead { block: 100, round: 5, round_block_hash: B256::repeat_byte(5), gas_price: U256::from(1u64) }),
+            funds: Mutex::default(),
+        });
+        let node = NodeKey::generate().unwrap().address();
+        let queue = WinnerQueue::open(&dir.path().join("q.sqlite")).unwrap();
+        let payments = Payments::new(
+            TicketConfig { chain_cache_ttl: std::time::Duration::ZERO, sender_cache_ttl: std::time::Duration::ZERO, ..config },
+            node,
+            Price::new(3, 2).unwrap(),
+            RecipientSecret::from_bytes([7; 32]),
+            chain.clone(),
+            queue,
+        );
+        Setup { payments, chain, node, _dir: dir }
+    }
+
+    fn fund(s: &Setup, who: Address, wei: u128) {
+        lock(&s.chain.funds).insert(who, SenderFunds { deposit: U256::from(wei), reserve: U256::ZERO, withdraw_round: U256::ZERO });
+    }
+
+    fn batch(params: &TicketParams, key: &NodeKey, nonces: &[u32]) -> PaymentBatch {
+        let tickets = nonces
+            .iter()
+            .map(|&n| SignedTicket { nonce: n, sig: params.ticket(key.address(), n).sign(key).unwrap().to_vec() })
+            .collect();
+        PaymentBatch { params: params.clone(), sender: key.address(), price: Price::new(3, 2).unwrap(), tickets }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    fn ticket_err(r: Result<Receipt, PaymentError>) -> TicketError {
+        match r {
+            Err(PaymentError::Ticket(e)) => e,
+            other => panic!("expected a ticket error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_tickets_are_credited_and_bad_ones_refused_naming_the_check() {
+        let s = setup(TicketConfig::default());
+        let key = NodeKey::generate().unwrap();
+        fund(&s, key.address(), 10u128.pow(18));
+        rt().block_on(async {
+            let params = s.payments.issue(key.address(), key.address()).await.unwrap();
+            assert_eq!(params.recipient, s.node);
+            assert_eq!(params.expiration_block, U256::from(140u64));
+            assert_eq!((params.creation_round, params.creation_round_block_hash), (5, B256::repeat_byte(5)));
+            let ev = params.expected_value();
+            assert!(ev > U256::ZERO && ev <= U256::from(config::DEFAULT_TICKET_EV));
+
+            let receipt = s.payments.receive(&batch(&params, &key, &[1, 2]), key.address(), "aa").await.unwrap();
+            assert_eq!((receipt.tickets, receipt.credited), (2, ev * U256::from(2u64)));
+            let account = Account { sender: key.address(), signer: key.address(), session: "aa".into() };
+            assert_eq!(s.payments.balance(&account), I256::try_from(ev * U256::from(2u64)).unwrap());
+            s.payments.check_covers(&account).unwrap();
+
+            // Replayed nonce.
+            let e = ticket_err(s.payments.receive(&batch(&params, &key, &[3, 2]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::Nonce { index: 1, .. }), "{e}");
+            assert!(e.to_string().contains("nonce check") && e.to_string().contains("replayed"), "{e}");
+
+            // Tampered face value: the sender signs a ticket with a higher face value.
+            let mut tampered = params.clone();
+            tampered.face_value += U256::from(1u64);
+            let e = ticket_err(s.payments.receive(&batch(&tampered, &key, &[10]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::RandPreimage { .. }), "{e}");
+
+            // Changed after signing: the signature no longer recovers the sender.
+            let mut forged = batch(&params, &key, &[11]);
+            forged.params.win_prob = U256::MAX;
+            forged.params.recipient_rand_hash = params.recipient_rand_hash;
+            let e = ticket_err(s.payments.receive(&forged, key.address(), "aa").await);
+            assert!(matches!(e, TicketError::RandPreimage { .. } | TicketError::Signature { .. }), "{e}");
+
+            // Wrong signer: signed by another key, claiming `key` as sender.
+            let mallory = NodeKey::generate().unwrap();
+            let mut wrong = batch(&params, &key, &[12]);
+            wrong.tickets[0].sig = params.ticket(key.address(), 12).sign(&mallory).unwrap().to_vec();
+            let e = ticket_err(s.payments.receive(&wrong, key.address(), "aa").await);
+            assert!(matches!(e, TicketError::Signature { index: 0, nonce: 12, .. }), "{e}");
+            assert!(e.to_string().contains(&mallory.address().to_string()), "{e}");
+
+            // Params issued to another session key (a stolen payment replayed in another session).
+            let e = ticket_err(s.payments.receive(&batch(&params, &key, &[13]), mallory.address(), "bb").await);
+            assert!(matches!(e, TicketError::RandPreimage { signer } if signer == mallory.address()), "{e}");
+
+            // Other price.
+            let mut pricey = batch(&params, &key, &[14]);
+            pricey.price = Price::new(4, 2).unwrap();
+            let e = ticket_err(s.payments.receive(&pricey, key.address(), "aa").await);
+            assert!(matches!(e, TicketError::Price { .. }), "{e}");
+            // Same price in other terms is fine (6/4 = 3/2).
+            let mut same = batch(&params, &key, &[15]);
+            same.price = Price::new(6, 4).unwrap();
+            s.payments.receive(&same, key.address(), "aa").await.unwrap();
+
+            // Other recipient.
+            let mut elsewhere = params.clone();
+            elsewhere.recipient = mallory.address();
+            let e = ticket_err(s.payments.receive(&batch(&elsewhere, &key, &[16]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::Recipient { .. }), "{e}");
+
+            // Expired: the chain moved past the expiration block, then past the validity rounds.
+            lock(&s.chain.head).block = 140;
+            let e = ticket_err(s.payments.receive(&batch(&params, &key, &[17]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::ExpiredBlock { .. }), "{e}");
+            *lock(&s.chain.head) = ChainHead { block: 120, round: 7, round_block_hash: B256::repeat_byte(7), gas_price: U256::from(1u64) };
+            let e = ticket_err(s.payments.receive(&batch(&params, &key, &[18]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::ExpiredRound { creation_round: 5, round: 7, validity: 2 }), "{e}");
+
+            // Nothing above was credited: two tickets and the 6/4 one.
+            assert_eq!(s.payments.balance(&account), I256::try_from(ev * U256::from(3u64)).unwrap());
+        });
+    }
+
+    #[test]
+    fn unfunded_and_unlocking_senders_are_refused() {
+        let s = setup(TicketConfig::default());
+        let key = NodeKey::generate().unwrap();
+        rt().block_on(async {
+            let params = s.payments.issue(key.address(), key.address()).await.unwrap();
+            let e = ticket_err(s.payments.receive(&batch(&params, &key, &[1]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::Unfunded { .. }), "{e}");
+            assert!(e.to_string().contains("unfunded sender"), "{e}");
+            // Funded below the face value.
+            fund(&s, key.address(), 1000);
+            let e = ticket_err(s.payments.receive(&batch(&params, &key, &[2]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::FaceValueAboveFunds { .. }), "{e}");
+            lock(&s.chain.funds).insert(
+                key.address(),
+                SenderFunds { deposit: U256::from(10u128.pow(18)), reserve: U256::ZERO, withdraw_round: U256::from(6u64) },
+            );
+            let e = ticket_err(s.payments.receive(&batch(&params, &key, &[3]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::Unlocking { .. }), "{e}");
+        });
+    }
+
+    #[test]
+    fn a_wallet_pays_for_the_session_key_it_signed_params_for() {
+        let s = setup(TicketConfig::default());
+        let wallet = NodeKey::generate().unwrap();
+        let session_key = NodeKey::generate().unwrap();
+        fund(&s, wallet.address(), 10u128.pow(18));
+        rt().block_on(async {
+            // The session key asked for the params; the wallet signs the tickets.
+            let params = s.payments.issue(session_key.address(), session_key.address()).await.unwrap();
+            let receipt = s.payments.receive(&batch(&params, &wallet, &[1]), session_key.address(), "aa").await.unwrap();
+            assert_eq!(receipt.tickets, 1);
+            let account = Account { sender: wallet.address(), signer: session_key.address(), session: "aa".into() };
+            assert!(s.payments.balance(&account) > I256::ZERO);
+        });
+    }
+
+    #[test]
+    fn winners_are_queued_before_the_answer_and_balance_rule_refuses_unpaid_segments() {
+        let s = setup(TicketConfig { win_prob_fraction: Some(1.0), ..TicketConfig::default() });
+        let key = NodeKey::generate().unwrap();
+        fund(&s, key.address(), 10u128.pow(18));
+        rt().block_on(async {
+            let account = Account { sender: key.address(), signer: key.address(), session: "aa".into() };
+            match s.payments.check_covers(&account) {
+                Err(e @ PaymentError::Insufficient { .. }) => {
+                    assert!(e.to_string().starts_with("insufficient balance: need 8000000000 wei, have 0 wei"), "{e}")
+                }
+                other => panic!("{other:?}"),
+            }
+            let params = s.payments.issue(key.address(), key.address()).await.unwrap();
+            assert_eq!(params.win_prob, U256::MAX);
+            let receipt = s.payments.receive(&batch(&params, &key, &[1, 2]), key.address(), "aa").await.unwrap();
+            assert_eq!(receipt.winners, 2);
+            let queued = s.payments.queue().all().unwrap();
+            assert_eq!(queued.len(), 2);
+            assert_eq!(queued[0].winner.ticket, params.ticket(key.address(), 1));
+            assert_eq!(ticket::recipient_rand_hash(queued[0].winner.recipient_rand), params.recipient_rand_hash);
+            assert!(ticket::is_winning(&queued[0].winner.sig, queued[0].winner.recipient_rand, params.win_prob));
+            // A debit larger than the credit leaves the next segment unpaid.
+            let (fee, _) = s.payments.debit(&account, 10u64.pow(18));
+            assert_eq!(fee, U256::from(15u64) * U256::from(10u64.pow(17)));
+            assert!(matches!(s.payments.check_covers(&account), Err(PaymentError::Insufficient { .. })));
+        });
+    }
+}
