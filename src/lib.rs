@@ -10,6 +10,7 @@
 
 pub mod broadcast;
 pub mod encode;
+pub mod player;
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod js;

@@ -1,0 +1,92 @@
+//! Buffered-range arithmetic (`SourceBuffer.buffered` as `(start, end)` pairs) and the
+//! eviction plans that keep memory bounded on long live sessions.
+
+/// Gaps smaller than this between buffered ranges are treated as contiguous, s.
+pub const HOLE_TOLERANCE_S: f64 = 0.25;
+
+/// Seconds buffered ahead of `position` (0 when the position is not buffered).
+pub fn ahead(ranges: &[(f64, f64)], position: f64) -> f64 {
+    let mut end: Option<f64> = None;
+    for &(s, e) in ranges {
+        match end {
+            None if s <= position + HOLE_TOLERANCE_S && e > position => end = Some(e),
+            Some(cur) if s <= cur + HOLE_TOLERANCE_S => end = Some(cur.max(e)),
+            _ => {}
+        }
+    }
+    end.map_or(0.0, |e| (e - position).max(0.0))
+}
+
+/// The end of the buffered media, s (0 when empty).
+pub fn end(ranges: &[(f64, f64)]) -> f64 {
+    ranges.iter().map(|r| r.1).fold(0.0, f64::max)
+}
+
+/// Seconds from the first buffered start to the last buffered end.
+pub fn span(ranges: &[(f64, f64)]) -> f64 {
+    match (ranges.first(), ranges.last()) {
+        (Some(f), Some(l)) => (l.1 - f.0).max(0.0),
+        _ => 0.0,
+    }
+}
+
+/// What to remove to keep at most `back_buffer_s` behind `position`: `[start, end)`, or
+/// `None` when less than a second would go (removals have a cost; batch them).
+pub fn eviction(ranges: &[(f64, f64)], position: f64, back_buffer_s: f64) -> Option<(f64, f64)> {
+    let start = ranges.first()?.0;
+    let cut = position - back_buffer_s;
+    (cut - start >= 1.0).then_some((start, cut))
+}
+
+/// After `QuotaExceededError`: everything up to a second behind the playhead, or `None`
+/// when there is not even that much (the append is then given up, not retried in a loop).
+pub fn quota_eviction(ranges: &[(f64, f64)], position: f64) -> Option<(f64, f64)> {
+    let start = ranges.first()?.0;
+    let cut = position - 1.0;
+    (cut - start >= 0.1).then_some((start, cut))
+}
+
+/// Where to seek when the playhead sits in a hole (or before the first range) shorter than
+/// `max_hole_s`: the next range's start. `None` when the position is buffered or the next
+/// media is too far.
+pub fn hole_skip(ranges: &[(f64, f64)], position: f64, max_hole_s: f64) -> Option<f64> {
+    if ranges.iter().any(|&(s, e)| position >= s && position < e - 0.05) {
+        return None;
+    }
+    let next = ranges.iter().map(|r| r.0).filter(|&s| s > position).fold(f64::INFINITY, f64::min);
+    (next.is_finite() && next - position <= max_hole_s).then_some(next + 0.01)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ahead_bridges_small_holes_only() {
+        let r = [(0.0, 4.0), (4.1, 8.0), (10.0, 12.0)];
+        assert_eq!(ahead(&r, 1.0), 7.0);
+        assert_eq!(ahead(&r, 9.0), 0.0);
+        assert_eq!(ahead(&[], 1.0), 0.0);
+        assert_eq!(end(&r), 12.0);
+        assert_eq!(span(&r), 12.0);
+    }
+
+    #[test]
+    fn eviction_keeps_the_back_buffer_and_batches() {
+        let r = [(0.0, 100.0)];
+        assert_eq!(eviction(&r, 50.0, 30.0), Some((0.0, 20.0)));
+        assert_eq!(eviction(&r, 30.5, 30.0), None);
+        assert_eq!(eviction(&[], 50.0, 30.0), None);
+        assert_eq!(quota_eviction(&r, 50.0), Some((0.0, 49.0)));
+        assert_eq!(quota_eviction(&[(49.5, 60.0)], 50.0), None);
+    }
+
+    #[test]
+    fn holes_are_skipped_when_small() {
+        let r = [(0.0, 4.0), (4.5, 8.0)];
+        assert_eq!(hole_skip(&r, 2.0, 2.0), None);
+        assert_eq!(hole_skip(&r, 4.0, 2.0), Some(4.51));
+        assert_eq!(hole_skip(&[(3.0, 5.0)], 0.0, 2.0), None);
+        assert_eq!(hole_skip(&[(1.4, 5.0)], 0.0, 2.0), Some(1.41));
+    }
+}

@@ -1,0 +1,90 @@
+//! Live-edge control: where to start, how fast to play to catch up, when to jump, when to
+//! reload the playlist, and latency when the playlist carries no dates.
+
+use super::playlist::MediaPlaylist;
+
+/// The first segment to load: the first one of a finished (VOD) playlist, or
+/// `live_sync_segments` segments before the live edge (gaps count: they hold a place).
+pub fn start_sequence(playlist: &MediaPlaylist, live_sync_segments: u32) -> u64 {
+    if playlist.ended {
+        return playlist.media_sequence;
+    }
+    playlist.end_sequence().saturating_sub(u64::from(live_sync_segments)).max(playlist.media_sequence)
+}
+
+/// Playback rate for catching up: 1 at or below the target latency (plus a quarter second
+/// of slack), then growing with the excess up to `max_rate`; never above 1 with less than
+/// a second buffered (speeding up would only drain it into a stall).
+pub fn catch_up_rate(latency_s: f64, target_s: f64, max_rate: f64, buffer_ahead_s: f64) -> f64 {
+    let excess = latency_s - target_s;
+    if !excess.is_finite() || excess <= 0.25 || buffer_ahead_s < 1.0 {
+        return 1.0;
+    }
+    (1.0 + 0.05 * excess).min(max_rate).max(1.0)
+}
+
+/// Whether to jump to the live edge (after a pause, a stall or a slow network).
+pub fn should_jump(latency_s: f64, max_latency_s: f64) -> bool {
+    latency_s.is_finite() && latency_s > max_latency_s
+}
+
+/// Delay until the next reload of a live playlist, ms: one target duration after a reload
+/// that brought new segments, half of one after one that did not (RFC 8216 §6.3.4).
+pub fn reload_delay_ms(playlist: &MediaPlaylist, changed: bool) -> f64 {
+    let target = playlist.target_duration.max(0.5) * 1000.0;
+    if changed { target } else { target / 2.0 }
+}
+
+/// Latency without EXT-X-PROGRAM-DATE-TIME: the media listed after the playhead (the rest
+/// of segment `sequence` from `offset_s` on, and every later one) plus the time since the
+/// playlist was loaded. `None` when the segment slid out of the playlist.
+pub fn latency_from_playlist(playlist: &MediaPlaylist, sequence: u64, offset_s: f64, seconds_since_load: f64) -> Option<f64> {
+    let segment = playlist.segment(sequence)?;
+    let after: f64 = playlist.segments.iter().filter(|s| s.sequence > sequence).map(|s| s.duration).sum();
+    Some((segment.duration - offset_s).max(0.0) + after + seconds_since_load.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::player::playlist::{parse, Parsed};
+
+    fn live(n: usize, ended: bool) -> MediaPlaylist {
+        let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n");
+        for i in 0..n {
+            text += &format!("#EXTINF:2.0,\n{}.ts\n", 10 + i);
+        }
+        if ended {
+            text += "#EXT-X-ENDLIST\n";
+        }
+        match parse(text.as_bytes(), "t").unwrap() {
+            Parsed::Media(p) => p,
+            Parsed::Master(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn starts_behind_the_edge_or_at_the_start_of_vod() {
+        assert_eq!(start_sequence(&live(6, false), 3), 13);
+        assert_eq!(start_sequence(&live(2, false), 3), 10, "clamped to the window");
+        assert_eq!(start_sequence(&live(6, true), 3), 10);
+    }
+
+    #[test]
+    fn catch_up_is_bounded_and_only_with_buffer() {
+        assert_eq!(catch_up_rate(6.1, 6.0, 1.1, 5.0), 1.0);
+        assert!((catch_up_rate(7.0, 6.0, 1.1, 5.0) - 1.05).abs() < 1e-9);
+        assert_eq!(catch_up_rate(20.0, 6.0, 1.1, 5.0), 1.1);
+        assert_eq!(catch_up_rate(20.0, 6.0, 1.1, 0.5), 1.0);
+        assert_eq!(catch_up_rate(f64::NAN, 6.0, 1.1, 5.0), 1.0);
+        assert!(should_jump(13.0, 12.0) && !should_jump(11.0, 12.0) && !should_jump(f64::NAN, 1.0));
+    }
+
+    #[test]
+    fn reload_cadence_and_undated_latency() {
+        let p = live(6, false);
+        assert_eq!((reload_delay_ms(&p, true), reload_delay_ms(&p, false)), (2000.0, 1000.0));
+        assert_eq!(latency_from_playlist(&p, 13, 0.5, 0.25), Some(1.5 + 4.0 + 0.25));
+        assert_eq!(latency_from_playlist(&p, 3, 0.0, 0.0), None);
+    }
+}

@@ -1,0 +1,24 @@
+//! The HLS player's logic, in plain Rust and tested natively: everything the wasm `Player`
+//! (in `js::player`) decides is decided here, and the glue only performs it with
+//! MediaSource, SourceBuffer and `fetch`.
+//!
+//! - [`config`]: the settings with their documented defaults, and retry policies as data.
+//! - [`playlist`]: master and media playlists (on `m3u8-rs`), with EXT-X-GAP,
+//!   EXT-X-DISCONTINUITY, EXT-X-ENDLIST, EXT-X-MAP and EXT-X-PROGRAM-DATE-TIME.
+//! - [`abr`]: which level to load next (EWMA throughput plus buffer level).
+//! - [`live`]: where to start in a live playlist, catch-up playback rate, jumps to the edge,
+//!   reload cadence.
+//! - [`buffer`]: buffered-range arithmetic and back-buffer eviction plans.
+//! - [`timeline`]: what was appended where, for latency and for mapping positions to segments.
+//! - [`error`]: the player's errors, classified the way hls.js classifies them.
+
+pub mod abr;
+pub mod buffer;
+pub mod config;
+pub mod error;
+pub mod live;
+pub mod playlist;
+pub mod timeline;
+
+pub use config::{Backoff, PlayerConfig, RetryPolicy};
+pub use error::{ErrorType, PlayerError};
