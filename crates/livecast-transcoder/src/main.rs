@@ -1,7 +1,9 @@
 //! `livecast-transcoder`: runs a Livepeer-protocol transcoder node on one port.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use livecast_core::ticket::{Address, Price, RecipientSecret, U256};
 use livecast_protocol::NodeKey;
+use livecast_transcoder::payment::{config as ticket_config, BrokerChain, Payments, TicketConfig, WinnerQueue};
 use livecast_transcoder::transcode::Limits;
 use livecast_transcoder::{app, Config, Node};
 use std::io::Write;
@@ -12,18 +14,21 @@ use std::sync::Arc;
 /// A Livepeer orchestrator + transcoder: gRPC GetOrchestrator and HTTP POST /segment on
 /// one port, H.264 renditions made with openh264.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on (port 0 picks a free port). Bind loopback unless a proxy or
     /// firewall stands in front.
     #[arg(long, env = "LIVECAST_TRANSCODER_LISTEN", default_value = "127.0.0.1:8935")]
     listen: SocketAddr,
     /// Directory for renditions, the node key (unless --eth-key-file) and the auth secret.
-    #[arg(long, env = "LIVECAST_TRANSCODER_DATA_DIR")]
-    data_dir: PathBuf,
+    #[arg(long, env = "LIVECAST_TRANSCODER_DATA_DIR", required = true)]
+    data_dir: Option<PathBuf>,
     /// Price in wei per --pixels-per-unit output pixels. 0 transcodes for free; a non-zero
-    /// price refuses segments (402) until ticket payments are implemented.
-    #[arg(long, env = "LIVECAST_TRANSCODER_PRICE_PER_UNIT", default_value_t = 0)]
+    /// price needs a TicketBroker (--eth-rpc-url, --broker-address) and refuses segments that
+    /// are not paid for with 402.
+    #[arg(long, env = "LIVECAST_TRANSCODER_PRICE_PER_UNIT", default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
     price_per_unit: i64,
     /// Output pixels covered by --price-per-unit.
     #[arg(long, env = "LIVECAST_TRANSCODER_PIXELS_PER_UNIT", default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
@@ -45,12 +50,54 @@ struct Args {
     /// Largest segment body accepted, bytes (413 beyond).
     #[arg(long, env = "LIVECAST_TRANSCODER_MAX_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
     max_segment_bytes: usize,
+    /// JSON-RPC URL of the chain the TicketBroker is on. With --broker-address, the node
+    /// issues ticket params, checks tickets and redeems winners (its key pays the gas).
+    #[arg(long, env = "LIVECAST_TRANSCODER_ETH_RPC_URL", requires = "broker_address")]
+    eth_rpc_url: Option<String>,
+    /// Address of the TicketBroker contract.
+    #[arg(long, env = "LIVECAST_TRANSCODER_BROKER_ADDRESS", requires = "eth_rpc_url")]
+    broker_address: Option<Address>,
+    /// Expected value of one ticket, wei (go-livepeer's -ticketEV).
+    #[arg(long, env = "LIVECAST_TRANSCODER_TICKET_EV", default_value = "8e9", value_parser = ticket_config::parse_wei)]
+    ticket_ev: U256,
+    /// Gas budgeted for one redemption: the face value is at least 100 × this × gas price.
+    #[arg(long, env = "LIVECAST_TRANSCODER_REDEEM_GAS", default_value_t = ticket_config::DEFAULT_REDEEM_GAS)]
+    redeem_gas: u64,
+    /// Highest face value issued, wei.
+    #[arg(long, env = "LIVECAST_TRANSCODER_MAX_FACE_VALUE", value_parser = ticket_config::parse_wei)]
+    max_face_value: Option<U256>,
+    /// Tests and demos only: every ticket wins with this probability (0 < p ≤ 1) instead of
+    /// EV / face value, so winning tickets and redemptions happen within seconds.
+    #[arg(long, env = "LIVECAST_TRANSCODER_WIN_PROB_FRACTION", value_parser = ticket_config::parse_fraction)]
+    win_prob_fraction: Option<f64>,
+    /// Blocks the issued ticket params stay valid for.
+    #[arg(long, env = "LIVECAST_TRANSCODER_TICKET_EXPIRATION_BLOCKS", default_value_t = ticket_config::DEFAULT_EXPIRATION_BLOCKS, value_parser = clap::value_parser!(u64).range(1..))]
+    ticket_expiration_blocks: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// TicketBroker tools.
+    Broker {
+        #[command(subcommand)]
+        command: BrokerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BrokerCommand {
+    /// Deploys a TicketBroker and prints its address.
+    Deploy(livecast_broker::DeployArgs),
 }
 
 fn main() -> std::process::ExitCode {
     init_tracing();
     let args = Args::parse();
-    match run(args) {
+    let outcome = match args.command {
+        Some(Command::Broker { command: BrokerCommand::Deploy(deploy) }) => deploy_broker(deploy),
+        None => run(args),
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -88,20 +135,34 @@ fn load_or_create_hex(path: &Path, make: impl FnOnce() -> Result<String, BoxErro
     }
 }
 
+fn deploy_broker(args: livecast_broker::DeployArgs) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(livecast_broker::deploy_cli(args))?;
+    Ok(())
+}
+
 fn run(args: Args) -> Result<(), BoxError> {
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("create {}: {e}", args.data_dir.display()))?;
+    let data_dir = args.data_dir.clone().ok_or("--data-dir is required")?;
+    if args.price_per_unit > 0 && args.broker_address.is_none() {
+        return Err(format!(
+            "--price-per-unit {} needs ticket payments: give --eth-rpc-url and --broker-address (or set the price to 0)",
+            args.price_per_unit
+        )
+        .into());
+    }
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("create {}: {e}", data_dir.display()))?;
     let key = match &args.eth_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
             NodeKey::from_hex(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => {
-            let path = args.data_dir.join("node.key");
+            let path = data_dir.join("node.key");
             let text = load_or_create_hex(&path, || Ok(NodeKey::generate()?.to_hex()))?;
             NodeKey::from_hex(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
     };
-    let secret_text = load_or_create_hex(&args.data_dir.join("auth.secret"), || {
+    let secret_text = load_or_create_hex(&data_dir.join("auth.secret"), || {
         let mut secret = [0u8; 32];
         getrandom::getrandom(&mut secret)?;
         Ok(hex::encode(secret))
@@ -110,6 +171,16 @@ fn run(args: Args) -> Result<(), BoxError> {
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("DATA_DIR/auth.secret does not hold 64 hex digits")?;
+    // The recipientRand secret: kept, so params issued before a restart stay checkable.
+    let rand_text = load_or_create_hex(&data_dir.join("recipient.secret"), || {
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret)?;
+        Ok(hex::encode(secret))
+    })?;
+    let rand_secret: [u8; 32] = hex::decode(&rand_text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("DATA_DIR/recipient.secret does not hold 64 hex digits")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -122,8 +193,8 @@ fn run(args: Args) -> Result<(), BoxError> {
             .map(usize::from)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let config = Config {
-            service_uri: args.service_uri.unwrap_or_else(|| format!("http://{addr}")),
-            data_dir: args.data_dir.clone(),
+            service_uri: args.service_uri.clone().unwrap_or_else(|| format!("http://{addr}")),
+            data_dir: data_dir.clone(),
             price_per_unit: args.price_per_unit,
             pixels_per_unit: args.pixels_per_unit,
             max_segment_bytes: args.max_segment_bytes,
@@ -132,13 +203,57 @@ fn run(args: Args) -> Result<(), BoxError> {
             limits: Limits::default(),
         };
         tracing::info!(address = %key.address(), service_uri = %config.service_uri, workers, "transcoder node");
-        let node = Arc::new(Node::new(config, key, secret)?);
+        let payments = match (&args.eth_rpc_url, args.broker_address) {
+            (Some(rpc_url), Some(broker)) => Some(start_payments(&args, rpc_url, broker, &key, &data_dir, rand_secret).await?),
+            _ => None,
+        };
+        let mut node = Node::new(config, key, secret)?;
+        if let Some(payments) = payments {
+            node = node.with_payments(payments);
+        }
+        let node = Arc::new(node);
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
         axum::serve(listener, app(node)).with_graceful_shutdown(shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<(), BoxError>(())
     })
+}
+
+/// Connects to the TicketBroker, opens the winning-ticket queue and starts the redeemer
+/// (which first redeems what an earlier run left queued).
+async fn start_payments(
+    args: &Args,
+    rpc_url: &str,
+    broker: Address,
+    key: &NodeKey,
+    data_dir: &Path,
+    rand_secret: [u8; 32],
+) -> Result<Arc<Payments>, BoxError> {
+    let chain = BrokerChain::connect(rpc_url, broker, key)
+        .await
+        .map_err(|e| format!("TicketBroker {broker} on {rpc_url}: {e}"))?;
+    let validity_rounds = chain.ticket_validity_period().await.map_err(|e| format!("TicketBroker {broker}: {e}"))?;
+    let queue_path = data_dir.join("tickets.sqlite");
+    let queue = WinnerQueue::open(&queue_path)?;
+    let counts = queue.counts()?;
+    let config = TicketConfig {
+        ticket_ev: args.ticket_ev,
+        redeem_gas: args.redeem_gas,
+        max_face_value: args.max_face_value,
+        win_prob_fraction: args.win_prob_fraction,
+        expiration_blocks: args.ticket_expiration_blocks,
+        validity_rounds,
+        ..TicketConfig::default()
+    };
+    let price = Price::new(args.price_per_unit, args.pixels_per_unit)?;
+    tracing::info!(
+        %broker, rpc_url, ticket_ev = %config.ticket_ev, win_prob_fraction = ?config.win_prob_fraction,
+        pending = counts.pending, redeemed = counts.redeemed, failed = counts.failed, "ticket payments"
+    );
+    let payments = Arc::new(Payments::new(config, key.address(), price, RecipientSecret::from_bytes(rand_secret), Arc::new(chain), queue));
+    payments.spawn_redeemer();
+    Ok(payments)
 }
 
 /// Resolves on SIGINT or SIGTERM.

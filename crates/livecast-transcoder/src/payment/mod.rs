@@ -21,6 +21,7 @@
 //! is exactly go-livepeer's rule. A `Payment` without tickets must come from the signer.
 
 pub mod balances;
+pub mod broker;
 pub mod chain;
 pub mod config;
 pub mod nonces;
@@ -29,6 +30,7 @@ pub mod redeemer;
 pub mod validate;
 
 pub use balances::Account;
+pub use broker::BrokerChain;
 pub use chain::{Chain, ChainError, ChainHead, ChainView, Redemption, SenderFunds};
 pub use config::TicketConfig;
 pub use queue::{QueueError, WinnerQueue};
