@@ -47,6 +47,9 @@ pub enum ErrorCode {
     PaymentRejected,
     /// The wallet or the chain failed a request (RPC error, reverted transaction).
     WalletError,
+    /// The browser can play the stream neither through the Player (Media Source
+    /// Extensions with H.264) nor natively.
+    PlaybackUnsupported,
 }
 
 impl ErrorCode {
@@ -75,6 +78,7 @@ impl ErrorCode {
             Self::PriceTooHigh => "PRICE_TOO_HIGH",
             Self::PaymentRejected => "PAYMENT_REJECTED",
             Self::WalletError => "WALLET_ERROR",
+            Self::PlaybackUnsupported => "PLAYBACK_UNSUPPORTED",
         }
     }
 }

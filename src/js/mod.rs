@@ -6,6 +6,7 @@
 mod broadcaster;
 mod h264_encoder;
 mod interop;
+mod player;
 mod segmenter;
 mod video_frame;
 mod wallet;
@@ -32,7 +33,7 @@ export type LivecastErrorCode =
   | "RELAY_UNREACHABLE" | "BAD_STREAM_KEY" | "SEGMENT_REJECTED" | "SEGMENT_DROPPED"
   | "INVALID_STATE" | "ENCODER_FAILED" | "TRANSCODE_FAILED" | "TRANSCODE_UNAVAILABLE"
   | "WALLET_MISSING" | "USER_REJECTED" | "WRONG_CHAIN" | "DEPOSIT_TOO_LOW" | "PRICE_TOO_HIGH"
-  | "PAYMENT_REJECTED" | "WALLET_ERROR";
+  | "PAYMENT_REJECTED" | "WALLET_ERROR" | "PLAYBACK_UNSUPPORTED";
 
 /**
  * What Livecast throws: a built-in `TypeError` (wrong or missing value), `RangeError`

@@ -1,0 +1,151 @@
+// Media Source Extensions and fetch helpers for the Player, as Promises: the browser's
+// event-based APIs (sourceopen, updateend) are awkward to await from Rust, so each one is
+// wrapped here once. This file is a wasm-bindgen snippet used by the Player; it holds no
+// state and makes no decisions (those are in Rust).
+
+/** The MIME type the Player needs: fragmented MP4 with H.264. */
+const PROBE_TYPE = 'video/mp4; codecs="avc1.42E01E"';
+
+/** Whether Media Source Extensions can play fMP4 H.264 here. */
+export function mseSupported() {
+  const MS = globalThis.ManagedMediaSource ?? globalThis.MediaSource;
+  return typeof MS === 'function' && typeof MS.isTypeSupported === 'function' && MS.isTypeSupported(PROBE_TYPE);
+}
+
+/** Whether `type` can be appended to a SourceBuffer. */
+export function typeSupported(type) {
+  const MS = globalThis.ManagedMediaSource ?? globalThis.MediaSource;
+  return typeof MS === 'function' && MS.isTypeSupported(type);
+}
+
+/**
+ * Attaches a new MediaSource to `video`; resolves to it once open (rejects after 10 s).
+ * The object URL is revoked once the source is open.
+ */
+export function openMediaSource(video) {
+  const ManagedMS = globalThis.ManagedMediaSource;
+  const ms = ManagedMS ? new ManagedMS() : new MediaSource();
+  return new Promise((resolve, reject) => {
+    const url = URL.createObjectURL(ms);
+    const timer = setTimeout(() => reject(new Error('the MediaSource did not open within 10 s')), 10_000);
+    ms.addEventListener('sourceopen', () => {
+      clearTimeout(timer);
+      URL.revokeObjectURL(url);
+      resolve(ms);
+    }, { once: true });
+    if (ManagedMS) video.disableRemotePlayback = true;
+    video.src = url;
+  });
+}
+
+/** Adds a SourceBuffer for `type` in `sequence` mode (segments play back to back). */
+export function addSourceBuffer(ms, type) {
+  const sb = ms.addSourceBuffer(type);
+  sb.mode = 'sequence';
+  return sb;
+}
+
+/** Switches a SourceBuffer to another codec string (a new level's init segment). */
+export function changeType(sb, type) {
+  if (typeof sb.changeType === 'function') sb.changeType(type);
+}
+
+/** Waits for a pending update of `sb` to finish. */
+function idle(sb) {
+  return sb.updating ? new Promise((ok) => sb.addEventListener('updateend', ok, { once: true })) : Promise.resolve();
+}
+
+/**
+ * Appends `bytes`; resolves when the SourceBuffer is done. Rejects with the DOMException
+ * (`name` is `QuotaExceededError` when the buffer is full) or an Error on `error` events.
+ */
+export async function appendBuffer(sb, bytes) {
+  await idle(sb);
+  await new Promise((resolve, reject) => {
+    const done = () => { cleanup(); resolve(); };
+    const failed = () => { cleanup(); reject(Object.assign(new Error('the SourceBuffer could not take the segment (decode error)'), { name: 'MediaError' })); };
+    const cleanup = () => { sb.removeEventListener('updateend', done); sb.removeEventListener('error', failed); };
+    sb.addEventListener('updateend', done);
+    sb.addEventListener('error', failed);
+    try {
+      sb.appendBuffer(bytes);
+    } catch (e) {
+      cleanup();
+      reject(e);
+    }
+  });
+}
+
+/** Removes `[start, end)` from `sb`; resolves when done. */
+export async function removeRange(sb, start, end) {
+  await idle(sb);
+  if (!(end > start)) return;
+  await new Promise((resolve, reject) => {
+    sb.addEventListener('updateend', resolve, { once: true });
+    try {
+      sb.remove(start, end);
+    } catch (e) {
+      reject(e);
+    }
+  });
+}
+
+/** Ends the stream (VOD fully loaded) once `sb` is idle. */
+export async function endOfStream(ms, sb) {
+  await idle(sb);
+  if (ms.readyState === 'open') ms.endOfStream();
+}
+
+/** `buffered` of a SourceBuffer or media element as [start0, end0, start1, end1, ...]. */
+export function bufferedRanges(target) {
+  let ranges;
+  try {
+    ranges = target.buffered;
+  } catch {
+    return new Float64Array(0); // a SourceBuffer removed from its MediaSource
+  }
+  const out = new Float64Array(ranges.length * 2);
+  for (let i = 0; i < ranges.length; i++) {
+    out[2 * i] = ranges.start(i);
+    out[2 * i + 1] = ranges.end(i);
+  }
+  return out;
+}
+
+/**
+ * GETs `url` as bytes with a timeout. Never rejects: resolves to `{ status, bytes, ms,
+ * error }` where `status` is 0 and `error` a message when no answer came, `ms` the time from
+ * the request to the last byte.
+ */
+export async function fetchBytes(url, timeoutMs) {
+  const started = performance.now();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const res = await fetch(url, { signal: controller.signal, cache: 'no-store' });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    return { status: res.status, bytes, ms: performance.now() - started, error: res.ok ? null : `HTTP ${res.status}` };
+  } catch (e) {
+    const error = controller.signal.aborted ? `no answer within ${timeoutMs} ms` : String(e?.message ?? e);
+    return { status: 0, bytes: new Uint8Array(0), ms: performance.now() - started, error };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `relative` resolved against `base` (absolute URLs pass through). */
+export function resolveUrl(relative, base) {
+  return new URL(relative, base).href;
+}
+
+/** A Promise resolved after `ms`. */
+export function sleep(ms) {
+  return new Promise((ok) => setTimeout(ok, ms));
+}
+
+/** Adds a listener that receives `event.detail`; returns a function that removes it. */
+export function onDetail(target, type, callback) {
+  const listener = (event) => callback(event.detail);
+  target.addEventListener(type, listener);
+  return () => target.removeEventListener(type, listener);
+}

@@ -1,0 +1,1324 @@
+//! `Player`: HLS playback through Media Source Extensions, modelled on hls.js's API.
+//!
+//! Decisions (levels, ABR, live edge, retries, eviction) are made by `crate::player`, plain
+//! Rust tested natively; this file performs them: it fetches playlists and segments, turns
+//! MPEG-TS into fMP4 with `livecast_core::fmp4::Transmuxer` (fMP4 input passes through),
+//! appends to one `SourceBuffer` in `sequence` mode and reports events. The Promise
+//! wrappers around the browser's APIs are in `js/player-mse.js`.
+//!
+//! Two loops run while a stream plays: the loader (playlists, segments, appends, eviction)
+//! and a 250 ms monitor (stalls, latency, catch-up rate, jumps to the live edge, holes).
+//!
+//! Transmuxing runs on the page's thread: it was measured with a `longtask`
+//! PerformanceObserver in the E2E tests (`tests/e2e/player.test.mjs`, "no long tasks") and a
+//! 2 s 720p segment takes a few milliseconds, far from the 50 ms of a long task, so a
+//! Worker would only add copies.
+
+use super::interop::{object, OptionsReader};
+use crate::player::abr::{self, AbrInput, Estimator};
+use crate::player::buffer;
+use crate::player::live;
+use crate::player::playlist::{self, MediaPlaylist, Parsed, Variant};
+use crate::player::timeline::{Entry, Timeline};
+use crate::player::{Backoff, ErrorType, PlayerConfig, PlayerError, RetryPolicy};
+use crate::{ErrorCode, LivecastError};
+use js_sys::{Array, Float64Array, Function, Promise, Reflect, Uint8Array};
+use livecast_core::fmp4::{probe_init, SegmentOptions, Transmuxer};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{CustomEvent, CustomEventInit, EventTarget, HtmlMediaElement};
+
+#[wasm_bindgen(module = "/js/player-mse.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = mseSupported)]
+    fn mse_supported() -> bool;
+    #[wasm_bindgen(js_name = typeSupported)]
+    fn type_supported(mime: &str) -> bool;
+    #[wasm_bindgen(js_name = openMediaSource)]
+    fn open_media_source(video: &HtmlMediaElement) -> Promise;
+    #[wasm_bindgen(js_name = addSourceBuffer, catch)]
+    fn add_source_buffer(ms: &JsValue, mime: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = changeType, catch)]
+    fn change_type(sb: &JsValue, mime: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_name = appendBuffer)]
+    fn append_buffer(sb: &JsValue, bytes: &Uint8Array) -> Promise;
+    #[wasm_bindgen(js_name = removeRange)]
+    fn remove_range(sb: &JsValue, start: f64, end: f64) -> Promise;
+    #[wasm_bindgen(js_name = endOfStream)]
+    fn end_of_stream(ms: &JsValue, sb: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = bufferedRanges)]
+    fn buffered_ranges(target: &JsValue) -> Float64Array;
+    #[wasm_bindgen(js_name = fetchBytes)]
+    fn fetch_bytes(url: &str, timeout_ms: f64) -> Promise;
+    #[wasm_bindgen(js_name = resolveUrl, catch)]
+    fn resolve_url(relative: &str, base: &str) -> Result<String, JsValue>;
+    #[wasm_bindgen(js_name = sleep)]
+    fn sleep_promise(ms: f64) -> Promise;
+    #[wasm_bindgen(js_name = onDetail)]
+    fn on_detail(target: &EventTarget, kind: &str, callback: &Function) -> Function;
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** A retry policy: how often and how patiently a request is retried. */
+export interface PlayerRetryPolicy {
+  /** Retries after the first attempt. */
+  maxRetries?: number;
+  /** Delay before the first retry, ms. */
+  retryDelayMs?: number;
+  /** How the delay grows. */
+  backoff?: "constant" | "linear" | "exponential";
+}
+
+/** Options of `new Player(video, config)`. Every one has a default. */
+export interface PlayerConfig {
+  /** Segments behind the live edge where playback starts. Default 3 (as hls.js). */
+  liveSyncSegments?: number;
+  /** Latency catch-up aims at, s. Default: `liveSyncSegments` × the target duration. */
+  targetLatencySeconds?: number;
+  /** Latency beyond which the player jumps to the live edge, s. Default: the target plus three target durations. */
+  maxLatencySeconds?: number;
+  /** Fastest catch-up playback rate, 1..2 (1: no catch-up). Default 1.1. */
+  maxCatchUpRate?: number;
+  /** Media loaded ahead of the playhead, s. Default 30. */
+  maxBufferSeconds?: number;
+  /** Media kept behind the playhead, s (older media is removed from the SourceBuffer). Default 30. */
+  backBufferSeconds?: number;
+  /** Playlist loads and live reloads. Default `{ maxRetries: 4, retryDelayMs: 500, backoff: "exponential" }`. */
+  playlistRetry?: PlayerRetryPolicy;
+  /** Segment loads; a segment still failing after them is skipped. Default `{ maxRetries: 3, retryDelayMs: 250, backoff: "exponential" }`. */
+  segmentRetry?: PlayerRetryPolicy;
+  /** Request timeout, ms. Default 10000. */
+  requestTimeoutMs?: number;
+  /** Throughput assumed before the first download, bit/s. Default 1000000. */
+  defaultBandwidth?: number;
+  /** Level to start with. Default: chosen from `defaultBandwidth`. */
+  startLevel?: number;
+}
+
+/** One rendition. */
+export interface PlayerLevel {
+  /** "720p", or the bit rate when the playlist gives no resolution. */
+  name: string;
+  width: number | null;
+  height: number | null;
+  /** BANDWIDTH of the master playlist (bit/s); 0 for a lone media playlist. */
+  bitrate: number;
+  /** Its media playlist's URL. */
+  url: string;
+}
+
+/** The `error` event's detail, as hls.js shapes it. */
+export interface PlayerErrorEvent {
+  /** When true, playback stopped; call `load` again or give up. */
+  fatal: boolean;
+  type: "network" | "media" | "mux" | "other";
+  /** A stable name: "manifestLoadError", "levelLoadError", "fragLoadError", "fragGap", "fragParsingError", "bufferAppendError", "bufferFullError", "mediaError", "manifestParsingError". */
+  details: string;
+  message: string;
+  /** The media sequence number of the segment concerned, if any. */
+  sequence?: number;
+  /** The URL concerned, if any. */
+  url?: string;
+}
+
+/** Playback statistics (the `stats` getter). */
+export interface PlayerStats {
+  /** Throughput estimate, bit/s. */
+  bandwidthEstimate: number;
+  /** Media buffered ahead of the playhead, s. */
+  bufferSeconds: number;
+  /** Seconds behind live (null for VOD or before playback). */
+  latency: number | null;
+  /** Level of the segment playing (-1 before any). */
+  level: number;
+  /** Stalls since `load`, and their total time. */
+  stalls: number;
+  stalledMs: number;
+  /** Segments appended, skipped (failed after retries, or gaps on every level). */
+  fragments: number;
+  skipped: number;
+  /** SourceBuffer pipeline resets after media errors (at most one). */
+  mediaResets: number;
+  /** "mse" or "native" (the browser plays HLS itself). */
+  mode: string;
+}
+
+/** Events and their details. */
+export interface PlayerEventMap {
+  manifestLoaded: { url: string; levels: PlayerLevel[]; live: boolean };
+  levelSwitched: { level: number; previous: number; auto: boolean };
+  fragmentBuffered: { sequence: number; level: number; duration: number; bytes: number; loadMs: number; start: number; end: number };
+  stalled: { position: number; count: number; level: number };
+  latency: { latency: number; target: number; playbackRate: number };
+  error: PlayerErrorEvent;
+}
+"#;
+
+/// Events sent by the player.
+const EVENTS: [&str; 6] = ["manifestLoaded", "levelSwitched", "fragmentBuffered", "stalled", "latency", "error"];
+
+/// A level: its variant, resolved URL and latest playlist.
+struct Level {
+    variant: Variant,
+    url: String,
+    playlist: Option<MediaPlaylist>,
+    loaded_at_ms: f64,
+    /// Failed reloads in a row.
+    failures: u32,
+}
+
+/// The SourceBuffer side.
+struct Pipeline {
+    media_source: JsValue,
+    source_buffer: Option<JsValue>,
+    mime: String,
+    /// The init segment last appended (by content), so it is appended again only on change.
+    init: Option<Vec<u8>>,
+    transmuxer: Transmuxer,
+}
+
+#[derive(Default)]
+struct Monitor {
+    last_position: f64,
+    last_progress_ms: f64,
+    stalled_since: Option<f64>,
+    started: bool,
+    last_latency_event_ms: f64,
+}
+
+struct Inner {
+    config: PlayerConfig,
+    video: HtmlMediaElement,
+    events: EventTarget,
+    /// Bumped by `load` and `destroy`: loops of an older session end.
+    session: u32,
+    destroyed: bool,
+    native: bool,
+    levels: Vec<Level>,
+    /// Level of the last appended segment (-1: none).
+    loaded_level: Option<usize>,
+    /// `currentLevel` set by the page (None: auto).
+    forced_level: Option<usize>,
+    next_sequence: Option<u64>,
+    estimator: Estimator,
+    timeline: Timeline,
+    pipeline: Option<Pipeline>,
+    init_cache: HashMap<String, Vec<u8>>,
+    media_resets: u32,
+    emergency: bool,
+    /// After a jump to the edge: seek to the start of this sequence once appended.
+    seek_to_sequence: Option<u64>,
+    ended_stream: bool,
+    /// Lowered after a QuotaExceededError that eviction could not solve.
+    buffer_cap_s: Option<f64>,
+    monitor: Monitor,
+    latency: Option<f64>,
+    playback_rate: f64,
+    stalls: u32,
+    stalled_ms: f64,
+    fragments: u32,
+    skipped: u32,
+}
+
+type Shared = Rc<RefCell<Inner>>;
+
+/// HLS playback in a `<video>` element, with hls.js's conventions.
+///
+/// ```js
+/// import init, { Player } from 'livecast';
+/// await init();
+/// if (Player.isSupported()) {
+///   const player = new Player(document.querySelector('video'), { liveSyncSegments: 2 });
+///   player.on('levelSwitched', ({ level }) => console.log(player.levels[level].name));
+///   player.on('error', (e) => e.fatal && console.error(e.details, e.message));
+///   player.load('https://relay.example.com/hls/STREAM/master.m3u8');
+/// }
+/// ```
+#[wasm_bindgen]
+pub struct Player {
+    inner: Shared,
+}
+
+#[wasm_bindgen]
+impl Player {
+    /// Whether this browser can play through the Player: Media Source Extensions with
+    /// fMP4 H.264. (Where it cannot but plays HLS natively, `load` falls back to that.)
+    #[wasm_bindgen(js_name = isSupported)]
+    pub fn is_supported() -> bool {
+        mse_supported()
+    }
+
+    /// A player for `video`; throws `INVALID_CONFIG` (TypeError or RangeError) naming a
+    /// bad option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "HTMLVideoElement")] video: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "PlayerConfig")] config: JsValue,
+    ) -> Result<Player, JsValue> {
+        let video = video.dyn_into::<HtmlMediaElement>().map_err(|_| LivecastError::ConfigType {
+            object: "Player",
+            message: "the first argument must be a <video> element".into(),
+        })?;
+        let config = parse_config(&config)?;
+        let estimator = Estimator::new(config.default_bandwidth_bps);
+        let inner = Inner {
+            config,
+            video,
+            events: EventTarget::new()?,
+            session: 0,
+            destroyed: false,
+            native: false,
+            levels: Vec::new(),
+            loaded_level: None,
+            forced_level: None,
+            next_sequence: None,
+            estimator,
+            timeline: Timeline::default(),
+            pipeline: None,
+            init_cache: HashMap::new(),
+            media_resets: 0,
+            emergency: false,
+            seek_to_sequence: None,
+            ended_stream: false,
+            buffer_cap_s: None,
+            monitor: Monitor::default(),
+            latency: None,
+            playback_rate: 1.0,
+            stalls: 0,
+            stalled_ms: 0.0,
+            fragments: 0,
+            skipped: 0,
+        };
+        Ok(Player { inner: Rc::new(RefCell::new(inner)) })
+    }
+
+    /// Starts playing the master or media playlist at `url` (relative URLs resolve against
+    /// the page). Progress and failures are events; calling it again replaces the stream.
+    pub fn load(&self, url: &str) -> Result<(), JsValue> {
+        let base = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+        let url = resolve_url(url, &base).map_err(|_| LivecastError::ConfigType { object: "Player", message: format!("`{url}` is not a URL") })?;
+        let session = {
+            let mut i = self.inner.borrow_mut();
+            if i.destroyed {
+                return Err(LivecastError::Freed("Player").into());
+            }
+            i.session += 1;
+            reset_session(&mut i);
+            i.session
+        };
+        if !mse_supported() {
+            let native = self.inner.borrow().video.can_play_type("application/vnd.apple.mpegurl");
+            if native.is_empty() {
+                return Err(player_error(ErrorCode::PlaybackUnsupported, "this browser has neither Media Source Extensions for H.264 nor native HLS").into());
+            }
+            let mut i = self.inner.borrow_mut();
+            i.native = true;
+            i.video.set_src(&url);
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        spawn_local(async move {
+            if let Err(e) = run(&inner, session, &url).await {
+                if alive(&inner, session) {
+                    report(&inner, &e, fatal_details(&e), true, None);
+                }
+            }
+        });
+        let inner = self.inner.clone();
+        spawn_local(async move { monitor(&inner, session).await });
+        Ok(())
+    }
+
+    /// Stops loading, detaches from the video element and frees the media. The object
+    /// cannot be used again.
+    pub fn destroy(&self) {
+        let mut i = self.inner.borrow_mut();
+        if i.destroyed {
+            return;
+        }
+        i.destroyed = true;
+        i.session += 1;
+        reset_session(&mut i);
+        let _ = i.video.remove_attribute("src");
+        i.video.load();
+    }
+
+    /// The renditions (lowest bit rate first), empty before `manifestLoaded`.
+    #[wasm_bindgen(getter, unchecked_return_type = "PlayerLevel[]")]
+    pub fn levels(&self) -> Array {
+        self.inner.borrow().levels.iter().map(level_to_js).collect()
+    }
+
+    /// Level of the segment playing now, -1 before any; see `nextLevel` for loads.
+    #[wasm_bindgen(getter, js_name = currentLevel)]
+    pub fn current_level(&self) -> i32 {
+        let i = self.inner.borrow();
+        let position = i.video.current_time();
+        i.timeline.at(position).map_or(-1, |e| e.level as i32)
+    }
+
+    /// Forces a level (from the next segment on), or -1 for automatic selection.
+    #[wasm_bindgen(setter, js_name = currentLevel)]
+    pub fn set_current_level(&self, level: i32) -> Result<(), JsValue> {
+        let mut i = self.inner.borrow_mut();
+        if level == -1 {
+            i.forced_level = None;
+            return Ok(());
+        }
+        let count = i.levels.len();
+        if level < 0 || level as usize >= count {
+            return Err(LivecastError::InvalidConfig {
+                object: "Player",
+                message: format!("currentLevel must be -1 (auto) or 0..{count}, got {level}"),
+            }
+            .into());
+        }
+        i.forced_level = Some(level as usize);
+        Ok(())
+    }
+
+    /// Level the next segment will be loaded from (-1 before the first).
+    #[wasm_bindgen(getter, js_name = nextLevel)]
+    pub fn next_level(&self) -> i32 {
+        let i = self.inner.borrow();
+        i.forced_level.or(i.loaded_level).map_or(-1, |l| l as i32)
+    }
+
+    /// Whether the level is chosen automatically (`currentLevel` is -1).
+    #[wasm_bindgen(getter, js_name = autoLevelEnabled)]
+    pub fn auto_level_enabled(&self) -> bool {
+        self.inner.borrow().forced_level.is_none()
+    }
+
+    /// Seconds behind live, from EXT-X-PROGRAM-DATE-TIME (from the playlist without it);
+    /// `undefined` for VOD and before playback.
+    #[wasm_bindgen(getter)]
+    pub fn latency(&self) -> Option<f64> {
+        self.inner.borrow().latency
+    }
+
+    /// Throughput estimate, bit/s.
+    #[wasm_bindgen(getter, js_name = bandwidthEstimate)]
+    pub fn bandwidth_estimate(&self) -> f64 {
+        self.inner.borrow().estimator.estimate_bps()
+    }
+
+    /// Playback statistics.
+    #[wasm_bindgen(getter, unchecked_return_type = "PlayerStats")]
+    pub fn stats(&self) -> JsValue {
+        let i = self.inner.borrow();
+        let position = i.video.current_time();
+        let ahead = buffer::ahead(&pairs(&buffered_ranges(&i.video)), position);
+        object(&[
+            ("bandwidthEstimate", i.estimator.estimate_bps().into()),
+            ("bufferSeconds", ahead.into()),
+            ("latency", i.latency.map_or(JsValue::NULL, JsValue::from)),
+            ("level", i.timeline.at(position).map_or(-1, |e| e.level as i32).into()),
+            ("stalls", i.stalls.into()),
+            ("stalledMs", (i.stalled_ms + i.monitor.stalled_since.map_or(0.0, |s| now_ms() - s)).into()),
+            ("fragments", i.fragments.into()),
+            ("skipped", i.skipped.into()),
+            ("mediaResets", i.media_resets.into()),
+            ("mode", if i.native { "native" } else { "mse" }.into()),
+        ])
+        .into()
+    }
+
+    /// Adds a listener for one of `PlayerEventMap`'s events; it receives a `CustomEvent`
+    /// whose `detail` is the payload.
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
+        check_event(kind)?;
+        self.inner.borrow().events.add_event_listener_with_callback(kind, listener)
+    }
+
+    /// Removes a listener added with `addEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
+        self.inner.borrow().events.remove_event_listener_with_callback(kind, listener)
+    }
+
+    /// hls.js-style subscription: `callback` receives the payload itself. Returns a function
+    /// that unsubscribes.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "keyof PlayerEventMap")] kind: &str,
+        #[wasm_bindgen(unchecked_param_type = "(detail: any) => void")] callback: &Function,
+    ) -> Result<Function, JsValue> {
+        check_event(kind)?;
+        Ok(on_detail(&self.inner.borrow().events, kind, callback))
+    }
+}
+
+fn check_event(kind: &str) -> Result<(), LivecastError> {
+    if EVENTS.contains(&kind) {
+        Ok(())
+    } else {
+        Err(LivecastError::ConfigType { object: "Player", message: format!("unknown event `{kind}` (known: {})", EVENTS.join(", ")) })
+    }
+}
+
+fn player_error(code: ErrorCode, message: impl Into<String>) -> LivecastError {
+    LivecastError::Broadcast { code, message: message.into() }
+}
+
+/// Forgets everything about the previous stream.
+fn reset_session(i: &mut Inner) {
+    i.native = false;
+    i.levels.clear();
+    i.loaded_level = None;
+    i.next_sequence = None;
+    i.timeline.clear();
+    i.pipeline = None;
+    i.init_cache.clear();
+    i.media_resets = 0;
+    i.emergency = false;
+    i.seek_to_sequence = None;
+    i.ended_stream = false;
+    i.buffer_cap_s = None;
+    i.monitor = Monitor::default();
+    i.latency = None;
+    i.playback_rate = 1.0;
+    i.stalls = 0;
+    i.stalled_ms = 0.0;
+    i.fragments = 0;
+    i.skipped = 0;
+}
+
+fn parse_config(value: &JsValue) -> Result<PlayerConfig, LivecastError> {
+    const OBJECT: &str = "Player";
+    let mut c = PlayerConfig::default();
+    if value.is_undefined() || value.is_null() {
+        return Ok(c);
+    }
+    let r = OptionsReader::new(
+        value,
+        OBJECT,
+        &[
+            "liveSyncSegments", "targetLatencySeconds", "maxLatencySeconds", "maxCatchUpRate", "maxBufferSeconds",
+            "backBufferSeconds", "playlistRetry", "segmentRetry", "requestTimeoutMs", "defaultBandwidth", "startLevel",
+        ],
+    )?;
+    let range = |message: String| LivecastError::InvalidConfig { object: OBJECT, message };
+    let whole = |key: &str, v: f64| -> Result<u32, LivecastError> {
+        if v.fract() == 0.0 && (0.0..=1e6).contains(&v) { Ok(v as u32) } else { Err(range(format!("`{key}` must be a whole number ≥ 0, got {v}"))) }
+    };
+    if let Some(v) = r.number("liveSyncSegments")? {
+        c.live_sync_segments = whole("liveSyncSegments", v)?;
+    }
+    c.target_latency_seconds = r.number("targetLatencySeconds")?.or(c.target_latency_seconds);
+    c.max_latency_seconds = r.number("maxLatencySeconds")?.or(c.max_latency_seconds);
+    c.max_catch_up_rate = r.number("maxCatchUpRate")?.unwrap_or(c.max_catch_up_rate);
+    c.max_buffer_seconds = r.number("maxBufferSeconds")?.unwrap_or(c.max_buffer_seconds);
+    c.back_buffer_seconds = r.number("backBufferSeconds")?.unwrap_or(c.back_buffer_seconds);
+    c.request_timeout_ms = r.number("requestTimeoutMs")?.unwrap_or(c.request_timeout_ms);
+    c.default_bandwidth_bps = r.number("defaultBandwidth")?.unwrap_or(c.default_bandwidth_bps);
+    if let Some(v) = r.number("startLevel")? {
+        c.start_level = Some(whole("startLevel", v)? as usize);
+    }
+    for (key, policy) in [("playlistRetry", &mut c.playlist_retry), ("segmentRetry", &mut c.segment_retry)] {
+        let v = Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED);
+        if v.is_undefined() {
+            continue;
+        }
+        let sub = OptionsReader::new(&v, OBJECT, &["maxRetries", "retryDelayMs", "backoff"]).map_err(|e| match e {
+            LivecastError::ConfigType { object, message } => LivecastError::ConfigType { object, message: format!("`{key}`: {message}") },
+            e => e,
+        })?;
+        if let Some(n) = sub.number("maxRetries")? {
+            policy.max_retries = whole(&format!("{key}.maxRetries"), n)?;
+        }
+        policy.retry_delay_ms = sub.number("retryDelayMs")?.unwrap_or(policy.retry_delay_ms);
+        if let Some(b) = sub.string("backoff")? {
+            policy.backoff = Backoff::parse(&b).ok_or_else(|| range(format!("`{key}.backoff` must be \"constant\", \"linear\" or \"exponential\", got \"{b}\"")))?;
+        }
+    }
+    c.validate().map_err(range)?;
+    Ok(c)
+}
+
+fn level_to_js(l: &Level) -> JsValue {
+    let opt = |v: Option<u32>| v.map_or(JsValue::NULL, JsValue::from);
+    object(&[
+        ("name", l.variant.name.as_str().into()),
+        ("width", opt(l.variant.width)),
+        ("height", opt(l.variant.height)),
+        ("bitrate", (l.variant.bandwidth as f64).into()),
+        ("url", l.url.as_str().into()),
+    ])
+    .into()
+}
+
+fn alive(inner: &Shared, session: u32) -> bool {
+    let i = inner.borrow();
+    !i.destroyed && i.session == session
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+async fn sleep(ms: f64) {
+    let _ = JsFuture::from(sleep_promise(ms)).await;
+}
+
+fn pairs(flat: &Float64Array) -> Vec<(f64, f64)> {
+    flat.to_vec().chunks_exact(2).map(|c| (c[0], c[1])).collect()
+}
+
+fn dispatch(inner: &Shared, kind: &str, detail: &JsValue) {
+    let init = CustomEventInit::new();
+    init.set_detail(detail);
+    let events = inner.borrow().events.clone();
+    if let Ok(event) = CustomEvent::new_with_event_init_dict(kind, &init) {
+        let _ = events.dispatch_event(&event);
+    }
+}
+
+/// Sends an `error` event.
+fn report(inner: &Shared, e: &PlayerError, details: &str, fatal: bool, sequence: Option<u64>) {
+    let mut entries = vec![
+        ("fatal", JsValue::from(fatal)),
+        ("type", e.kind().as_str().into()),
+        ("details", details.into()),
+        ("message", e.to_string().into()),
+    ];
+    if let Some(s) = sequence {
+        entries.push(("sequence", (s as f64).into()));
+    }
+    if let PlayerError::Network { url, .. } | PlayerError::PlaylistParse { url, .. } | PlayerError::Mux { url, .. } = e {
+        entries.push(("url", url.as_str().into()));
+    }
+    dispatch(inner, "error", &object(&entries).into());
+}
+
+fn fatal_details(e: &PlayerError) -> &'static str {
+    match e.kind() {
+        ErrorType::Network => "manifestLoadError",
+        ErrorType::Media => "mediaError",
+        ErrorType::Mux => "fragParsingError",
+        ErrorType::Other => "manifestParsingError",
+    }
+}
+
+/// One GET. `Ok((bytes, ms))`, or the failure as a network error.
+async fn get(url: &str, what: &'static str, timeout_ms: f64) -> Result<(Vec<u8>, f64), PlayerError> {
+    let result = JsFuture::from(fetch_bytes(url, timeout_ms)).await.unwrap_or(JsValue::UNDEFINED);
+    let field = |k: &str| Reflect::get(&result, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let status = field("status").as_f64().unwrap_or(0.0);
+    let ms = field("ms").as_f64().unwrap_or(0.0);
+    if (200.0..300.0).contains(&status) {
+        let bytes = field("bytes").dyn_into::<Uint8Array>().map(|a| a.to_vec()).unwrap_or_default();
+        return Ok((bytes, ms));
+    }
+    let reason = field("error").as_string().unwrap_or_else(|| "no answer".into());
+    Err(PlayerError::Network { what, url: url.to_string(), reason })
+}
+
+/// A GET retried per `policy`; `on_retry` hears each failure that will be retried.
+async fn get_with_retry(
+    inner: &Shared,
+    session: u32,
+    url: &str,
+    what: &'static str,
+    policy: RetryPolicy,
+    mut on_retry: impl FnMut(&PlayerError, u32),
+) -> Result<(Vec<u8>, f64), PlayerError> {
+    let timeout = inner.borrow().config.request_timeout_ms;
+    let mut retry = 0;
+    loop {
+        match get(url, what, timeout).await {
+            Ok(ok) => return Ok(ok),
+            Err(e) => {
+                retry += 1;
+                match policy.delay_ms(retry) {
+                    Some(delay) if alive(inner, session) => {
+                        on_retry(&e, retry);
+                        sleep(delay).await;
+                    }
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// Loads (or reloads) level `index`'s media playlist. Returns whether it grew.
+async fn load_level(inner: &Shared, session: u32, index: usize) -> Result<bool, PlayerError> {
+    let (url, policy) = {
+        let i = inner.borrow();
+        (i.levels[index].url.clone(), i.config.playlist_retry)
+    };
+    let (bytes, _) = get_with_retry(inner, session, &url, "playlist", policy, |e, _| {
+        report(inner, e, "levelLoadError", false, None);
+    })
+    .await?;
+    let parsed = playlist::parse(&bytes, &url)?;
+    let Parsed::Media(media) = parsed else {
+        return Err(PlayerError::Unsupported(format!("{url} is a master playlist where a media playlist was expected")));
+    };
+    let mut i = inner.borrow_mut();
+    let level = &mut i.levels[index];
+    let grew = level.playlist.as_ref().is_none_or(|p| p.end_sequence() != media.end_sequence() || p.ended != media.ended);
+    level.playlist = Some(media);
+    level.loaded_at_ms = now_ms();
+    level.failures = 0;
+    Ok(grew)
+}
+
+/// The loader: manifest, then segments until the stream ends or the session changes.
+async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError> {
+    let policy = inner.borrow().config.playlist_retry;
+    let (bytes, _) = get_with_retry(inner, session, url, "playlist", policy, |e, _| {
+        report(inner, e, "manifestLoadError", false, None);
+    })
+    .await?;
+    if !alive(inner, session) {
+        return Ok(());
+    }
+    let (levels, single) = match playlist::parse(&bytes, url)? {
+        Parsed::Master(variants) => (variants, None),
+        Parsed::Media(p) => {
+            let v = Variant { uri: url.to_string(), bandwidth: 0, width: None, height: None, codecs: None, name: "default".into() };
+            (vec![v], Some(p))
+        }
+    };
+    {
+        let mut i = inner.borrow_mut();
+        for v in levels {
+            let url = resolve_url(&v.uri, url).unwrap_or_else(|_| v.uri.clone());
+            i.levels.push(Level { variant: v, url, playlist: None, loaded_at_ms: 0.0, failures: 0 });
+        }
+        if let Some(p) = single {
+            i.levels[0].playlist = Some(p);
+            i.levels[0].loaded_at_ms = now_ms();
+        }
+    }
+    let start = {
+        let i = inner.borrow();
+        let bitrates: Vec<u64> = i.levels.iter().map(|l| l.variant.bandwidth).collect();
+        let input = AbrInput { estimate_bps: i.estimator.estimate_bps(), buffer_ahead_s: 0.0, segment_duration_s: 2.0 };
+        i.config.start_level.filter(|&l| l < bitrates.len()).or_else(|| abr::choose(&bitrates, 0, input, &|_| false)).unwrap_or(0)
+    };
+    if inner.borrow().levels[start].playlist.is_none() {
+        load_level(inner, session, start).await?;
+    }
+    let (live_start, is_live) = {
+        let i = inner.borrow();
+        let p = i.levels[start].playlist.as_ref().ok_or_else(|| PlayerError::Unsupported("no media playlist".into()))?;
+        (live::start_sequence(p, i.config.live_sync_segments), !p.ended)
+    };
+    {
+        let mut i = inner.borrow_mut();
+        i.next_sequence = Some(live_start);
+        i.loaded_level = None;
+    }
+    let levels = inner.borrow().levels.iter().map(level_to_js).collect::<Array>();
+    dispatch(inner, "manifestLoaded", &object(&[("url", url.into()), ("levels", levels.into()), ("live", is_live.into())]).into());
+    open_pipeline(inner).await?;
+    let mut current = start;
+    let mut next_reload_ms = 0.0;
+    while alive(inner, session) {
+        // Live playlists: reload on the target-duration cadence.
+        let (live, due) = {
+            let i = inner.borrow();
+            let p = i.levels[current].playlist.as_ref();
+            (p.is_some_and(|p| !p.ended), now_ms() >= next_reload_ms)
+        };
+        if live && due {
+            match load_level(inner, session, current).await {
+                Ok(grew) => {
+                    let i = inner.borrow();
+                    if let Some(p) = i.levels[current].playlist.as_ref() {
+                        next_reload_ms = now_ms() + live::reload_delay_ms(p, grew);
+                    }
+                }
+                Err(e) => {
+                    // Retried with backoff inside; keep playing what is buffered and try
+                    // again after the policy's longest delay.
+                    let mut i = inner.borrow_mut();
+                    i.levels[current].failures += 1;
+                    let failures = i.levels[current].failures;
+                    let p = i.config.playlist_retry;
+                    drop(i);
+                    report(inner, &e, "levelLoadError", false, None);
+                    next_reload_ms = now_ms() + p.delay_ms(p.max_retries.max(1)).unwrap_or(p.max_delay_ms).max(500.0) * f64::from(failures.min(4));
+                }
+            }
+            if !alive(inner, session) {
+                break;
+            }
+        }
+        match step(inner, session, &mut current).await {
+            Ok(Step::Appended) => {}
+            Ok(Step::Wait(ms)) => {
+                let until_reload = if live { (next_reload_ms - now_ms()).max(0.0) } else { ms };
+                sleep(ms.min(until_reload).max(20.0)).await;
+            }
+            Ok(Step::Done) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+enum Step {
+    /// A segment was appended (or skipped): go on at once.
+    Appended,
+    /// Nothing to do for this many ms.
+    Wait(f64),
+    /// The whole stream is buffered.
+    Done,
+}
+
+/// One loader step: pick a level, load and append the next segment.
+async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step, PlayerError> {
+    let (position, ranges, cap, back, next) = {
+        let i = inner.borrow();
+        let sb = i.pipeline.as_ref().and_then(|p| p.source_buffer.clone());
+        let ranges = sb.map(|sb| pairs(&buffered_ranges(&sb))).unwrap_or_default();
+        let cap = i.buffer_cap_s.unwrap_or(i.config.max_buffer_seconds).min(i.config.max_buffer_seconds);
+        (i.video.current_time(), ranges, cap, i.config.back_buffer_seconds, i.next_sequence)
+    };
+    // Back buffer first: memory stays bounded however long the session.
+    if let Some((start, end)) = buffer::eviction(&ranges, position, back) {
+        remove(inner, start, end).await;
+    }
+    let ahead = buffer::ahead(&ranges, position);
+    if ahead >= cap {
+        return Ok(Step::Wait(250.0));
+    }
+    let Some(sequence) = next else { return Ok(Step::Wait(250.0)) };
+    let (playlist_end, ended, target) = {
+        let i = inner.borrow();
+        let p = i.levels[*current].playlist.as_ref().ok_or_else(|| PlayerError::Unsupported("no media playlist".into()))?;
+        (p.end_sequence(), p.ended, p.target_duration)
+    };
+    {
+        // Fell out of a live window (a long stall): restart behind the edge.
+        let mut i = inner.borrow_mut();
+        let sync = i.config.live_sync_segments;
+        if let Some(p) = i.levels[*current].playlist.as_ref() {
+            if sequence < p.media_sequence {
+                let s = live::start_sequence(p, sync);
+                i.next_sequence = Some(s);
+                i.seek_to_sequence = Some(s);
+                return Ok(Step::Appended);
+            }
+        }
+    }
+    if sequence >= playlist_end {
+        if ended {
+            finish(inner).await;
+            return Ok(Step::Done);
+        }
+        return Ok(Step::Wait(target * 250.0));
+    }
+    let level = choose_level(inner, session, *current, sequence, ahead).await?;
+    let Some(level) = level else {
+        // Every level has a gap here: skip the slot.
+        let mut i = inner.borrow_mut();
+        i.next_sequence = Some(sequence + 1);
+        i.skipped += 1;
+        drop(i);
+        report(inner, &PlayerError::Unsupported(format!("segment {sequence} is a gap on every level; skipped")), "fragGap", false, Some(sequence));
+        return Ok(Step::Appended);
+    };
+    // Map the sequence onto the chosen level (aligned by date or by number).
+    let mapped = {
+        let i = inner.borrow();
+        let from = i.levels[*current].playlist.as_ref().and_then(|p| p.segment(sequence)).cloned();
+        let to = i.levels[level].playlist.as_ref();
+        match (from, to) {
+            (Some(seg), Some(p)) if level != *current => p.matching(&seg),
+            _ => Some(sequence),
+        }
+    };
+    let Some(mapped) = mapped else {
+        return Ok(Step::Wait(250.0));
+    };
+    if level != *current {
+        *current = level;
+        inner.borrow_mut().next_sequence = Some(mapped);
+    }
+    let segment = {
+        let i = inner.borrow();
+        i.levels[level].playlist.as_ref().and_then(|p| p.segment(mapped)).cloned()
+    };
+    let Some(segment) = segment else { return Ok(Step::Wait(250.0)) };
+    let base = inner.borrow().levels[level].url.clone();
+    let url = resolve_url(&segment.uri, &base).unwrap_or_else(|_| segment.uri.clone());
+    let policy = inner.borrow().config.segment_retry;
+    let loaded = get_with_retry(inner, session, &url, "segment", policy, |e, _| {
+        report(inner, e, "fragLoadError", false, Some(mapped));
+    })
+    .await;
+    if !alive(inner, session) {
+        return Ok(Step::Done);
+    }
+    let (bytes, ms) = match loaded {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Retries are spent: skip it, the next segment plays on.
+            let mut i = inner.borrow_mut();
+            i.next_sequence = Some(mapped + 1);
+            i.skipped += 1;
+            drop(i);
+            let e = PlayerError::Network { what: "segment", url: url.clone(), reason: format!("{e}; skipped after {} retries", policy.max_retries) };
+            report(inner, &e, "fragLoadError", false, Some(mapped));
+            return Ok(Step::Appended);
+        }
+    };
+    inner.borrow_mut().estimator.sample(bytes.len(), ms);
+    // fMP4 input: the EXT-X-MAP init segment, cached by URL.
+    let init = match &segment.init_uri {
+        Some(uri) => {
+            let init_url = resolve_url(uri, &base).unwrap_or_else(|_| uri.clone());
+            let cached = inner.borrow().init_cache.get(&init_url).cloned();
+            match cached {
+                Some(b) => Some(b),
+                None => {
+                    let (b, _) = get_with_retry(inner, session, &init_url, "segment", policy, |e, _| {
+                        report(inner, e, "fragLoadError", false, Some(mapped));
+                    })
+                    .await?;
+                    inner.borrow_mut().init_cache.insert(init_url, b.clone());
+                    Some(b)
+                }
+            }
+        }
+        None => None,
+    };
+    let discontinuity = segment.discontinuity || inner.borrow().timeline.last().is_some_and(|e| e.sequence + 1 != mapped);
+    let media = match prepare(inner, &bytes, init, discontinuity, &url) {
+        Ok(m) => m,
+        Err(e) => {
+            let mut i = inner.borrow_mut();
+            i.next_sequence = Some(mapped + 1);
+            i.skipped += 1;
+            drop(i);
+            report(inner, &e, "fragParsingError", false, Some(mapped));
+            return Ok(Step::Appended);
+        }
+    };
+    match append(inner, session, media).await {
+        Ok(Some((start, end))) => {
+            let previous = {
+                let mut i = inner.borrow_mut();
+                let previous = i.loaded_level;
+                i.loaded_level = Some(level);
+                i.next_sequence = Some(mapped + 1);
+                i.fragments += 1;
+                i.timeline.push(Entry { sequence: mapped, level, start, end, date_ms: segment.program_date_time_ms });
+                previous
+            };
+            if previous != Some(level) {
+                let auto = inner.borrow().forced_level.is_none();
+                dispatch(
+                    inner,
+                    "levelSwitched",
+                    &object(&[("level", level.into()), ("previous", previous.map_or(-1, |p| p as i32).into()), ("auto", auto.into())]).into(),
+                );
+            }
+            dispatch(
+                inner,
+                "fragmentBuffered",
+                &object(&[
+                    ("sequence", (mapped as f64).into()),
+                    ("level", level.into()),
+                    ("duration", segment.duration.into()),
+                    ("bytes", (bytes.len() as f64).into()),
+                    ("loadMs", ms.into()),
+                    ("start", start.into()),
+                    ("end", end.into()),
+                ])
+                .into(),
+            );
+            let seek = inner.borrow().seek_to_sequence == Some(mapped);
+            if seek {
+                let mut i = inner.borrow_mut();
+                i.seek_to_sequence = None;
+                i.video.set_current_time(start + 0.05);
+            }
+            Ok(Step::Appended)
+        }
+        Ok(None) => Ok(Step::Wait(1000.0)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The level for segment `sequence`: forced, or ABR's choice, never one whose segment
+/// there is a gap. Loads the chosen level's playlist when it is missing or stale.
+async fn choose_level(inner: &Shared, session: u32, current: usize, sequence: u64, ahead: f64) -> Result<Option<usize>, PlayerError> {
+    let mut gaps: Vec<usize> = Vec::new();
+    // (The count is read first: a `for` keeps its iterator expression's temporaries, a
+    // RefCell borrow included, alive for the whole loop.)
+    let count = inner.borrow().levels.len();
+    for _ in 0..=count {
+        let pick = {
+            let mut i = inner.borrow_mut();
+            let reference = i.levels[current].playlist.as_ref().and_then(|p| p.segment(sequence)).cloned();
+            let is_gap = |l: usize, i: &Inner| -> bool {
+                gaps.contains(&l)
+                    || match (&reference, i.levels[l].playlist.as_ref()) {
+                        (Some(r), Some(p)) => p.matching(r).and_then(|s| p.segment(s)).is_some_and(|s| s.gap),
+                        _ => false,
+                    }
+            };
+            let count = i.levels.len();
+            let unusable = |l: usize| is_gap(l, &i);
+            if let Some(forced) = i.forced_level {
+                if !unusable(forced) {
+                    Some(forced)
+                } else {
+                    abr::emergency_down(count, forced, &unusable).filter(|&l| !unusable(l)).or_else(|| (0..count).find(|&l| !unusable(l)))
+                }
+            } else if i.emergency {
+                let pick = abr::emergency_down(count, current, &unusable).filter(|&l| !unusable(l));
+                i.emergency = false;
+                pick
+            } else {
+                let bitrates: Vec<u64> = i.levels.iter().map(|l| l.variant.bandwidth).collect();
+                let duration = reference.as_ref().map_or(2.0, |r| r.duration);
+                let input = AbrInput { estimate_bps: i.estimator.estimate_bps(), buffer_ahead_s: ahead, segment_duration_s: duration };
+                abr::choose(&bitrates, current, input, &unusable)
+            }
+        };
+        let Some(level) = pick else { return Ok(None) };
+        // Make sure its playlist is there and fresh enough to map the sequence.
+        let stale = {
+            let i = inner.borrow();
+            let l = &i.levels[level];
+            match &l.playlist {
+                None => true,
+                Some(p) => level != current && !p.ended && now_ms() - l.loaded_at_ms > p.target_duration * 500.0,
+            }
+        };
+        if stale {
+            if let Err(e) = load_level(inner, session, level).await {
+                if level == current {
+                    return Err(e);
+                }
+                report(inner, &e, "levelLoadError", false, None);
+                gaps.push(level);
+                continue;
+            }
+        }
+        let gap = {
+            let i = inner.borrow();
+            let reference = i.levels[current].playlist.as_ref().and_then(|p| p.segment(sequence)).cloned();
+            match (reference, i.levels[level].playlist.as_ref()) {
+                (Some(r), Some(p)) => p.matching(&r).and_then(|s| p.segment(s)).is_some_and(|s| s.gap),
+                _ => false,
+            }
+        };
+        if !gap {
+            return Ok(Some(level));
+        }
+        gaps.push(level);
+    }
+    Ok(None)
+}
+
+/// Media ready for the SourceBuffer.
+struct Media {
+    init: Option<(Vec<u8>, String)>,
+    data: Vec<u8>,
+}
+
+/// TS → fMP4 through the transmuxer; fMP4 passes through with its init segment.
+fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: bool, url: &str) -> Result<Media, PlayerError> {
+    let mut i = inner.borrow_mut();
+    let Some(pipeline) = i.pipeline.as_mut() else { return Err(PlayerError::Media("no MediaSource".into())) };
+    let mux = |e: livecast_core::Error| PlayerError::Mux { url: url.to_string(), reason: e.to_string() };
+    if bytes.first() == Some(&0x47) {
+        let fragment = pipeline.transmuxer.push_segment(bytes, SegmentOptions { discontinuity }).map_err(mux)?;
+        let init = fragment.init.map(|i| {
+            let mime = i.mime_type();
+            (i.bytes, mime)
+        });
+        return Ok(Media { init, data: fragment.data });
+    }
+    let init = match init {
+        Some(b) => {
+            let info = probe_init(&b).map_err(mux)?;
+            Some((b, info.mime_type()))
+        }
+        None => None,
+    };
+    Ok(Media { init, data: bytes.to_vec() })
+}
+
+/// Opens a MediaSource on the video element.
+async fn open_pipeline(inner: &Shared) -> Result<(), PlayerError> {
+    let video = inner.borrow().video.clone();
+    let ms = JsFuture::from(open_media_source(&video)).await.map_err(|e| PlayerError::Media(js_message(&e)))?;
+    inner.borrow_mut().pipeline = Some(Pipeline { media_source: ms, source_buffer: None, mime: String::new(), init: None, transmuxer: Transmuxer::new() });
+    Ok(())
+}
+
+fn js_message(e: &JsValue) -> String {
+    Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| "unknown error".into())
+}
+
+fn js_name(e: &JsValue) -> String {
+    Reflect::get(e, &"name".into()).ok().and_then(|m| m.as_string()).unwrap_or_default()
+}
+
+/// Appends init (when it changed) and data. `Ok(Some((start, end)))`: where the data went;
+/// `Ok(None)`: the buffer is full, try later; `Err`: fatal.
+async fn append(inner: &Shared, session: u32, media: Media) -> Result<Option<(f64, f64)>, PlayerError> {
+    let mut quota_retried = false;
+    loop {
+        match append_once(inner, &media).await {
+            Ok(range) => return Ok(Some(range)),
+            Err(e) if js_name(&e) == "QuotaExceededError" => {
+                let (position, ranges) = {
+                    let i = inner.borrow();
+                    (i.video.current_time(), pairs(&buffered_ranges(&i.video)))
+                };
+                let plan = buffer::quota_eviction(&ranges, position);
+                if quota_retried || plan.is_none() {
+                    // Evicting did not make room (or there was nothing to evict): hold the
+                    // buffer at what fits and try this segment again later. No loop.
+                    let mut i = inner.borrow_mut();
+                    let ahead = buffer::ahead(&ranges, position);
+                    i.buffer_cap_s = Some((ahead * 0.8).max(2.0));
+                    drop(i);
+                    report(inner, &PlayerError::Media(format!("the SourceBuffer is full ({:.1} s ahead); loading pauses until it drains", ahead)), "bufferFullError", false, None);
+                    return Ok(None);
+                }
+                if let Some((start, end)) = plan {
+                    remove(inner, start, end).await;
+                }
+                quota_retried = true;
+            }
+            Err(e) => {
+                if !alive(inner, session) {
+                    return Ok(None);
+                }
+                return recover(inner, &e).await.map(|_| None);
+            }
+        }
+    }
+}
+
+async fn append_once(inner: &Shared, media: &Media) -> Result<(f64, f64), JsValue> {
+    let sb = {
+        let mut i = inner.borrow_mut();
+        let Some(p) = i.pipeline.as_mut() else { return Err(js_sys::Error::new("no MediaSource").into()) };
+        if let Some((_, mime)) = &media.init {
+            match &p.source_buffer {
+                None => {
+                    if !type_supported(mime) {
+                        return Err(js_sys::Error::new(&format!("this browser cannot play {mime}")).into());
+                    }
+                    p.source_buffer = Some(add_source_buffer(&p.media_source, mime)?);
+                    p.mime = mime.clone();
+                }
+                Some(sb) if *mime != p.mime => {
+                    change_type(sb, mime)?;
+                    p.mime = mime.clone();
+                }
+                Some(_) => {}
+            }
+        }
+        // fMP4 input repeats its init segment with every segment: append it on change only.
+        let init = media.init.as_ref().map(|(b, _)| b).filter(|b| p.init.as_ref() != Some(*b)).cloned();
+        let sb = p.source_buffer.clone().ok_or_else(|| JsValue::from(js_sys::Error::new("a segment arrived before any init segment (no SPS/PPS or EXT-X-MAP)")))?;
+        (sb, init)
+    };
+    let (sb, init) = sb;
+    if let Some(bytes) = init {
+        JsFuture::from(append_buffer(&sb, &Uint8Array::from(bytes.as_slice()))).await?;
+        if let Some(p) = inner.borrow_mut().pipeline.as_mut() {
+            p.init = Some(bytes);
+        }
+    }
+    let before = buffer::end(&pairs(&buffered_ranges(&sb)));
+    JsFuture::from(append_buffer(&sb, &Uint8Array::from(media.data.as_slice()))).await?;
+    let after = buffer::end(&pairs(&buffered_ranges(&sb)));
+    let start = inner.borrow().timeline.last().map_or(before, |e| e.end.max(before.min(e.end)));
+    Ok((start.min(after), after))
+}
+
+/// A media error: one reset of the SourceBuffer pipeline (a new MediaSource, the transmuxer
+/// restarted, loading from the segment at the playhead), then fatal.
+async fn recover(inner: &Shared, e: &JsValue) -> Result<(), PlayerError> {
+    let error = PlayerError::Media(js_message(e));
+    let resets = inner.borrow().media_resets;
+    if resets >= 1 {
+        return Err(error);
+    }
+    report(inner, &error, "bufferAppendError", false, None);
+    let restart = {
+        let mut i = inner.borrow_mut();
+        i.media_resets += 1;
+        let position = i.video.current_time();
+        let restart = i.timeline.at(position).map(|e| e.sequence).or(i.next_sequence);
+        i.timeline.clear();
+        i.pipeline = None;
+        i.monitor = Monitor::default();
+        restart
+    };
+    open_pipeline(inner).await?;
+    let mut i = inner.borrow_mut();
+    i.next_sequence = restart;
+    i.seek_to_sequence = restart;
+    Ok(())
+}
+
+async fn remove(inner: &Shared, start: f64, end: f64) {
+    let sb = inner.borrow().pipeline.as_ref().and_then(|p| p.source_buffer.clone());
+    if let Some(sb) = sb {
+        let _ = JsFuture::from(remove_range(&sb, start, end)).await;
+    }
+}
+
+/// VOD fully buffered: end the MediaSource so playback ends instead of waiting.
+async fn finish(inner: &Shared) {
+    let (ms, sb) = {
+        let mut i = inner.borrow_mut();
+        if i.ended_stream {
+            return;
+        }
+        i.ended_stream = true;
+        match i.pipeline.as_ref() {
+            Some(p) => (p.media_source.clone(), p.source_buffer.clone()),
+            None => return,
+        }
+    };
+    if let Some(sb) = sb {
+        let _ = JsFuture::from(end_of_stream(&ms, &sb)).await;
+    }
+}
+
+/// The 250 ms monitor: stalls, holes, latency, catch-up and jumps to the live edge.
+async fn monitor(inner: &Shared, session: u32) {
+    while alive(inner, session) {
+        sleep(250.0).await;
+        if !alive(inner, session) {
+            break;
+        }
+        tick(inner);
+    }
+}
+
+fn tick(inner: &Shared) {
+    let now = now_ms();
+    let (video, position, ranges) = {
+        let i = inner.borrow();
+        (i.video.clone(), i.video.current_time(), pairs(&buffered_ranges(&i.video)))
+    };
+    if i_has_no_pipeline(inner) {
+        return;
+    }
+    let ahead = buffer::ahead(&ranges, position);
+    // Holes (a skipped segment's timestamps, a start after 0): jump over small ones.
+    if let Some(to) = buffer::hole_skip(&ranges, position, 2.0) {
+        video.set_current_time(to);
+        return;
+    }
+    let paused = video.paused();
+    let ended = video.ended();
+    let mut stalled_event = None;
+    {
+        let mut i = inner.borrow_mut();
+        let moved = (position - i.monitor.last_position).abs() > 0.01;
+        if moved {
+            i.monitor.last_position = position;
+            i.monitor.last_progress_ms = now;
+            i.monitor.started = true;
+            if let Some(since) = i.monitor.stalled_since.take() {
+                i.stalled_ms += now - since;
+            }
+        } else if i.monitor.started && !paused && !ended && i.monitor.stalled_since.is_none() && now - i.monitor.last_progress_ms > 1000.0 && ahead < 0.5 {
+            i.monitor.stalled_since = Some(now);
+            i.stalls += 1;
+            if i.forced_level.is_none() {
+                i.emergency = true;
+            }
+            stalled_event = Some((i.stalls, i.timeline.at(position).map_or(-1, |e| e.level as i32)));
+        }
+        if !i.monitor.started && i.monitor.last_progress_ms == 0.0 {
+            i.monitor.last_progress_ms = now;
+        }
+    }
+    if let Some((count, level)) = stalled_event {
+        dispatch(inner, "stalled", &object(&[("position", position.into()), ("count", count.into()), ("level", level.into())]).into());
+    }
+    // Live: latency, catch-up rate, jump to the edge.
+    let live = {
+        let i = inner.borrow();
+        let current = i.timeline.at(position).map(|e| e.level).or(i.loaded_level).unwrap_or(0);
+        i.levels.get(current).and_then(|l| l.playlist.as_ref().map(|p| (p.clone(), l.loaded_at_ms)))
+    };
+    let Some((playlist, loaded_at)) = live else { return };
+    if playlist.ended {
+        let mut i = inner.borrow_mut();
+        i.latency = None;
+        if i.playback_rate != 1.0 {
+            i.playback_rate = 1.0;
+            video.set_playback_rate(1.0);
+        }
+        return;
+    }
+    let latency = {
+        let i = inner.borrow();
+        i.timeline.dated_latency(position, now).or_else(|| {
+            let e = i.timeline.at(position)?;
+            live::latency_from_playlist(&playlist, e.sequence, position - e.start, (now - loaded_at) / 1000.0)
+        })
+    };
+    let Some(latency) = latency else { return };
+    let (target, max, rate_max) = {
+        let i = inner.borrow();
+        let t = playlist.target_duration;
+        (i.config.target_latency(t), i.config.max_latency(t), i.config.max_catch_up_rate)
+    };
+    inner.borrow_mut().latency = Some(latency);
+    if paused {
+        return;
+    }
+    if live::should_jump(latency, max) {
+        let mut i = inner.borrow_mut();
+        let sync = i.config.live_sync_segments;
+        let to = live::start_sequence(&playlist, sync);
+        // Already buffered? Seek there; else load it next and seek once it is appended.
+        if let Some(entry) = i.timeline.first_from(to).filter(|e| e.start > position + 0.5).cloned() {
+            drop(i);
+            video.set_current_time(entry.start + 0.05);
+            return;
+        }
+        if i.seek_to_sequence.is_none() && i.next_sequence.is_some_and(|n| n < to) {
+            i.next_sequence = Some(to);
+            i.seek_to_sequence = Some(to);
+        }
+    }
+    let rate = live::catch_up_rate(latency, target, rate_max, ahead);
+    let emit = {
+        let mut i = inner.borrow_mut();
+        if (rate - i.playback_rate).abs() > 0.001 {
+            i.playback_rate = rate;
+            video.set_playback_rate(rate);
+        }
+        let due = now - i.monitor.last_latency_event_ms >= 1000.0;
+        if due {
+            i.monitor.last_latency_event_ms = now;
+        }
+        due
+    };
+    if emit {
+        dispatch(inner, "latency", &object(&[("latency", latency.into()), ("target", target.into()), ("playbackRate", rate.into())]).into());
+    }
+}
+
+fn i_has_no_pipeline(inner: &Shared) -> bool {
+    inner.borrow().pipeline.is_none()
+}
