@@ -12,9 +12,9 @@
 //!   it was funded with is never stranded.
 
 use alloy_primitives::{I256, U256};
-use livecast_core::ticket::{Balance, PaymentBatch, Price, SignedTicket, Ticket, TicketParams, MAX_SENDER_NONCES};
+use livecast_core::ticket::{estimate_pixels, Balance, PaymentBatch, Price, SignedTicket, Ticket, TicketParams, MAX_SENDER_NONCES};
 use livecast_protocol::net::OrchestratorInfo;
-use livecast_protocol::{keccak256, recover_signer, Address, NodeKey, B256};
+use livecast_protocol::{keccak256, recover_signer, Address, NodeKey, Profile, B256};
 use std::collections::HashMap;
 
 /// Why a payment cannot be made.
@@ -216,6 +216,11 @@ impl Payments {
         self.accounts.get(uri).map(|a| a.price)
     }
 
+    /// The node's ticket params (`None` for a free or unknown node).
+    pub fn params(&self, uri: &str) -> Option<&TicketParams> {
+        self.accounts.get(uri).and_then(|a| a.params.as_ref())
+    }
+
     /// The credit `uri` holds for us, wei (negative: we owe it).
     pub fn balance(&self, uri: &str) -> Option<I256> {
         self.accounts.get(uri).map(|a| a.balance.get())
@@ -265,6 +270,16 @@ impl Payments {
 }
 
 
+
+/// go-livepeer's fee estimate in output pixels for a segment of `duration_ms` asking for
+/// `profiles` (a profile's fps of 0 counts as 60, as in `estimateFee`).
+pub fn segment_pixels(profiles: &[Profile], duration_ms: u64) -> u64 {
+    let renditions: Vec<(u32, u32, f64)> = profiles
+        .iter()
+        .map(|p| (p.width, p.height, if p.fps == 0 { 0.0 } else { f64::from(p.fps) / f64::from(p.fps_den.max(1)) }))
+        .collect();
+    estimate_pixels(&renditions, duration_ms as f64 / 1000.0)
+}
 
 /// The fixed, human-readable message the wallet signs to derive its session key for
 /// `broker` on chain `chain_id`. The wallet shows it; it commits to nothing on chain.
@@ -368,7 +383,8 @@ mod tests {
         assert!(session_key_from_signature(wallet.address(), &message, &sig[..64]).unwrap_err().to_string().contains("64 bytes"));
     }
 
-    use livecast_core::ticket::{estimate_pixels, win_prob_for};
+    use livecast_core::ticket::win_prob_for;
+    use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9};
     use livecast_protocol::net::{AuthToken, PriceInfo, TicketExpirationParams};
 
     /// A node's info: `price` wei per pixel, tickets of face value 1e15 wei and EV 1e12.
@@ -396,7 +412,10 @@ mod tests {
 
     fn ladder_pixels() -> u64 {
         // 360p + 240p at 30 fps for a 2 s segment.
-        estimate_pixels(&[(640, 360, 30.0), (426, 240, 30.0)], 2.0)
+        let pixels = segment_pixels(&[P360P30FPS16X9, P240P30FPS16X9], 2000);
+        assert_eq!(pixels, ((640 * 360 + 426 * 240) * 30 * 2 * 102u64).div_ceil(100));
+        assert_eq!(segment_pixels(&[P360P30FPS16X9], 1500), segment_pixels(&[P360P30FPS16X9], 2000), "duration rounds up");
+        pixels
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! a node not yet tried first, otherwise the lowest latency score; nodes that failed are
 //! skipped for a while; a segment goes to at most [`MAX_ATTEMPTS`] nodes.
 
-use livecast_protocol::net::{AuthToken, OrchestratorInfo, OrchestratorRequest};
-use livecast_protocol::segment::new_seg_data;
-use livecast_protocol::{discovery, Error, NodeKey, Profile};
+use livecast_protocol::net::{AuthToken, OrchestratorInfo, OrchestratorRequest, SegData};
+use livecast_protocol::segment::{flatten_seg_data, new_seg_data};
+use livecast_protocol::{discovery, keccak256, Address, Error, NodeKey, Profile};
 use prost::Message;
 
 /// Nodes a segment is offered to before the broadcaster gives up on transcoding it
@@ -49,10 +49,19 @@ impl Node {
     }
 }
 
+/// Who signs the broadcaster's messages (discovery request, segments).
+#[derive(Debug, Clone)]
+pub enum Signer {
+    /// A key in the page (the session key): signs on the spot.
+    Key(NodeKey),
+    /// A wallet (payment wallet mode): the caller has it `personal_sign` each digest.
+    Wallet(Address),
+}
+
 /// A broadcast's transcoding state: key, ladder, nodes.
 #[derive(Debug)]
 pub struct TranscodeSession {
-    key: NodeKey,
+    key: Signer,
     manifest_id: Vec<u8>,
     profiles: Vec<Profile>,
     max_price_per_pixel: f64,
@@ -63,17 +72,52 @@ impl TranscodeSession {
     /// A session for stream `manifest_id` with a fresh session key (it never leaves the
     /// page), asking for `profiles` from nodes charging at most `max_price_per_pixel` wei.
     pub fn new(manifest_id: &str, profiles: Vec<Profile>, max_price_per_pixel: f64) -> Result<Self, Error> {
-        Ok(Self { key: NodeKey::generate()?, manifest_id: manifest_id.as_bytes().to_vec(), profiles, max_price_per_pixel, nodes: Vec::new() })
+        Ok(Self::with_key(NodeKey::generate()?, manifest_id, profiles, max_price_per_pixel))
+    }
+
+    /// A session signing with `key`: the session key a wallet derived and funded, when the
+    /// broadcast pays its nodes (the segment signer must be the ticket sender).
+    pub fn with_key(key: NodeKey, manifest_id: &str, profiles: Vec<Profile>, max_price_per_pixel: f64) -> Self {
+        Self { key: Signer::Key(key), manifest_id: manifest_id.as_bytes().to_vec(), profiles, max_price_per_pixel, nodes: Vec::new() }
+    }
+
+    /// A session whose messages the wallet at `wallet` signs (see [`Self::unsigned_seg_data`]).
+    pub fn with_wallet(wallet: Address, manifest_id: &str, profiles: Vec<Profile>, max_price_per_pixel: f64) -> Self {
+        Self { key: Signer::Wallet(wallet), manifest_id: manifest_id.as_bytes().to_vec(), profiles, max_price_per_pixel, nodes: Vec::new() }
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> &Signer {
+        &self.key
+    }
+
+    /// The renditions asked for.
+    pub fn profiles(&self) -> &[Profile] {
+        &self.profiles
     }
 
     /// The session key's address, `0x…` checksummed.
     pub fn address(&self) -> String {
-        self.key.address().to_checksum(None)
+        match &self.key {
+            Signer::Key(k) => k.address(),
+            Signer::Wallet(a) => *a,
+        }
+        .to_checksum(None)
     }
 
-    /// The signed `OrchestratorRequest` the relay forwards to every node on discovery.
+    /// The signed `OrchestratorRequest` the relay forwards to every node on discovery
+    /// (a key signer; a wallet signs [`Self::discovery_digest`] instead).
     pub fn discovery_request(&self) -> Result<OrchestratorRequest, Error> {
-        discovery::orchestrator_request(&self.key)
+        match &self.key {
+            Signer::Key(k) => discovery::orchestrator_request(k),
+            Signer::Wallet(_) => Err(Error::InvalidKey("a wallet signs the discovery digest itself".into())),
+        }
+    }
+
+    /// What a wallet signs (`personal_sign`) for the discovery request: keccak256 of the
+    /// checksummed address, as go-livepeer's broadcaster.
+    pub fn discovery_digest(&self) -> [u8; 32] {
+        keccak256(self.address().as_bytes()).0
     }
 
     /// Replaces the known nodes with the relay's discovery answer, keeping the history of
@@ -134,12 +178,39 @@ impl TranscodeSession {
     /// The `Livepeer-Segment` header value for `segment` (seq, duration) sent to `node`:
     /// base64 protobuf `SegData`, signed by the session key, with the node's auth token.
     pub fn seg_data_header(&self, node: &Node, seq: u64, duration_ms: u64, segment: &[u8]) -> Result<String, Error> {
+        let Signer::Key(key) = &self.key else {
+            return Err(Error::InvalidKey("a wallet signs segments through unsigned_seg_data".into()));
+        };
         let duration = i32::try_from(duration_ms).unwrap_or(i32::MAX);
         let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-        let mut seg = new_seg_data(&self.key, &self.manifest_id, seq, duration, segment, &self.profiles)?;
+        let mut seg = new_seg_data(key, &self.manifest_id, seq, duration, segment, &self.profiles)?;
         seg.auth_token = node.auth_token.clone();
         Ok(base64(&seg.encode_to_vec()))
     }
+
+    /// The `SegData` for a wallet to sign: the message, and the 32-byte digest the wallet
+    /// `personal_sign`s (keccak256 of go-livepeer's flatten). Put the signature in `sig`
+    /// and encode with [`seg_data_to_header`].
+    pub fn unsigned_seg_data(&self, node: &Node, seq: u64, duration_ms: u64, segment: &[u8]) -> Result<(SegData, [u8; 32]), Error> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        let mut seg = SegData {
+            manifest_id: self.manifest_id.clone(),
+            seq,
+            hash: keccak256(segment).to_vec(),
+            profiles: b"invalid".to_vec(),
+            duration: i32::try_from(duration_ms).unwrap_or(i32::MAX),
+            full_profiles: self.profiles.iter().map(Profile::to_net).collect(),
+            ..Default::default()
+        };
+        seg.auth_token = node.auth_token.clone();
+        let digest = keccak256(flatten_seg_data(&seg)?).0;
+        Ok((seg, digest))
+    }
+}
+
+/// The `Livepeer-Segment` value of a signed `SegData`.
+pub fn seg_data_to_header(seg: &SegData) -> String {
+    base64(&seg.encode_to_vec())
 }
 
 /// Standard base64 with padding, as go-livepeer encodes its protobuf headers.
@@ -192,7 +263,7 @@ pub fn orchestrator_info_from_base64(text: &str) -> Option<OrchestratorInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use livecast_protocol::net::{PriceInfo, SegData};
+    use livecast_protocol::net::PriceInfo;
     use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9};
     use livecast_protocol::segment::seg_data_signer;
 
@@ -263,6 +334,25 @@ mod tests {
         assert_eq!(seg_data_signer(&seg).unwrap().to_checksum(None), s.address());
         let request = s.discovery_request().unwrap();
         assert_eq!(livecast_protocol::discovery::verify_orchestrator_request(&request).unwrap().to_checksum(None), s.address());
+    }
+
+    #[test]
+    fn a_wallet_signs_the_same_digests_a_key_would() {
+        let wallet = NodeKey::from_bytes(&[3u8; 32]).unwrap();
+        let mut keyed = TranscodeSession::with_key(wallet.clone(), "stream1", vec![P360P30FPS16X9], 10.0);
+        let mut external = TranscodeSession::with_wallet(wallet.address(), "stream1", vec![P360P30FPS16X9], 10.0);
+        for s in [&mut keyed, &mut external] {
+            s.set_nodes(vec![("https://a:8935".into(), info(0, b"ta"))]);
+        }
+        assert_eq!(keyed.address(), external.address());
+        let node = keyed.nodes()[0].clone();
+        let (mut seg, digest) = external.unsigned_seg_data(&node, 4, 2000, b"bytes").unwrap();
+        // A wallet's personal_sign over the 32-byte digest.
+        seg.sig = wallet.sign_message(&digest).unwrap().to_vec();
+        assert_eq!(seg_data_to_header(&seg), keyed.seg_data_header(&node, 4, 2000, b"bytes").unwrap());
+        assert_eq!(seg_data_signer(&seg).unwrap(), wallet.address());
+        assert_eq!(wallet.sign_message(&external.discovery_digest()).unwrap().to_vec(), keyed.discovery_request().unwrap().sig);
+        assert!(external.seg_data_header(&node, 4, 2000, b"bytes").is_err() && external.discovery_request().is_err());
     }
 
     fn decode_base64(text: &str) -> Vec<u8> {

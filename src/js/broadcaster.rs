@@ -7,9 +7,12 @@
 
 use super::interop::{object, OptionsReader};
 use crate::broadcast::stats::{StatsSnapshot, StatsWindow};
-use crate::broadcast::transcode::{orchestrator_info_from_base64, TranscodeSession, MAX_ATTEMPTS};
+use super::wallet::payer::{self, Payer, PaymentOptions};
+use crate::broadcast::payment::Prepared;
+use crate::broadcast::transcode::{orchestrator_info_from_base64, seg_data_to_header, Signer, TranscodeSession, MAX_ATTEMPTS};
 use crate::broadcast::upload::{PendingSegment, RetryPolicy, UploadQueue, UploadVerdict};
 use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9, P720P30FPS16X9};
+use livecast_protocol::net::OrchestratorInfo;
 use livecast_protocol::Profile;
 use crate::{ErrorCode, LivecastError};
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
@@ -78,6 +81,28 @@ export interface BroadcasterOptions {
    * fails, to up to two others. Default: off (the source only).
    */
   transcode?: boolean | { profiles?: string[]; maxPricePerPixel?: number };
+  /**
+   * Pay transcoder nodes with Livepeer tickets from a wallet (turns `transcode` on with the
+   * default ladder when it is not set). `mode: "session"` (default): a session key derived
+   * from the wallet (one `personal_sign`) is the ticket sender and signs silently; at
+   * `start()` the wallet tops its deposit and reserve up to `deposit`/`reserve` with one
+   * `fundDepositAndReserveFor` transaction when they fall short (show
+   * `wallet.fundingNeeded(...)` to the user first). `mode: "wallet"`: the wallet is the
+   * sender and signs discovery, every segment and every ticket with `personal_sign` (its own
+   * deposit must be funded). Nodes above `maxPricePerPixel` (wei per output pixel) are
+   * refused with `PRICE_TOO_HIGH`.
+   */
+  payment?: {
+    wallet: Wallet;
+    /** The TicketBroker's address. */
+    broker: string;
+    mode?: "session" | "wallet";
+    maxPricePerPixel: number;
+    /** Wei the sender's deposit should hold (winning tickets are paid from it). */
+    deposit: Wei;
+    /** Wei the sender's reserve should hold. */
+    reserve: Wei;
+  };
 }
 
 /** `idle` → `connecting` → `live` ⇄ `reconnecting` → `ended`. */
@@ -101,6 +126,16 @@ export interface BroadcastStats {
   segmentsDropped: number;
   /** Which encoder runs, and why. */
   encoder: string;
+  /** Tickets sent in payments nodes accepted (0 without `payment`). */
+  ticketsSent: number;
+  /** Expected value of those tickets, wei as a decimal string (`BigInt(evPaid)`). */
+  evPaid: string;
+  /** Fees the nodes charged for the pixels they made, wei as a decimal string. */
+  feesDebited: string;
+  /** The sender's winning tickets redeemed on the broker so far. */
+  winningTickets: number;
+  /** The ticket sender's address (session key or wallet), null without `payment`. */
+  ticketSender: string | null;
 }
 
 /** The `segment` event's detail: the relay acknowledged a segment. */
@@ -114,6 +149,8 @@ export interface SegmentAcknowledged {
   transcoder: string | null;
   /** The renditions the relay stored and checked (empty without transcoding). */
   renditions: { profile: string; width: number; height: number; bitrateKbps?: number; pixels?: number; bytes?: number }[];
+  /** What this segment paid its node (with `payment`): tickets, their EV and the fee, wei as strings, and the node's balance after it. */
+  payment?: { tickets: number; ev: string; fee: string; balance: string };
 }
 
 /** The `error` event's detail. `fatal` errors end the broadcast. */
@@ -150,6 +187,8 @@ struct Options {
     encoder_workers: Option<u32>,
     /// Renditions to ask transcoder nodes for; `None`: source only.
     transcode: Option<TranscodeOptions>,
+    /// Ticket payments to the nodes.
+    payment: Option<PaymentOptions>,
 }
 
 /// The `transcode` option.
@@ -205,6 +244,10 @@ struct Inner {
     worker_finished: bool,
     /// The Livepeer broadcaster's state when transcoding is on.
     transcode: Option<TranscodeSession>,
+    /// The ticket sender and its books when the broadcast pays its nodes.
+    payer: Option<Payer>,
+    /// Stats reports so far (the winning-ticket count is read every few).
+    stats_ticks: u32,
     ready: Option<Waiter>,
     drained: Option<Function>,
     // Closures the browser calls back into; kept alive for the broadcast's lifetime.
@@ -258,6 +301,8 @@ impl Broadcaster {
             policy: RetryPolicy::default(),
             worker_finished: false,
             transcode: None,
+            payer: None,
+            stats_ticks: 0,
             ready: None,
             drained: None,
             on_message: None,
@@ -366,7 +411,7 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
     let reader = OptionsReader::new(
         value,
         OBJECT,
-        &["relayUrl", "streamId", "streamKey", "video", "segmentSeconds", "maxQueuedSegments", "encoder", "encoderWorkers", "transcode"],
+        &["relayUrl", "streamId", "streamKey", "video", "segmentSeconds", "maxQueuedSegments", "encoder", "encoderWorkers", "transcode", "payment"],
     )?;
     let relay_url = reader.string("relayUrl")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`relayUrl` is required".into() })?;
     let stream_id = reader.string("streamId")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamId` is required".into() })?;
@@ -412,8 +457,17 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
         Some(n) if (1.0..=8.0).contains(&n) && n.fract() == 0.0 => Some(n as u32),
         Some(n) => return Err(bad(format!("`encoderWorkers` must be a whole number within 1..=8, got {n}"))),
     };
-    let transcode = parse_transcode(&Reflect::get(value, &"transcode".into()).unwrap_or(JsValue::UNDEFINED), settings.height)?;
+    let payment = payer::parse(&Reflect::get(value, &"payment".into()).unwrap_or(JsValue::UNDEFINED))?;
+    let mut transcode_value = Reflect::get(value, &"transcode".into()).unwrap_or(JsValue::UNDEFINED);
+    if payment.is_some() && transcode_value.is_undefined() {
+        transcode_value = JsValue::TRUE;
+    }
+    let transcode = parse_transcode(&transcode_value, settings.height)?;
+    if payment.is_some() && transcode.is_none() {
+        return Err(bad("`payment` pays transcoder nodes: it needs `transcode`".into()));
+    }
     Ok(Options {
+        payment,
         encoder,
         encoder_workers,
         transcode,
@@ -467,10 +521,23 @@ fn parse_transcode(value: &JsValue, capture_height: u32) -> Result<Option<Transc
 /// fatal: the broadcast goes on with the source only, and says so.
 async fn discover_transcoders(inner: &Shared, options: &Options, transcode: &TranscodeOptions) -> Result<(), LivecastError> {
     let unavailable = |message: String| broadcast_error(ErrorCode::TranscodeUnavailable, message);
-    let mut session = TranscodeSession::new(&options.stream_id, transcode.profiles.clone(), transcode.max_price_per_pixel)
-        .map_err(|e| unavailable(format!("cannot create the session key: {e}")))?;
-    let request = session.discovery_request().map_err(|e| unavailable(e.to_string()))?;
-    let body = object(&[("address", session.address().into()), ("sig", format!("0x{}", hex(&request.sig)).into())]);
+    // With payments, the ticket sender signs the segments (nodes check they are the same),
+    // and the price cap is the payment's, applied with a typed error per node below.
+    let payer_signer = inner.borrow().payer.as_ref().map(|p| (p.session_key().cloned(), p.handles()));
+    let mut session = match payer_signer {
+        Some((Some(key), _)) => TranscodeSession::with_key(key, &options.stream_id, transcode.profiles.clone(), f64::INFINITY),
+        Some((None, (_, wallet, _, _))) => TranscodeSession::with_wallet(wallet, &options.stream_id, transcode.profiles.clone(), f64::INFINITY),
+        None => TranscodeSession::new(&options.stream_id, transcode.profiles.clone(), transcode.max_price_per_pixel)
+            .map_err(|e| unavailable(format!("cannot create the session key: {e}")))?,
+    };
+    let sig = match session.signer() {
+        Signer::Key(_) => session.discovery_request().map_err(|e| unavailable(e.to_string()))?.sig,
+        Signer::Wallet(wallet) => {
+            let provider = inner.borrow().payer.as_ref().map(|p| p.handles().0).ok_or_else(|| unavailable("no wallet".into()))?;
+            payer::wallet_sign_digest(&provider, *wallet, &session.discovery_digest()).await?
+        }
+    };
+    let body = object(&[("address", session.address().into()), ("sig", format!("0x{}", hex(&sig)).into())]);
     let body = js_sys::JSON::stringify(&body).map(String::from).unwrap_or_default();
     let url = format!("{}/api/transcoders/info", options.relay_url);
     let answer = http(&url, "POST", None, Some((&JsValue::from(body), &[("Content-Type", "application/json".to_string())])), 15_000.0).await;
@@ -492,12 +559,30 @@ async fn discover_transcoders(inner: &Shared, options: &Options, transcode: &Tra
         }
         Err(e) => return Err(unavailable(format!("transcoder discovery failed: {}", js_message(&e)))),
     };
+    let nodes = admit_paid_nodes(inner, nodes);
     session.set_nodes(nodes);
     if session.nodes().is_empty() {
         emit_error(inner, ErrorCode::TranscodeUnavailable, "no transcoder answered within the price cap: broadcasting the source only".into(), false, None, None);
     }
     inner.borrow_mut().transcode = Some(session);
     Ok(())
+}
+
+/// With payments, keeps the nodes the broadcast can pay, and says why each other one is
+/// left out (`PRICE_TOO_HIGH`, `DEPOSIT_TOO_LOW`, `PAYMENT_REJECTED`).
+fn admit_paid_nodes(inner: &Shared, nodes: Vec<(String, OrchestratorInfo)>) -> Vec<(String, OrchestratorInfo)> {
+    if inner.borrow().payer.is_none() {
+        return nodes;
+    }
+    let mut kept = Vec::new();
+    for (uri, info) in nodes {
+        let admitted = inner.borrow_mut().payer.as_mut().map(|p| p.admit(&uri, &info));
+        match admitted {
+            Some(Err(e)) => emit_error(inner, e.code(), e.to_string(), false, None, None),
+            _ => kept.push((uri, info)),
+        }
+    }
+    kept
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -526,6 +611,10 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
         .find_map(|k| Reflect::get(&info, &(*k).into()).ok().and_then(|v| v.as_f64()))
         .unwrap_or(0.0);
     inner.borrow_mut().next_seq = next_seq as u64;
+    if let Some(payment) = &options.payment {
+        let payer = Payer::start(payment.clone()).await?;
+        inner.borrow_mut().payer = Some(payer);
+    }
     if let Some(transcode) = &options.transcode {
         discover_transcoders(inner, &options, transcode).await?;
     }
@@ -720,6 +809,7 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
     let body = Uint8Array::from(segment.data.as_slice());
     let mut attempt = 0;
     let mut tried: Vec<String> = Vec::new();
+    let mut unpaid_gap = false;
     loop {
         attempt += 1;
         let mut headers = vec![
@@ -727,13 +817,33 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
             ("Content-Duration", segment.duration_ms.to_string()),
             ("Livecast-Capture-Start", format!("{}", segment.capture_start_ms.round())),
         ];
-        let node = {
-            let i = inner.borrow();
-            i.transcode.as_ref().and_then(|t| {
-                let node = t.choose(segment.seq, &tried)?.clone();
-                let header = t.seg_data_header(&node, segment.seq, segment.duration_ms, &segment.data).ok()?;
-                Some((node.uri, header))
-            })
+        let (node, prepared) = match if unpaid_gap { Ok(None) } else { node_headers(inner, &segment, &tried).await } {
+            Ok(Some((uri, header, payment))) => {
+                let prepared = payment.map(|(prepared, payment_header)| {
+                    headers.push((livecast_protocol::PAYMENT_HEADER, payment_header));
+                    prepared
+                });
+                (Some((uri, header)), prepared)
+            }
+            Ok(None) => (None, None),
+            Err((uri, error)) => {
+                // This node cannot be paid (or the wallet refused to sign): the next one.
+                emit_error(inner, error.code(), format!("segment {}: {error}", segment.seq), false, Some(segment.seq), None);
+                let next = {
+                    let mut i = inner.borrow_mut();
+                    tried.push(uri.clone());
+                    let t = i.transcode.as_mut().expect("a node was chosen from the session");
+                    t.record(&uri, segment.seq, Err(()));
+                    tried.len() < MAX_ATTEMPTS && t.choose(segment.seq, &tried).is_some()
+                };
+                if error.code() == ErrorCode::UserRejected || !next {
+                    // No node left that can be paid: the source alone, with a gap marked.
+                    unpaid_gap = true;
+                    (None, None)
+                } else {
+                    continue;
+                }
+            }
         };
         if let Some((uri, header)) = &node {
             headers.push((livecast_protocol::SEGMENT_HEADER, header.clone()));
@@ -753,6 +863,8 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
                 == Some(true);
             if status == Some(502) && retryable {
                 let message = Reflect::get(&json, &"error".into()).ok().map(|e| js_message(&e)).unwrap_or_default();
+                let error_code = Reflect::get(&json, &"error".into()).ok().and_then(|e| Reflect::get(&e, &"code".into()).ok()).and_then(|c| c.as_string()).unwrap_or_default();
+                let code = if error_code == "transcoder_payment_rejected" { ErrorCode::PaymentRejected } else { ErrorCode::TranscodeFailed };
                 let next = {
                     let mut i = inner.borrow_mut();
                     tried.push(uri.clone());
@@ -760,13 +872,14 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
                     t.record(uri, segment.seq, Err(()));
                     (tried.len() < MAX_ATTEMPTS).then(|| t.choose(segment.seq, &tried).is_some()).unwrap_or(false)
                 };
-                emit_error(inner, ErrorCode::TranscodeFailed, format!("transcoder {uri} failed segment {}: {message}", segment.seq), false, Some(segment.seq), status);
+                let what = if code == ErrorCode::PaymentRejected { "refused the payment for" } else { "failed" };
+                emit_error(inner, code, format!("transcoder {uri} {what} segment {}: {message}", segment.seq), false, Some(segment.seq), status);
                 if next {
                     continue;
                 }
                 // The relay stored the source before forwarding: keep it, mark the gap.
                 give_up_transcoding(inner, &segment, &key).await;
-                acknowledge(inner, &segment, upload_ms, attempt, None, &JsValue::NULL);
+                acknowledge(inner, &segment, upload_ms, attempt, None, &JsValue::NULL, None);
                 return;
             }
         }
@@ -776,7 +889,11 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
                     t.record(uri, segment.seq, Ok(upload_ms));
                 }
                 let renditions = Reflect::get(&json, &"renditions".into()).unwrap_or(JsValue::NULL);
-                acknowledge(inner, &segment, upload_ms, attempt, node.as_ref().map(|(u, _)| u.as_str()), &renditions);
+                if unpaid_gap {
+                    give_up_transcoding(inner, &segment, &key).await;
+                }
+                let paid = settle_payment(inner, node.as_ref().map(|(u, _)| u.as_str()), prepared.as_ref(), &json);
+                acknowledge(inner, &segment, upload_ms, attempt, node.as_ref().map(|(u, _)| u.as_str()), &renditions, paid);
                 return;
             }
             UploadVerdict::BadStreamKey => {
@@ -808,13 +925,13 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
 }
 
 /// A stored segment: stats, state back to live, and the `segment` event.
-fn acknowledge(inner: &Shared, segment: &PendingSegment, upload_ms: f64, attempts: u32, transcoder: Option<&str>, renditions: &JsValue) {
+fn acknowledge(inner: &Shared, segment: &PendingSegment, upload_ms: f64, attempts: u32, transcoder: Option<&str>, renditions: &JsValue, payment: Option<JsValue>) {
     inner.borrow_mut().stats.segment_acknowledged(upload_ms);
     if inner.borrow().state == State::Reconnecting {
         set_state(inner, State::Live);
     }
     let renditions = if renditions.is_object() { renditions.clone() } else { Array::new().into() };
-    let detail = object(&[
+    let mut entries = vec![
         ("seq", (segment.seq as f64).into()),
         ("bytes", (segment.data.len() as f64).into()),
         ("durationMs", (segment.duration_ms as f64).into()),
@@ -822,8 +939,101 @@ fn acknowledge(inner: &Shared, segment: &PendingSegment, upload_ms: f64, attempt
         ("attempts", attempts.into()),
         ("transcoder", transcoder.map_or(JsValue::NULL, JsValue::from)),
         ("renditions", renditions),
-    ]);
+    ];
+    if let Some(payment) = payment {
+        entries.push(("payment", payment));
+    }
+    let detail = object(&entries);
     dispatch(inner, "segment", &detail.into());
+}
+
+/// The next node for `segment` (not in `tried`) with its signed `Livepeer-Segment` and, with
+/// payments, the tickets and the `Livepeer-Payment`; `None` without transcoding or nodes.
+/// A wallet signer is asked with `personal_sign` (no borrow held meanwhile).
+async fn node_headers(inner: &Shared, segment: &PendingSegment, tried: &[String]) -> Result<Option<(String, String, Option<(Prepared, String)>)>, (String, LivecastError)> {
+    let choice = {
+        let i = inner.borrow();
+        i.transcode.as_ref().and_then(|t| Some((t.choose(segment.seq, tried)?.clone(), t.signer().clone(), t.profiles().to_vec())))
+    };
+    let Some((node, signer, profiles)) = choice else { return Ok(None) };
+    let uri = node.uri.clone();
+    let fail = |e: LivecastError| (uri.clone(), e);
+    let header = match &signer {
+        Signer::Key(_) => {
+            let i = inner.borrow();
+            let t = i.transcode.as_ref().expect("chosen from the session");
+            t.seg_data_header(&node, segment.seq, segment.duration_ms, &segment.data)
+                .map_err(|e| fail(broadcast_error(ErrorCode::TranscodeFailed, format!("cannot sign segment {}: {e}", segment.seq))))?
+        }
+        Signer::Wallet(wallet) => {
+            let (mut seg, digest) = {
+                let i = inner.borrow();
+                let t = i.transcode.as_ref().expect("chosen from the session");
+                t.unsigned_seg_data(&node, segment.seq, segment.duration_ms, &segment.data)
+                    .map_err(|e| fail(broadcast_error(ErrorCode::TranscodeFailed, format!("segment {}: {e}", segment.seq))))?
+            };
+            let provider = inner.borrow().payer.as_ref().map(|p| p.handles().0).ok_or_else(|| fail(broadcast_error(ErrorCode::InvalidState, "no wallet")))?;
+            seg.sig = payer::wallet_sign_digest(&provider, *wallet, &digest).await.map_err(fail)?;
+            seg_data_to_header(&seg)
+        }
+    };
+    let prepared = {
+        let mut i = inner.borrow_mut();
+        match i.payer.as_mut() {
+            None => None,
+            Some(p) => match p.prepare(&uri, &profiles, segment.duration_ms) {
+                Ok(prepared) => prepared,
+                Err(e) => return Err(fail(payer::payment_error(e))),
+            },
+        }
+    };
+    let Some(prepared) = prepared else { return Ok(Some((uri, header, None))) };
+    let batch = match &signer {
+        Signer::Key(_) => inner.borrow().payer.as_ref().expect("a payer prepared it").sign(&prepared).map_err(fail)?,
+        Signer::Wallet(wallet) => {
+            let provider = inner.borrow().payer.as_ref().map(|p| p.handles().0).ok_or_else(|| fail(broadcast_error(ErrorCode::InvalidState, "no wallet")))?;
+            payer::sign_with_wallet(&provider, *wallet, &prepared).await.map_err(fail)?
+        }
+    };
+    let payment_header = batch.encode_header();
+    Ok(Some((uri, header, Some((prepared, payment_header)))))
+}
+
+/// After the relay stored a transcoded segment: credit the tickets, debit the pixels the
+/// node made, take its refreshed ticket params. The `payment` detail of the segment event.
+fn settle_payment(inner: &Shared, uri: Option<&str>, prepared: Option<&Prepared>, answer: &JsValue) -> Option<JsValue> {
+    let (uri, prepared) = (uri?, prepared?);
+    // `transcoder: null`: the renditions were already stored and no node was paid.
+    if Reflect::get(answer, &"transcoder".into()).ok()?.as_string().is_none() {
+        return None;
+    }
+    let renditions = Reflect::get(answer, &"renditions".into()).ok().and_then(|r| r.dyn_into::<Array>().ok()).unwrap_or_default();
+    let pixels: f64 = renditions.iter().filter_map(|r| Reflect::get(&r, &"pixels".into()).ok()?.as_f64()).sum();
+    let refreshed = Reflect::get(answer, &"infoBase64".into()).ok().and_then(|v| v.as_string()).and_then(|b| orchestrator_info_from_base64(&b));
+    let (detail, refused) = {
+        let mut i = inner.borrow_mut();
+        let payer = i.payer.as_mut()?;
+        let before = payer.payments.stats().fees_debited;
+        payer.payments.settle(prepared, pixels.max(0.0) as u64);
+        let fee = payer.payments.stats().fees_debited - before;
+        let refused = refreshed.and_then(|info| payer.admit(uri, &info).err());
+        let balance = payer.payments.balance(uri).map(|b| b.to_string()).unwrap_or_default();
+        let detail = object(&[
+            ("tickets", (prepared.tickets.len() as f64).into()),
+            ("ev", prepared.expected_value().to_string().into()),
+            ("fee", fee.to_string().into()),
+            ("balance", balance.into()),
+        ]);
+        (detail, refused)
+    };
+    if let Some(e) = refused {
+        // The node's new price or params cannot be paid: it is left out from now on.
+        if let Some(t) = inner.borrow_mut().transcode.as_mut() {
+            t.record(uri, u64::MAX / 2, Err(()));
+        }
+        emit_error(inner, e.code(), e.to_string(), false, None, None);
+    }
+    Some(detail.into())
 }
 
 /// No node could transcode `segment`: tell the relay, so its renditions show `EXT-X-GAP`
@@ -886,13 +1096,45 @@ fn emit_stats_over(inner: &Shared, min_seconds: f64) {
         let seconds = ((now - i.stats_since) / 1000.0).max(min_seconds);
         i.stats_since = now;
         let queued = i.queue.len();
+        i.stats_ticks += 1;
         (i.stats.snapshot(seconds, queued), i.encoder_label.clone())
     };
-    dispatch(inner, "stats", &stats_to_js(&snapshot, &label));
+    poll_winning_tickets(inner);
+    let payments = payer::stats_entries(inner.borrow().payer.as_ref());
+    dispatch(inner, "stats", &stats_to_js(&snapshot, &label, payments));
 }
 
-fn stats_to_js(s: &StatsSnapshot, encoder: &str) -> JsValue {
-    object(&[
+/// Every few stats reports (and at the last), reads how many of the sender's winning
+/// tickets the broker has paid; one read at a time.
+fn poll_winning_tickets(inner: &Shared) {
+    let handles = {
+        let mut i = inner.borrow_mut();
+        let due = i.stats_ticks % 5 == 1 || i.state != State::Live;
+        match i.payer.as_mut() {
+            Some(p) if due && !p.polling => {
+                p.polling = true;
+                Some(p.handles())
+            }
+            _ => None,
+        }
+    };
+    let Some((provider, _, broker, sender)) = handles else { return };
+    let weak = Rc::downgrade(inner);
+    spawn_local(async move {
+        let count = payer::winning_tickets(&provider, broker, sender).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let mut i = inner.borrow_mut();
+        if let Some(p) = i.payer.as_mut() {
+            p.polling = false;
+            if let Ok(n) = count {
+                p.payments.set_winning_tickets(n);
+            }
+        }
+    });
+}
+
+fn stats_to_js(s: &StatsSnapshot, encoder: &str, payments: Vec<(&'static str, JsValue)>) -> JsValue {
+    let mut entries = vec![
         ("capturedFps", s.captured_fps.into()),
         ("encodedFps", s.encoded_fps.into()),
         ("encodeMsP50", s.encode_ms_p50.into()),
@@ -904,8 +1146,9 @@ fn stats_to_js(s: &StatsSnapshot, encoder: &str) -> JsValue {
         ("segmentsAcknowledged", (s.segments_acknowledged as f64).into()),
         ("segmentsDropped", (s.segments_dropped as f64).into()),
         ("encoder", encoder.into()),
-    ])
-    .into()
+    ];
+    entries.extend(payments);
+    object(&entries).into()
 }
 
 /// Ends the broadcast after a fatal error: an `error` event, everything released.

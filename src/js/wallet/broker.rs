@@ -23,6 +23,7 @@ sol! {
         function getSenderInfo(address _sender) external view returns (Sender memory sender, ReserveInfo memory reserve);
         function unlockFor(address _sender) external;
         function withdrawFor(address _sender) external;
+        event WinningTicketRedeemed(address indexed sender, address indexed recipient, uint256 faceValue, uint256 winProb, uint256 senderNonce, uint256 recipientRand, bytes auxData);
     }
 }
 
