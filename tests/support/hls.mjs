@@ -95,8 +95,9 @@ const TEST_PAGE = `<!doctype html><meta charset="utf-8"><title>player test</titl
 <video id="video" muted autoplay playsinline width="640" height="360"></video>
 <script type="module">
   import init, * as livecast from '/pkg/livecast.js';
-  await init();
+  const wasm = await init();
   window.livecast = livecast;
+  window.wasmMemory = wasm.memory;
   window.ready = true;
 </script>`;
 

@@ -1,0 +1,309 @@
+// The Player in headless Chromium: ffmpeg-made VOD in TS and fMP4, a discontinuity, a
+// generated live ladder with faults (503s, a missing segment, failing playlist reloads),
+// ABR under slowed responses and forced levels, a long accelerated live run with bounded
+// buffer and wasm memory, the typed API, and the real relay + transcoder live ladder.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openBrowser } from '../support/browser.mjs';
+import { makeFixtures, startHlsServer } from '../support/hls.mjs';
+
+let dir, browser;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'livecast-player-'));
+  await makeFixtures(join(dir, 'fixtures'), { seconds: 30 });
+  browser = await openBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** A fresh server and page with the package loaded; `fn` gets `{ page, server }`. */
+async function withPlayerPage(options, fn) {
+  const server = await startHlsServer({ fixtures: join(dir, 'fixtures'), ...options });
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${server.url}/player-test.html`);
+    await page.waitForFunction(() => window.ready, null, { timeout: 30_000 });
+    await page.evaluate(installHelpers);
+    return await fn({ page, server });
+  } finally {
+    await page.close();
+    await server.close();
+  }
+}
+
+/** Page-side helpers: start a player that records its events, and read pictures. */
+function installHelpers() {
+  const video = document.getElementById('video');
+  window.start = (src, config) => {
+    const player = new window.livecast.Player(video, config);
+    const t = { player, events: [], longTasks: [] };
+    for (const kind of ['manifestLoaded', 'levelSwitched', 'fragmentBuffered', 'stalled', 'latency', 'error']) {
+      player.on(kind, (detail) => t.events.push({ kind, at: performance.now(), ...detail }));
+    }
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) t.longTasks.push({ at: e.startTime, ms: e.duration });
+    }).observe({ type: 'longtask' });
+    window.t = t;
+    player.load(src);
+  };
+  /** Mean and spread of the picture's luma, and a 16×9 thumbnail to compare frames. */
+  window.picture = () => {
+    const c = document.createElement('canvas');
+    c.width = 64;
+    c.height = 36;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    g.drawImage(video, 0, 0, 64, 36);
+    const d = g.getImageData(0, 0, 64, 36).data;
+    let sum = 0, sq = 0;
+    const thumb = [];
+    for (let i = 0; i < d.length; i += 4) {
+      const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      sum += y;
+      sq += y * y;
+      thumb.push(y);
+    }
+    const n = d.length / 4;
+    const mean = sum / n;
+    return { mean, std: Math.sqrt(Math.max(0, sq / n - mean * mean)), thumb, width: video.videoWidth, height: video.videoHeight };
+  };
+  window.state = () => ({
+    time: video.currentTime,
+    ended: video.ended,
+    paused: video.paused,
+    stats: window.t.player.stats,
+    latency: window.t.player.latency ?? null,
+    levels: window.t.player.levels,
+    buffered: Array.from({ length: video.buffered.length }, (_, i) => [video.buffered.start(i), video.buffered.end(i)]),
+  });
+}
+
+const events = (page, kind) => page.evaluate((kind) => window.t.events.filter((e) => e.kind === kind), kind);
+
+/** Asserts real, moving pictures: not black, not flat, and changing over a second. */
+async function assertRealPictures(page) {
+  const a = await page.evaluate(() => window.picture());
+  await page.waitForTimeout(1000);
+  const b = await page.evaluate(() => window.picture());
+  for (const p of [a, b]) {
+    assert.ok(p.width > 0 && p.height > 0, 'the video has a size');
+    assert.ok(p.mean > 20, `picture not black (mean luma ${p.mean.toFixed(1)})`);
+    assert.ok(p.std > 15, `picture not flat (luma spread ${p.std.toFixed(1)})`);
+  }
+  const diff = a.thumb.reduce((s, y, i) => s + Math.abs(y - b.thumb[i]), 0) / a.thumb.length;
+  assert.ok(diff > 1, `pictures change over a second (mean difference ${diff.toFixed(2)})`);
+}
+
+async function waitForTime(page, seconds, timeout = 30_000) {
+  await page.waitForFunction((s) => document.getElementById('video').currentTime >= s, seconds, { timeout });
+}
+
+test('VOD MPEG-TS ladder: manifest, levels, ABR up from the start level, real pictures', async () => {
+  await withPlayerPage({}, async ({ page }) => {
+    await page.evaluate(() => window.start('/hls/ladder/master.m3u8'));
+    await waitForTime(page, 4);
+    await assertRealPictures(page);
+    const s = await page.evaluate(() => window.state());
+    assert.deepEqual(s.levels.map((l) => [l.name, l.width, l.height]), [['240p', 426, 240], ['360p', 640, 360], ['720p', 1280, 720]]);
+    const [manifest] = await events(page, 'manifestLoaded');
+    assert.equal(manifest.live, false);
+    assert.equal(manifest.levels.length, 3);
+    const switches = await events(page, 'levelSwitched');
+    assert.equal(switches[0].level, 0, 'starts at the level the default bandwidth affords');
+    assert.equal(switches.at(-1).level, 2, 'a fast local network takes it to the top');
+    assert.equal(s.latency, null, 'no latency for VOD');
+    assert.deepEqual(await events(page, 'error'), []);
+  });
+});
+
+test('VOD fMP4 HLS passes through and plays to the end', async () => {
+  await withPlayerPage({}, async ({ page }) => {
+    await page.evaluate(() => window.start('/hls/fmp4/index.m3u8'));
+    await waitForTime(page, 2);
+    await assertRealPictures(page);
+    await page.waitForFunction(() => document.getElementById('video').ended, null, { timeout: 30_000 });
+    const s = await page.evaluate(() => window.state());
+    assert.ok(s.time >= 7.5, `played ${s.time} s of 8`);
+    assert.equal(s.stats.fragments, 8);
+    assert.deepEqual(await events(page, 'error'), []);
+  });
+});
+
+test('a discontinuity (new size, timestamps 1000 s later) plays through', async () => {
+  await withPlayerPage({}, async ({ page }) => {
+    await page.evaluate(() => window.start('/hls/disc/index.m3u8'));
+    await waitForTime(page, 1);
+    const first = await page.evaluate(() => window.picture());
+    assert.deepEqual([first.width, first.height], [640, 360]);
+    await waitForTime(page, 5.5);
+    await assertRealPictures(page);
+    const second = await page.evaluate(() => window.picture());
+    assert.deepEqual([second.width, second.height], [426, 240], 'the second clip is showing');
+    await page.waitForFunction(() => document.getElementById('video').ended, null, { timeout: 30_000 });
+    const s = await page.evaluate(() => window.state());
+    assert.ok(s.time >= 7.5, `played ${s.time} s of 8`);
+    assert.equal(s.buffered.length, 1, `one contiguous buffered range: ${JSON.stringify(s.buffered)}`);
+    assert.deepEqual(await events(page, 'error'), []);
+  });
+});
+
+test('live faults: 1 in 5 segment requests 503, a missing segment, two failed playlist reloads — playback goes on', async () => {
+  await withPlayerPage({}, async ({ page, server }) => {
+    server.faults.segment503Every = 5;
+    // A segment that will appear ~6 s from now, on every level.
+    const missingSeq = Math.floor((Date.now() - server.liveEpochMs) / 1000) + 6;
+    server.faults.missing = new Set([`s${missingSeq}.ts`]);
+    await page.evaluate(() => window.start('/live/master.m3u8'));
+    await waitForTime(page, 2);
+    server.faults.playlistFailures = 2;
+    const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
+    await page.waitForTimeout(20_000);
+    const s = await page.evaluate(() => window.state());
+    assert.ok(s.time - t0 > 17, `played ${(s.time - t0).toFixed(1)} s in 20 s`);
+    await assertRealPictures(page);
+    const errors = await events(page, 'error');
+    assert.deepEqual(errors.filter((e) => e.fatal), []);
+    const frag503 = errors.filter((e) => e.details === 'fragLoadError' && /503/.test(e.message));
+    assert.ok(frag503.length >= 3, `${frag503.length} segment 503s reported`);
+    assert.ok(server.requests.filter((r) => r.status === 503 && r.path.endsWith('.ts')).length >= 3, 'the server answered 503s');
+    const skipped = errors.filter((e) => e.details === 'fragLoadError' && /skipped/.test(e.message));
+    assert.equal(skipped.length, 1, `one segment skipped: ${JSON.stringify(skipped)}`);
+    assert.equal(skipped[0].sequence, missingSeq);
+    assert.match(skipped[0].message, /404/);
+    const reloads = errors.filter((e) => e.details === 'levelLoadError');
+    assert.equal(reloads.length, 2, `two failed reloads reported: ${JSON.stringify(reloads)}`);
+    assert.equal(server.faults.playlistFailures, 0, 'both playlist faults were hit');
+    assert.equal(s.stats.skipped, 1);
+    assert.equal(s.stats.stalls, 0, 'no stall');
+    const buffered = (await events(page, 'fragmentBuffered')).map((f) => f.sequence);
+    assert.ok(buffered.includes(missingSeq + 1), 'the segment after the missing one played');
+    assert.ok(s.latency > 0 && s.latency < 8, `latency ${s.latency}`);
+  });
+});
+
+test('ABR: slowed responses switch down, then back up; a forced level takes effect at the next segment', async () => {
+  await withPlayerPage({}, async ({ page, server }) => {
+    await page.evaluate(() => window.start('/live/master.m3u8', { maxBufferSeconds: 4 }));
+    await page.waitForFunction(() => window.t.events.some((e) => e.kind === 'fragmentBuffered' && e.level === 2), null, { timeout: 30_000 });
+    server.faults.throttleKbps = 700;
+    await page.waitForFunction(() => window.t.events.filter((e) => e.kind === 'levelSwitched').at(-1).level === 0, null, { timeout: 30_000 });
+    const estimate = await page.evaluate(() => window.t.player.bandwidthEstimate);
+    assert.ok(estimate < 1.5e6, `estimate follows the throttle: ${estimate}`);
+    server.faults.throttleKbps = 0;
+    await page.waitForFunction(() => window.t.events.filter((e) => e.kind === 'levelSwitched').at(-1).level === 2, null, { timeout: 40_000 });
+    const switches = (await events(page, 'levelSwitched')).map((e) => e.level);
+    assert.ok(switches.indexOf(0, 1) > 0 && switches.lastIndexOf(2) > switches.indexOf(0, 1), `down then up: ${switches}`);
+
+    // Forced level: the next segment buffered is from it.
+    const before = await page.evaluate(() => { window.t.player.currentLevel = 1; return window.t.events.length; });
+    await page.waitForFunction((n) => window.t.events.slice(n).some((e) => e.kind === 'fragmentBuffered'), before, { timeout: 20_000 });
+    const after = await page.evaluate((n) => window.t.events.slice(n).filter((e) => e.kind === 'fragmentBuffered'), before);
+    assert.ok(after.length >= 1);
+    // The segment in flight when the level was set may still come from the old level.
+    assert.ok(after.slice(0, 2).some((f) => f.level === 1), `forced level in ${after.slice(0, 2).map((f) => f.level)}`);
+    await page.waitForTimeout(3000);
+    const forced = await page.evaluate((n) => window.t.events.slice(n).filter((e) => e.kind === 'fragmentBuffered'), before);
+    assert.ok(forced.slice(1).every((f) => f.level === 1), `stays forced: ${forced.map((f) => f.level)}`);
+    assert.equal(await page.evaluate(() => window.t.player.autoLevelEnabled), false);
+    await page.waitForFunction(() => window.t.player.currentLevel === 1, null, { timeout: 15_000 });
+    await page.evaluate(() => { window.t.player.currentLevel = -1; });
+    assert.equal(await page.evaluate(() => window.t.player.autoLevelEnabled), true);
+    assert.deepEqual((await events(page, 'error')).filter((e) => e.fatal), []);
+  });
+});
+
+test('typed API: bad arguments throw typed errors with codes; destroy detaches', async () => {
+  await withPlayerPage({}, async ({ page }) => {
+    const r = await page.evaluate(() => {
+      const { Player } = window.livecast;
+      const video = document.getElementById('video');
+      const caught = (f) => { try { f(); return null; } catch (e) { return { name: e.name, code: e.code, message: e.message }; } };
+      const p = new Player(video);
+      return {
+        supported: Player.isSupported(),
+        notVideo: caught(() => new Player(document.body)),
+        unknownKey: caught(() => new Player(video, { maxBuferSeconds: 3 })),
+        badValue: caught(() => new Player(video, { maxBufferSeconds: -1 })),
+        badBackoff: caught(() => new Player(video, { segmentRetry: { backoff: 'sometimes' } })),
+        badLevel: caught(() => { p.currentLevel = 3; }),
+        badEvent: caught(() => p.on('fragLoaded', () => {})),
+        levelsBefore: p.levels.length,
+        currentBefore: p.currentLevel,
+        destroyed: (p.destroy(), caught(() => p.load('/hls/fmp4/index.m3u8'))),
+      };
+    });
+    assert.equal(r.supported, true);
+    assert.deepEqual([r.notVideo.name, r.notVideo.code], ['TypeError', 'INVALID_CONFIG']);
+    assert.deepEqual([r.unknownKey.name, r.unknownKey.code], ['TypeError', 'INVALID_CONFIG']);
+    assert.match(r.unknownKey.message, /maxBuferSeconds/);
+    assert.deepEqual([r.badValue.name, r.badValue.code], ['RangeError', 'INVALID_CONFIG']);
+    assert.match(r.badValue.message, /maxBufferSeconds/);
+    assert.match(r.badBackoff.message, /segmentRetry.backoff/);
+    assert.deepEqual([r.badLevel.name, r.badLevel.code], ['RangeError', 'INVALID_CONFIG']);
+    assert.equal(r.badEvent.name, 'TypeError');
+    assert.equal(r.levelsBefore, 0);
+    assert.equal(r.currentBefore, -1);
+    assert.equal(r.destroyed.code, 'FREED');
+
+    // Without MSE (as on iOS Safari), load() falls back to native HLS or says it cannot play.
+    const fallback = await page.evaluate(() => {
+      const video = document.getElementById('video');
+      const saved = [window.MediaSource, window.ManagedMediaSource];
+      delete window.MediaSource;
+      delete window.ManagedMediaSource;
+      try {
+        const p = new window.livecast.Player(video);
+        try {
+          p.load('/hls/ladder/master.m3u8');
+          return { mode: p.stats.mode, src: video.src, native: video.canPlayType('application/vnd.apple.mpegurl') };
+        } catch (e) {
+          return { code: e.code, native: video.canPlayType('application/vnd.apple.mpegurl') };
+        }
+      } finally {
+        window.MediaSource = saved[0];
+        if (saved[1]) window.ManagedMediaSource = saved[1];
+      }
+    });
+    if (fallback.native) {
+      assert.equal(fallback.mode, 'native');
+      assert.match(fallback.src, /master\.m3u8$/);
+    } else {
+      assert.equal(fallback.code, 'PLAYBACK_UNSUPPORTED');
+    }
+  });
+});
+
+test('long live run (1 s segments, 3 min): buffered range and wasm memory stay bounded, no long tasks from transmuxing', async () => {
+  const maxBuffer = 6, backBuffer = 6;
+  await withPlayerPage({ live: { window: 8 } }, async ({ page }) => {
+    await page.evaluate(({ maxBuffer, backBuffer }) => window.start('/live/master.m3u8', { maxBufferSeconds: maxBuffer, backBufferSeconds: backBuffer }), { maxBuffer, backBuffer });
+    await waitForTime(page, 3);
+    const samples = [];
+    for (let i = 0; i < 18; i++) {
+      await page.waitForTimeout(10_000);
+      samples.push(await page.evaluate(() => {
+        const s = window.state();
+        return { ...s, wasmBytes: window.wasmMemory.buffer.byteLength, span: s.buffered.length ? s.buffered.at(-1)[1] - s.buffered[0][0] : 0 };
+      }));
+    }
+    const last = samples.at(-1);
+    assert.ok(last.time > 150, `played ${last.time.toFixed(0)} s`);
+    assert.ok(last.stats.fragments > 150, `${last.stats.fragments} segments`);
+    for (const s of samples) {
+      assert.ok(s.span <= maxBuffer + backBuffer + 4, `buffered span ${s.span.toFixed(1)} s at ${s.time.toFixed(0)} s`);
+    }
+    const wasm = samples.map((s) => s.wasmBytes);
+    assert.ok(wasm.every((b) => b > 0), `wasm memory read: ${wasm}`);
+    assert.ok(wasm.at(-1) <= wasm[2] + 4 * 1024 * 1024, `wasm memory stable: ${wasm.map((b) => (b / 1048576).toFixed(1)).join(' ')} MiB`);
+    assert.equal(last.stats.stalls, 0, 'no stall');
+    const longTasks = await page.evaluate(() => window.t.longTasks.filter((t) => t.at > 5000));
+    assert.ok(longTasks.length <= 2, `long tasks after start-up: ${JSON.stringify(longTasks)}`);
+    assert.deepEqual((await events(page, 'error')).filter((e) => e.fatal), []);
+  });
+});
