@@ -160,7 +160,7 @@ fn bad_segments_are_errors_and_leave_the_transmuxer_usable() {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let at = (seed % junk.len() as u64) as usize;
-            if at % 188 != 0 {
+            if !at.is_multiple_of(188) {
                 junk[at] = (seed >> 32) as u8;
             }
         }
