@@ -371,23 +371,26 @@ fn bad_segments_are_refused_with_clear_statuses_and_nothing_written() {
 
         assert_eq!(node.stored_files() + small_node.stored_files(), 0, "nothing may be written");
     });
-    // A priced node refuses until ticket payments exist.
-    let priced = Node::start(&["--price-per-unit", "5"]);
-    runtime().block_on(async {
-        let key = broadcaster();
-        let info = get_orchestrator(&priced, &key).await;
-        let seg = seg_data(&key, &info, 1, &source, &[P240P30FPS16X9]);
-        let (s, _) = post(&priced, &seg, None, source.clone()).await;
-        assert_eq!(s, 402);
-        assert_eq!(priced.stored_files(), 0);
-    });
+    // A priced node needs a TicketBroker to take tickets: without one it does not start.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_livecast-transcoder"))
+        .args(["--listen", "127.0.0.1:0", "--price-per-unit", "5", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--price-per-unit 5 needs ticket payments: give --eth-rpc-url and --broker-address"), "{stderr}");
 }
 
 #[test]
 fn help_lists_the_flags() {
     let out = Command::new(env!("CARGO_BIN_EXE_livecast-transcoder")).arg("--help").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    for flag in ["--listen", "--data-dir", "--price-per-unit", "--pixels-per-unit", "--eth-key-file", "--workers", "--max-segment-bytes"] {
+    for flag in [
+        "--listen", "--data-dir", "--price-per-unit", "--pixels-per-unit", "--eth-key-file", "--workers", "--max-segment-bytes",
+        "--eth-rpc-url", "--broker-address", "--ticket-ev", "--win-prob-fraction", "--ticket-expiration-blocks",
+    ] {
         assert!(text.contains(flag), "--help misses {flag}");
     }
 }

@@ -225,6 +225,12 @@ impl WinnerQueue {
         Ok(next)
     }
 
+    /// Makes every pending ticket due now (at start: a restart retries at once whatever was
+    /// waiting out a backoff). Returns how many are pending.
+    pub fn all_due_now(&self) -> Result<usize, QueueError> {
+        Ok(self.db().execute("UPDATE winning_tickets SET next_attempt_ms = 0 WHERE status = 'pending'", [])?)
+    }
+
     /// Records a payout.
     pub fn mark_redeemed(&self, id: i64, tx_hash: B256, gas_used: u64) -> Result<(), QueueError> {
         self.db().execute(
@@ -333,6 +339,9 @@ mod tests {
         assert_eq!(all[1].status, Status::Failed { reason: "ticket is expired".into() });
         assert_eq!((all[2].attempts, all[2].last_error.as_deref()), (1, Some("connection refused")));
         assert_eq!(q.get(winner(3).ticket.hash()).unwrap().unwrap().id, all[2].id);
+        // A restart makes the waiting ticket due at once.
+        assert_eq!(q.all_due_now().unwrap(), 1);
+        assert_eq!(q.due(now_ms(), 10).unwrap()[0].id, all[2].id);
         assert!(q.get(B256::ZERO).unwrap().is_none());
     }
 }

@@ -80,9 +80,14 @@ pub async fn redeem_due(queue: &WinnerQueue, chain: &ChainView) -> usize {
     settled
 }
 
-/// Runs forever: redeems what is due, then sleeps until the next ticket is due, `wake` is
+/// Runs forever: first makes every pending ticket due, then redeems what is due, then sleeps until the next ticket is due, `wake` is
 /// notified (a new winner), or a minute passes.
 pub async fn run(queue: Arc<WinnerQueue>, chain: Arc<ChainView>, wake: Arc<Notify>) {
+    match queue.all_due_now() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(pending = n, "redeeming winning tickets queued before the restart"),
+        Err(e) => tracing::error!("{e}"),
+    }
     loop {
         redeem_due(&queue, &chain).await;
         let wait = match queue.next_due_ms() {
