@@ -307,3 +307,28 @@ test('long live run (1 s segments, 3 min): buffered range and wasm memory stay b
     assert.deepEqual((await events(page, 'error')).filter((e) => e.fatal), []);
   });
 });
+
+test('watch page: plays with the Player, rendition picker, live stats, plain fatal errors', async () => {
+  await withPlayerPage({}, async ({ page, server }) => {
+    await page.goto(`${server.url}/www/watch.html?src=${encodeURIComponent('/live/master.m3u8')}`);
+    await page.waitForFunction(() => document.getElementById('video').currentTime > 1, null, { timeout: 30_000 });
+    const options = await page.$$eval('#rendition option', (o) => o.map((x) => x.textContent));
+    assert.deepEqual(options.map((o) => o.split(' ')[0]), ['Auto', '240p', '360p', '720p']);
+    await page.selectOption('#rendition', '0');
+    await page.waitForFunction(() => document.getElementById('level').textContent === '240p', null, { timeout: 20_000 });
+    await page.waitForFunction(() => /s$/.test(document.getElementById('latency').textContent), null, { timeout: 10_000 });
+    const stats = await page.evaluate(() => ['bandwidth', 'buffer', 'latency', 'stalls'].map((id) => document.getElementById(id).textContent));
+    assert.match(stats[0], /Mbit\/s$/);
+    assert.match(stats[1], /^\d+\.\d s$/);
+    assert.match(stats[2], /^\d+\.\d s$/);
+    assert.equal(stats[3], 'none');
+    const playback = await page.evaluate(() => window.playback);
+    assert.ok(playback.fragments >= 2);
+    assert.deepEqual(playback.errors, []);
+
+    await page.goto(`${server.url}/www/watch.html?src=${encodeURIComponent('/hls/none/index.m3u8')}`);
+    await page.waitForFunction(() => document.getElementById('status').classList.contains('error'), null, { timeout: 30_000 });
+    const text = await page.textContent('#status');
+    assert.match(text, /could not be loaded.*Playback stopped.*404/);
+  });
+});
