@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBrowser } from '../support/browser.mjs';
 import { makeFixtures, startHlsServer } from '../support/hls.mjs';
+import { makeY4m } from '../support/media.mjs';
+import { startRelay, startTranscoder } from '../support/relay.mjs';
 
 let dir, browser;
 
@@ -331,4 +333,55 @@ test('watch page: plays with the Player, rendition picker, live stats, plain fat
     const text = await page.textContent('#status');
     assert.match(text, /could not be loaded.*Playback stopped.*404/);
   });
+});
+
+test("the relay's live ladder (fake camera → Broadcaster → relay → transcoder) plays on the watch page", async () => {
+  const work = join(dir, 'relay-run');
+  await makeY4m(join(dir, 'camera.y4m'), { width: 640, height: 480, fps: 30, seconds: 3 });
+  const node = await startTranscoder({ dataDir: join(work, 'node') });
+  const relay = await startRelay({ dataDir: join(work, 'relay'), args: ['--open', '--transcoder', node.url] });
+  const camera = await openBrowser({ fakeCamera: join(dir, 'camera.y4m') });
+  try {
+    const { page } = camera;
+    await page.goto(`${relay.url}/www/broadcast.html`);
+    await page.waitForFunction(() => window.livecastReady);
+    const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+    await page.evaluate(async ({ id, key, relayUrl }) => {
+      const { Broadcaster } = await import('../pkg/livecast.js');
+      const b = new Broadcaster({
+        relayUrl, streamId: id, streamKey: key,
+        video: { width: 640, height: 480, fps: 30, bitrateKbps: 1500 },
+        segmentSeconds: 2, encoder: 'webcodecs', transcode: { profiles: ['P360p30fps16x9', 'P240p30fps16x9'] },
+      });
+      window.b = b;
+      await b.start();
+    }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url });
+    // Wait for the ladder: the master playlist lists the source and both renditions.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const res = await fetch(`${relay.url}/hls/${stream.id}/master.m3u8`);
+      if (res.ok && ((await res.text()).match(/EXT-X-STREAM-INF/g) ?? []).length === 3) break;
+      assert.ok(Date.now() < deadline, 'the relay lists three levels within 60 s');
+      await new Promise((ok) => setTimeout(ok, 1000));
+    }
+    const watch = await camera.context.newPage();
+    await watch.goto(`${relay.url}/www/watch.html?id=${stream.id}`);
+    await watch.waitForFunction(() => document.getElementById('video').currentTime > 0.5, null, { timeout: 60_000 });
+    const t0 = await watch.evaluate(() => document.getElementById('video').currentTime);
+    await watch.waitForFunction((t) => document.getElementById('video').currentTime >= t + 6, t0, { timeout: 30_000 });
+    await watch.evaluate(installHelpers);
+    await assertRealPictures(watch);
+    const r = await watch.evaluate(() => ({ playback: window.playback, levels: window.player.levels, stats: window.player.stats, latency: window.player.latency }));
+    assert.equal(r.levels.length, 3);
+    assert.deepEqual(r.levels.map((l) => l.height).sort((a, b) => a - b), [240, 360, 480]);
+    assert.deepEqual(r.playback.errors.filter((e) => e.includes('fatal')), []);
+    assert.ok(r.playback.fragments >= 3, `${r.playback.fragments} segments`);
+    assert.ok(r.latency > 0 && r.latency < 30, `latency from PROGRAM-DATE-TIME: ${r.latency}`);
+    await watch.close();
+    await page.evaluate(() => window.b.stop());
+  } finally {
+    await camera.close();
+    await relay.stop();
+    await node.stop();
+  }
 });
