@@ -90,14 +90,17 @@ const MIME = {
 };
 const STATIC = ['www', 'pkg', 'node_modules/hls.js/dist'];
 
-/** A page for tests: a muted autoplaying video and a canvas. */
+/** A page for tests: a muted autoplaying video, with the package loaded (not with `?bare`). */
 const TEST_PAGE = `<!doctype html><meta charset="utf-8"><title>player test</title>
 <video id="video" muted autoplay playsinline width="640" height="360"></video>
 <script type="module">
-  import init, * as livecast from '/pkg/livecast.js';
-  const wasm = await init();
-  window.livecast = livecast;
-  window.wasmMemory = wasm.memory;
+  // ?bare: nothing loaded (a peer player is imported by the benchmark instead).
+  if (!new URLSearchParams(location.search).has('bare')) {
+    const { default: init, ...livecast } = await import('/pkg/livecast.js');
+    const wasm = await init();
+    window.livecast = livecast;
+    window.wasmMemory = wasm.memory;
+  }
   window.ready = true;
 </script>`;
 
