@@ -89,6 +89,12 @@ fn fragment_samples_sizes_flags_and_offsets() {
     assert!(g.init.is_none());
     assert_eq!(g.base_decode_time, 90_000);
     assert_eq!(moof_of(&g.data).mfhd.sequence_number, 2);
+
+    let mut t = Transmuxer::starting_at(10.0);
+    let f = t.push_segment(&segment(&SPS_1080, 900_000, 30), SegmentOptions::default()).unwrap();
+    assert_eq!((f.base_decode_time, f.start_seconds), (900_000, 10.0));
+    assert_eq!(moof_of(&f.data).traf[0].tfdt.as_ref().unwrap().base_media_decode_time, 900_000);
+    assert_eq!(Transmuxer::starting_at(f64::NAN).push_segment(&segment(&SPS_1080, 5, 3), SegmentOptions::default()).unwrap().base_decode_time, 0);
 }
 
 #[test]

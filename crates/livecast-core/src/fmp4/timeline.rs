@@ -31,6 +31,8 @@ pub(super) struct Timeline {
     end: Option<i64>,
     /// Duration of the last sample placed.
     last_duration: Option<u32>,
+    /// Output decode time of the first segment's first sample.
+    origin: i64,
 }
 
 /// The value `raw + k · 2^33` nearest to `reference`.
@@ -41,6 +43,11 @@ fn unwrap_near(raw: u64, reference: i64) -> i64 {
 }
 
 impl Timeline {
+    /// A timeline whose first segment starts at `origin` (90 kHz).
+    pub fn starting_at(origin: u64) -> Self {
+        Self { origin: origin.min(i64::MAX as u64 / 2) as i64, ..Self::default() }
+    }
+
     /// Places one segment's `(pts, dts)` pairs (stream order, non-empty) and returns each
     /// sample's timing. Decode times come out strictly increasing even if the input's are not.
     pub fn place(&mut self, stamps: &[(u64, u64)], discontinuity: bool) -> Vec<Timing> {
@@ -62,7 +69,7 @@ impl Timeline {
             .collect();
         let first = raw[0].1;
         match self.end {
-            None => self.offset = -first,
+            None => self.offset = self.origin - first,
             Some(end) => {
                 let placed = first + self.offset;
                 if discontinuity || placed < 0 || (placed - end).abs() > MAX_JUMP {
@@ -123,6 +130,16 @@ mod tests {
         assert_eq!((a[0].dts, a[59].dts, a[59].duration), (0, 177_000, 3000));
         let b = t.place(&frames(900_000 + 180_000, 60, 3000), false);
         assert_eq!(b[0].dts, 180_000);
+    }
+
+    #[test]
+    fn a_start_time_leaves_room_to_go_back() {
+        let mut t = Timeline::starting_at(900_000);
+        assert_eq!(t.place(&frames(5_000_000, 30, 3000), false)[0].dts, 900_000);
+        // Going back 6 s (a seek within a live window) lands 6 s earlier, not after the end.
+        assert_eq!(t.place(&frames(5_000_000 - 540_000, 30, 3000), false)[0].dts, 360_000);
+        // Going back before the start cannot be placed: it continues from the end instead.
+        assert_eq!(t.place(&frames(5_000_000 - 1_800_000, 30, 3000), false)[0].dts, 450_000);
     }
 
     #[test]

@@ -35,6 +35,16 @@ impl Transmuxer {
         Self::default()
     }
 
+    /// A transmuxer whose first segment's first decode time is `seconds` (rounded to
+    /// 90 kHz; negative or non-finite values count as 0). Pass the first segment's position
+    /// in the playlist (the `EXTINF` durations before it), so that segments before it, where
+    /// the viewer may seek back to, still have room on the timeline: a segment that would
+    /// start before 0 is placed after the previous fragment instead.
+    pub fn starting_at(seconds: f64) -> Self {
+        let ticks = if seconds.is_finite() && seconds > 0.0 { (seconds * f64::from(TIMESCALE)).round() as u64 } else { 0 };
+        Self { timeline: Timeline::starting_at(ticks), ..Self::default() }
+    }
+
     /// Transmuxes one whole TS segment.
     ///
     /// The result carries an [`InitSegment`] on the first call and whenever the segment's
