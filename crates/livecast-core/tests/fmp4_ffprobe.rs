@@ -159,6 +159,38 @@ fn x264_with_b_frames_and_audio_plays_as_one_fmp4_with_the_source_timestamps() {
     assert!(pts.windows(2).all(|w| w[1] - w[0] == 3000), "one frame every 1/30 s");
     let total: f64 = fragments.iter().map(|f| f.duration_seconds).sum();
     assert!((total - 6.0).abs() < 1e-9, "{total}");
+
+    // With audio: the AAC frames follow as a second track, every one of them, at the
+    // source's times on the video's timeline.
+    let mut t = Transmuxer::new().with_audio();
+    let fragments: Vec<Fragment> = segments.iter().map(|s| t.push_segment(s, SegmentOptions::default()).unwrap()).collect();
+    let init = fragments[0].init.as_ref().unwrap();
+    assert_eq!(init.audio_codec.as_deref(), Some("mp4a.40.2"));
+    assert_eq!(init.mime_type(), format!("video/mp4; codecs=\"{},mp4a.40.2\"", init.codec));
+    assert_eq!(probe_init(&init.bytes).unwrap().codecs(), init.codecs());
+    assert!(fragments[1..].iter().all(|f| f.init.is_none() && f.frames == 60));
+    let av = dir.join("av.mp4");
+    write_mp4(&av, &fragments);
+    assert_eq!(decode_errors(&av), "");
+    let joined = dir.join("all.ts");
+    std::fs::write(&joined, segments.concat()).unwrap();
+    let audio_times = |path: &Path| -> Vec<f64> {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().lines().filter(|l| !l.is_empty()).map(|l| l.trim_end_matches(',').parse().unwrap()).collect()
+    };
+    let (src, out) = (audio_times(&joined), audio_times(&av));
+    assert_eq!(out.len(), src.len(), "every AAC frame");
+    // ffprobe leaves a video stream's audio fields out.
+    assert_eq!(streams(&av, "codec_name,sample_rate,channels,nb_read_frames"), vec!["h264,180".to_string(), format!("aac,48000,1,{}", src.len())]);
+    assert_eq!(fragments.iter().map(|f| f.audio_frames as usize).sum::<usize>(), src.len());
+    let offset = source[0].1 as f64 / 90_000.0;
+    for (i, (o, s)) in out.iter().zip(&src).enumerate() {
+        assert!((o - (s - offset)).abs() < 0.011, "audio frame {i}: {o} s vs {} s", s - offset);
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -299,5 +331,51 @@ fn segments_from_our_own_muxer_transmux_cleanly() {
     let out = packets(&mp4);
     // Our muxer writes no DTS (no B-frames): PTS = DTS, one frame every 3000 ticks from 0.
     assert!(out.iter().enumerate().all(|(i, p)| p.0 == p.1 && p.1 == i as i64 * 3000), "{:?}", &out[..5]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn corrupted_and_truncated_ffmpeg_segments_are_errors_or_fragments_never_panics() {
+    let dir = test_dir("junk");
+    let path = dir.join("seg.ts");
+    let mut args = vec!["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=44100", "-t", "1"];
+    args.extend(x264("30"));
+    args.extend(["-c:a", "aac", "-f", "mpegts", path.to_str().unwrap()]);
+    ffmpeg(&args);
+    let good = std::fs::read(&path).unwrap();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut ok, mut errors) = (0, 0);
+    for round in 0..400 {
+        let mut junk = good.clone();
+        if round % 4 == 0 {
+            // Cut anywhere, then round down to whole packets so the demuxer reads it.
+            let cut = (next() % junk.len() as u64) as usize;
+            junk.truncate(cut - cut % 188);
+        }
+        for _ in 0..(1 + next() % 40) {
+            let at = (next() % junk.len().max(1) as u64) as usize;
+            if !at.is_multiple_of(188) && at < junk.len() {
+                junk[at] = next() as u8;
+            }
+        }
+        match Transmuxer::new().with_audio().push_segment(&junk, SegmentOptions::default()) {
+            Ok(f) => {
+                assert!(f.frames > 0 && !f.data.is_empty());
+                ok += 1;
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                errors += 1;
+            }
+        }
+    }
+    // Both outcomes happen: the corruption is neither always fatal nor always harmless.
+    assert!(ok > 0 && errors > 0, "{ok} ok, {errors} errors");
     std::fs::remove_dir_all(&dir).ok();
 }

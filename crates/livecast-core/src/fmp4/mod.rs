@@ -12,14 +12,16 @@
 //!   `EXT-X-DISCONTINUITY` the new segment continues where the previous fragment ended.
 //! - Samples: DTS deltas give durations, PTS − DTS the composition offsets (signed, in a
 //!   version-1 `trun`, so B-frames need no shifting), IDRs are the sync samples.
-//! - Video only: H.264 is transmuxed; audio PIDs (e.g. ADTS AAC) are ignored, so the output
-//!   has one video track and no sound.
+//! - Audio: [`Transmuxer::new`] is video only (audio PIDs are ignored, one video track out);
+//!   [`Transmuxer::with_audio`] also carries ADTS AAC as a second track in the same
+//!   fragments, on the video's timeline.
 //!
 //! [`probe_init`] reads an fMP4 init segment (HLS `EXT-X-MAP`), so fMP4/CMAF input can be
 //! passed through with the right `SourceBuffer` type.
 //!
 //! The boxes are written and read with the `mp4-atom` crate.
 
+mod audio;
 mod boxes;
 mod probe;
 mod timeline;
@@ -50,6 +52,9 @@ pub struct InitSegment {
     /// RFC 6381 codec string from the SPS, e.g. `avc1.42C01F` (for `addSourceBuffer` and
     /// `changeType`: `video/mp4; codecs="…"`).
     pub codec: String,
+    /// The AAC track's codec string (`mp4a.40.2`), when the transmuxer carries audio and the
+    /// stream has it.
+    pub audio_codec: Option<String>,
     /// Picture width in pixels (after cropping).
     pub width: u32,
     /// Picture height in pixels (after cropping).
@@ -57,9 +62,17 @@ pub struct InitSegment {
 }
 
 impl InitSegment {
+    /// The `codecs` parameter for every track, e.g. `avc1.42C01F,mp4a.40.2`.
+    pub fn codecs(&self) -> String {
+        match &self.audio_codec {
+            Some(audio) => format!("{},{audio}", self.codec),
+            None => self.codec.clone(),
+        }
+    }
+
     /// The MIME type for `MediaSource.addSourceBuffer`, e.g. `video/mp4; codecs="avc1.42C01F"`.
     pub fn mime_type(&self) -> String {
-        format!("video/mp4; codecs=\"{}\"", self.codec)
+        format!("video/mp4; codecs=\"{}\"", self.codecs())
     }
 }
 
@@ -84,6 +97,8 @@ pub struct Fragment {
     pub duration_seconds: f64,
     /// Number of video frames (samples).
     pub frames: u32,
+    /// Number of AAC frames in the audio track (0 when there is none).
+    pub audio_frames: u32,
     /// True when the first sample is an IDR, so the fragment decodes on its own.
     pub starts_with_keyframe: bool,
 }

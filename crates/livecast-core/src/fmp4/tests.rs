@@ -137,7 +137,7 @@ fn leading_frames_before_the_first_idr_are_dropped_and_frames_without_sps_refuse
 #[test]
 fn bad_segments_are_errors_and_leave_the_transmuxer_usable() {
     let good = segment(&SPS_1080, 900_000, 30);
-    let mut t = Transmuxer::new();
+    let mut t = Transmuxer::new().with_audio();
     let no_video = {
         let mut ts = Vec::new();
         TsMuxer::new().write_tables(&mut ts).unwrap();

@@ -104,6 +104,15 @@ impl Timeline {
     }
 }
 
+impl Timeline {
+    /// Where a 90 kHz timestamp of the segment just placed lands on the output timeline
+    /// (for the segment's other streams, e.g. audio): the same offset as its video.
+    pub fn map(&self, raw: u64) -> Option<i64> {
+        let reference = self.last_raw?;
+        Some(unwrap_near(raw, reference) + self.offset)
+    }
+}
+
 fn clamp_u32(v: i64) -> u32 {
     v.clamp(1, i64::from(u32::MAX)) as u32
 }

@@ -1,7 +1,8 @@
 //! The transmuxer: one whole MPEG-TS segment in, one fMP4 fragment (and an init segment when
 //! the H.264 configuration changes) out.
 
-use super::boxes::{init_segment, media_segment, Sample};
+use super::audio::{demux_audio, AudioConfig, AudioFrame, SAMPLES_PER_FRAME};
+use super::boxes::{init_segment, media_segment, video_entries, Run, Sample, AUDIO_TRACK_ID, TRACK_ID};
 use super::timeline::Timeline;
 use super::{Fragment, InitSegment, SegmentOptions, TIMESCALE};
 use crate::annexb::{nal_units, NalType};
@@ -9,24 +10,31 @@ use crate::sps::{parse_sps, SpsInfo};
 use crate::ts::{demux, AccessUnit};
 use crate::Error;
 
-/// The H.264 configuration the current init segment was made from.
+/// The H.264 configuration (and AAC configuration, if carried) the current init segment
+/// was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ParameterSets {
     sps: Vec<u8>,
     pps: Vec<u8>,
+    audio: Option<AudioConfig>,
 }
 
 /// Turns consecutive MPEG-TS segments of one HLS stream (any of its levels) into fMP4
 /// fragments on one continuous timeline. One per playback session; feed it segments in
 /// playback order.
 ///
-/// Only the H.264 video stream is transmuxed: audio PIDs are ignored.
+/// Made with [`Transmuxer::new`], only the H.264 video stream is transmuxed and audio PIDs
+/// are ignored; [`Transmuxer::with_audio`] also carries ADTS AAC audio.
 #[derive(Debug, Default)]
 pub struct Transmuxer {
     timeline: Timeline,
     params: Option<ParameterSets>,
-    /// The next `moof` sequence number.
+    /// The last `moof` sequence number written.
     sequence: u32,
+    /// Carry AAC audio as a second track.
+    audio: bool,
+    /// Where the audio track's last fragment ended, in its sample-rate units.
+    audio_end: Option<i64>,
 }
 
 impl Transmuxer {
@@ -45,6 +53,14 @@ impl Transmuxer {
         Self { timeline: Timeline::starting_at(ticks), ..Self::default() }
     }
 
+    /// The same transmuxer, also carrying the segments' ADTS AAC audio (their first audio
+    /// PID) as a second track on the video's timeline. Init segments then name both codecs
+    /// ([`InitSegment::codecs`]); a segment without audio gives a fragment without audio.
+    pub fn with_audio(mut self) -> Self {
+        self.audio = true;
+        self
+    }
+
     /// Transmuxes one whole TS segment.
     ///
     /// The result carries an [`InitSegment`] on the first call and whenever the segment's
@@ -56,7 +72,15 @@ impl Transmuxer {
         if units.is_empty() {
             return Err(Error::NoVideo);
         }
-        let found = find_parameter_sets(&units)?;
+        let (audio_config, audio_frames) = if self.audio { demux_audio(ts)? } else { (None, Vec::new()) };
+        let mut found = find_parameter_sets(&units)?;
+        // A segment without audio (or without parameter sets) keeps the current configuration's.
+        let current_audio = self.params.as_ref().and_then(|p| p.audio);
+        if let Some(found) = &mut found {
+            found.audio = audio_config.or(current_audio);
+        } else if audio_config.is_some() && audio_config != current_audio {
+            found = self.params.clone().map(|p| ParameterSets { audio: audio_config, ..p });
+        }
         let new_params = match (&found, &self.params) {
             (Some(found), Some(current)) if found == current => None,
             (Some(found), _) => Some(found.clone()),
@@ -97,13 +121,27 @@ impl Transmuxer {
             .zip(units)
             .map(|((&timing, &size), unit)| Sample { timing, size, keyframe: unit.keyframe })
             .collect();
+        let base_decode_time = timings[0].dts;
+        let mut runs = vec![Run { track_id: TRACK_ID, base_decode_time, entries: video_entries(&samples), payload: &payload }];
+        let effective_audio = new_params.as_ref().or(self.params.as_ref()).and_then(|p| p.audio);
+        let (audio_payload, audio_run) = match effective_audio {
+            Some(config) if audio_config == Some(config) => self.audio_run(&config, &audio_frames),
+            _ => (Vec::new(), None),
+        };
+        let audio_frame_count = audio_run.as_ref().map_or(0, |(_, sizes)| sizes.len() as u32);
+        if let Some((base, sizes)) = audio_run {
+            let entries = sizes
+                .into_iter()
+                .map(|size| mp4_atom::TrunEntry { duration: Some(SAMPLES_PER_FRAME), size: Some(size), flags: None, cts: None })
+                .collect();
+            runs.push(Run { track_id: AUDIO_TRACK_ID, base_decode_time: base, entries, payload: &audio_payload });
+        }
         self.sequence = self.sequence.wrapping_add(1);
-        let data = media_segment(self.sequence, &samples, &payload)?;
+        let data = media_segment(self.sequence, runs)?;
         if let Some(p) = new_params {
             self.params = Some(p);
         }
 
-        let base_decode_time = timings[0].dts;
         let duration: u64 = timings.iter().map(|t| u64::from(t.duration)).sum();
         let start = timings.iter().map(|t| t.dts as i64 + i64::from(t.cts)).min().unwrap_or(base_decode_time as i64);
         Ok(Fragment {
@@ -115,6 +153,7 @@ impl Transmuxer {
             start_seconds: start as f64 / f64::from(TIMESCALE),
             duration_seconds: duration as f64 / f64::from(TIMESCALE),
             frames: samples.len() as u32,
+            audio_frames: audio_frame_count,
             starts_with_keyframe: samples[0].keyframe,
         })
     }
@@ -129,8 +168,38 @@ impl Transmuxer {
     }
 }
 
+impl Transmuxer {
+    /// Places the segment's AAC frames (after its video, whose offset they share) and
+    /// returns their payload, base decode time and frame sizes: frames that would land
+    /// before 0 are left out. A start within half a frame of the previous fragment's end
+    /// snaps to it, so rounding leaves no gap.
+    fn audio_run(&mut self, config: &AudioConfig, frames: &[AudioFrame]) -> (Vec<u8>, Option<(u64, Vec<u32>)>) {
+        let rate = i64::from(config.sample_rate);
+        let to_rate = |t90: i64| (t90 * rate).div_euclid(90_000);
+        let placed: Vec<(i64, &AudioFrame)> =
+            frames.iter().filter_map(|f| self.timeline.map(f.pts).map(|t| (to_rate(t), f))).filter(|(t, _)| *t >= 0).collect();
+        let Some(&(mut base, _)) = placed.first() else { return (Vec::new(), None) };
+        if let Some(end) = self.audio_end {
+            if (base - end).abs() <= i64::from(SAMPLES_PER_FRAME) / 2 {
+                base = end;
+            }
+        }
+        self.audio_end = Some(base + placed.len() as i64 * i64::from(SAMPLES_PER_FRAME));
+        let payload = placed.iter().flat_map(|(_, f)| f.data.iter().copied()).collect();
+        // ADTS frames are at most 8191 bytes.
+        let sizes = placed.iter().map(|(_, f)| f.data.len() as u32).collect();
+        (payload, Some((base as u64, sizes)))
+    }
+}
+
 fn make_init(p: &ParameterSets, info: &SpsInfo) -> Result<InitSegment, Error> {
-    Ok(InitSegment { bytes: init_segment(&p.sps, &p.pps, info)?, codec: info.codecs(), width: info.width, height: info.height })
+    Ok(InitSegment {
+        bytes: init_segment(&p.sps, &p.pps, info, p.audio.as_ref())?,
+        codec: info.codecs(),
+        audio_codec: p.audio.map(|a| a.codec()),
+        width: info.width,
+        height: info.height,
+    })
 }
 
 /// The first SPS and the first PPS in the segment, if it has an SPS.
@@ -147,7 +216,7 @@ fn find_parameter_sets(units: &[AccessUnit]) -> Result<Option<ParameterSets>, Er
         }
     }
     match (sps, pps) {
-        (Some(sps), Some(pps)) => Ok(Some(ParameterSets { sps: sps.to_vec(), pps: pps.to_vec() })),
+        (Some(sps), Some(pps)) => Ok(Some(ParameterSets { sps: sps.to_vec(), pps: pps.to_vec(), audio: None })),
         (Some(_), None) => Err(Error::NoParameterSets("the segment has an SPS but no PPS".into())),
         (None, _) => Ok(None),
     }
