@@ -71,3 +71,34 @@ export function segment(frames: { data: Uint8Array; keyframe: boolean; timestamp
 export const noRelay: BroadcasterOptions = { streamId: 'a', streamKey: 'b' };
 // @ts-expect-error not a state
 export const badState: BroadcasterState = 'paused';
+
+// Payments: a wallet found over EIP-6963, its session key funded, the Broadcaster paying.
+import { Wallet, type WalletProviderDetail, type SenderInfo, type Eip1193Provider } from '../../pkg/livecast.js';
+
+export async function payAndGoLive(relayUrl: string, streamId: string, streamKey: string, broker: string): Promise<string> {
+  const found: WalletProviderDetail[] = await Wallet.discover(500);
+  const provider: Eip1193Provider = found[0].provider;
+  const wallet = await Wallet.connect(provider);
+  await wallet.ensureChain(31337, { chainName: 'Local', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: ['http://127.0.0.1:8545'] });
+  wallet.on('accountsChanged', (accounts: string[]) => console.log(accounts[0]));
+  wallet.on('chainChanged', (id: number) => console.log(id));
+  const key: string = await wallet.sessionKey(broker);
+  const need = await wallet.fundingNeeded(broker, { deposit: 10n ** 17n, reserve: '0' });
+  const total: bigint = need.total;
+  console.log(`${Wallet.formatEther(total)} ETH for ${key}`);
+  const info: SenderInfo = await wallet.senderInfo(broker);
+  const left: bigint = info.deposit + info.reserve;
+  void left;
+  const options: BroadcasterOptions = {
+    relayUrl, streamId, streamKey,
+    payment: { wallet, broker, maxPricePerPixel: 10, deposit: 10n ** 17n, reserve: 0 },
+  };
+  const b = new Broadcaster(options);
+  b.on('stats', (s: BroadcastStats) => console.log(s.ticketsSent, BigInt(s.evPaid), BigInt(s.feesDebited), s.winningTickets, s.ticketSender));
+  await b.start();
+  await wallet.unlockSessionKey(broker);
+  return wallet.withdrawSessionKey(broker);
+}
+
+// @ts-expect-error the payment mode is "session" or "wallet"
+export const badMode: BroadcasterOptions['payment'] = { wallet: null as unknown as Wallet, broker: '0x', mode: 'card', maxPricePerPixel: 1, deposit: 1n, reserve: 1n };

@@ -244,3 +244,28 @@ pub(crate) fn stats_entries(payer: Option<&Payer>) -> Vec<(&'static str, JsValue
         ("ticketSender", payer.map_or(JsValue::NULL, |p| p.sender.to_checksum(None).into())),
     ]
 }
+
+/// Benchmark hook: makes and signs `count` tickets the way a paying `Broadcaster` does for
+/// each segment (ticket from a node's params, keccak256 hash, EIP-191 secp256k1 signature
+/// with a session key), and resolves to the number signed. Time it from JS.
+#[wasm_bindgen(js_name = benchTicketSigning)]
+pub fn bench_ticket_signing(count: u32) -> Result<u32, JsValue> {
+    use livecast_core::ticket::{TicketParams, U256};
+    let key = NodeKey::from_bytes(&[7u8; 32]).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let params = TicketParams {
+        recipient: Address::repeat_byte(0x11),
+        face_value: U256::from(10u64).pow(U256::from(17u64)),
+        win_prob: U256::MAX / U256::from(1000u64),
+        recipient_rand_hash: livecast_protocol::B256::repeat_byte(0x22),
+        seed: vec![1; 32],
+        expiration_block: U256::from(1000u64),
+        creation_round: 7,
+        creation_round_block_hash: livecast_protocol::B256::repeat_byte(0x33),
+    };
+    let mut signed = 0;
+    for nonce in 1..=count {
+        let sig = params.ticket(key.address(), nonce).sign(&key).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        signed += u32::from(sig[64] >= 27);
+    }
+    Ok(signed)
+}
