@@ -379,3 +379,34 @@ fn corrupted_and_truncated_ffmpeg_segments_are_errors_or_fragments_never_panics(
     assert!(ok > 0 && errors > 0, "{ok} ok, {errors} errors");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn probe_init_reads_an_ffmpeg_fmp4_hls_init_segment() {
+    let dir = test_dir("hls");
+    let playlist = dir.join("index.m3u8");
+    let mut args = vec!["-f", "lavfi", "-i", "testsrc2=size=480x270:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=44100", "-t", "4"];
+    args.extend(x264("60"));
+    args.extend(["-c:a", "aac", "-f", "hls", "-hls_time", "2", "-hls_segment_type", "fmp4", "-hls_playlist_type", "vod"]);
+    args.push(playlist.to_str().unwrap());
+    ffmpeg(&args);
+    assert!(std::fs::read_to_string(&playlist).unwrap().contains("#EXT-X-MAP:URI=\"init.mp4\""));
+    let init = std::fs::read(dir.join("init.mp4")).unwrap();
+    let info = probe_init(&init).unwrap();
+
+    // ffprobe on the init segment plus its first media segment: profile, level, size, time base.
+    let joined = dir.join("first.mp4");
+    std::fs::write(&joined, [init.clone(), std::fs::read(dir.join("index0.m4s")).unwrap()].concat()).unwrap();
+    let video = streams(&joined, "codec_name,profile,level,width,height,time_base");
+    let fields: Vec<&str> = video[0].split(',').collect();
+    assert_eq!(&fields[..2], ["h264", "High"]);
+    // ffprobe's own field order: name, profile, width, height, level, time base.
+    assert_eq!((info.width.to_string(), info.height.to_string()), (fields[2].to_string(), fields[3].to_string()));
+    let level: u8 = fields[4].parse().unwrap();
+    assert_eq!(info.codec, format!("avc1.6400{level:02X}"));
+    assert_eq!(format!("1/{}", info.timescale), fields[5]);
+    assert_eq!(info.audio_codec.as_deref(), Some("mp4a.40.2"));
+    assert_eq!(info.mime_type(), format!("video/mp4; codecs=\"avc1.6400{level:02X},mp4a.40.2\""));
+    // A media segment is not an init segment.
+    assert!(probe_init(&std::fs::read(dir.join("index0.m4s")).unwrap()).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
