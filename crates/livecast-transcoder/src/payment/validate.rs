@@ -192,11 +192,44 @@ pub fn check_batch(batch: &PaymentBatch, cx: &Context<'_>) -> Result<U256, Ticke
     Ok(rand)
 }
 
+/// secp256k1's group order divided by two: the largest `S` go-livepeer and the contract accept.
+const HALF_ORDER: U256 = U256::from_be_bytes([
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x5d, 0x57, 0x6e,
+    0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+]);
+
+static SECP: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+    std::sync::LazyLock::new(secp256k1::Secp256k1::verification_only);
+
+/// Who signed the 32-byte `hash` with `personal_sign`: the rule of
+/// `livecast_core::ticket::Ticket::recover_signer` (65 bytes, `S` ≤ n/2, `V` ∈ {27, 28}),
+/// with the recovery done by libsecp256k1 (as go-livepeer's `crypto.Ecrecover`), about four
+/// times faster than the pure-Rust curve the ticket core uses so that it also runs in wasm
+/// (see `examples/ticket_verify_bench.rs`; the unit tests check both agree).
+pub fn recover_signer(hash: B256, sig: &[u8]) -> Result<Address, String> {
+    let sig: &[u8; 65] = sig.try_into().map_err(|_| format!("{} bytes, expected 65", sig.len()))?;
+    if U256::from_be_slice(&sig[32..64]) > HALF_ORDER {
+        return Err("S is in the upper half of the curve order".into());
+    }
+    let parity = match sig[64] {
+        27 => 0,
+        28 => 1,
+        v => return Err(format!("V is {v}, expected 27 or 28")),
+    };
+    let id = secp256k1::ecdsa::RecoveryId::try_from(parity).map_err(|e| e.to_string())?;
+    let rs = secp256k1::ecdsa::RecoverableSignature::from_compact(&sig[..64], id).map_err(|e| format!("not a signature: {e}"))?;
+    let digest = alloy_primitives::eip191_hash_message(hash.as_slice());
+    let key = SECP
+        .recover_ecdsa(secp256k1::Message::from_digest(digest.0), &rs)
+        .map_err(|e| format!("does not recover a public key: {e}"))?;
+    let point = key.serialize_uncompressed();
+    Ok(Address::from_slice(&alloy_primitives::keccak256(&point[1..])[12..]))
+}
+
 /// Checks one ticket's signature: 65 bytes, low S, V 27/28, made by the ticket's sender.
 pub fn check_signature(index: usize, ticket: &Ticket, sig: &[u8]) -> Result<(), TicketError> {
-    let signer = ticket
-        .recover_signer(sig)
-        .map_err(|e| TicketError::Signature { index, nonce: ticket.sender_nonce, reason: e.to_string() })?;
+    let signer = recover_signer(ticket.hash(), sig)
+        .map_err(|reason| TicketError::Signature { index, nonce: ticket.sender_nonce, reason: format!("bad ticket signature: {reason}") })?;
     if signer != ticket.sender {
         return Err(TicketError::Signature {
             index,
@@ -205,4 +238,68 @@ pub fn check_signature(index: usize, ticket: &Ticket, sig: &[u8]) -> Result<(), 
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livecast_protocol::NodeKey;
+
+    fn sample(nonce: u32) -> Ticket {
+        Ticket {
+            recipient: Address::repeat_byte(1),
+            sender: Address::repeat_byte(2),
+            face_value: U256::from(1000u64),
+            win_prob: U256::from(nonce) << 200,
+            sender_nonce: nonce,
+            recipient_rand_hash: B256::repeat_byte(nonce as u8),
+            creation_round: 3,
+            creation_round_block_hash: B256::repeat_byte(4),
+        }
+    }
+
+    #[test]
+    fn libsecp256k1_recovery_agrees_with_the_ticket_core() {
+        for nonce in 1..40 {
+            let key = NodeKey::generate().unwrap();
+            let ticket = Ticket { sender: key.address(), ..sample(nonce) };
+            let sig = ticket.sign(&key).unwrap();
+            assert_eq!(recover_signer(ticket.hash(), &sig).unwrap(), key.address());
+            assert_eq!(ticket.recover_signer(&sig).unwrap(), key.address());
+            check_signature(0, &ticket, &sig).unwrap();
+            // A changed field recovers someone else, in both.
+            let other = Ticket { face_value: ticket.face_value + U256::from(1u64), ..ticket.clone() };
+            let ours = recover_signer(other.hash(), &sig).ok();
+            assert_eq!(ours, other.recover_signer(&sig).ok());
+            assert_ne!(ours, Some(key.address()));
+            assert!(matches!(check_signature(3, &other, &sig), Err(TicketError::Signature { index: 3, .. })));
+        }
+    }
+
+    #[test]
+    fn malformed_signatures_are_refused_like_the_ticket_core() {
+        let key = NodeKey::generate().unwrap();
+        let ticket = Ticket { sender: key.address(), ..sample(1) };
+        let sig = ticket.sign(&key).unwrap();
+        // V other than 27/28.
+        let mut v = sig;
+        v[64] = 1;
+        assert!(recover_signer(ticket.hash(), &v).unwrap_err().contains("V is 1"));
+        assert!(ticket.recover_signer(&v).is_err());
+        // High S: the same signature's malleable twin (n − s, flipped V).
+        let n = U256::from_be_bytes(HALF_ORDER.to_be_bytes::<32>()) * U256::from(2u64) + U256::from(1u64);
+        let s = U256::from_be_slice(&sig[32..64]);
+        let mut high = sig;
+        high[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+        high[64] = if sig[64] == 27 { 28 } else { 27 };
+        assert!(recover_signer(ticket.hash(), &high).unwrap_err().contains("upper half"));
+        assert!(ticket.recover_signer(&high).is_err());
+        // Length.
+        assert!(recover_signer(ticket.hash(), &sig[..64]).unwrap_err().contains("64 bytes"));
+        // Zero r: not a signature.
+        let mut zero = sig;
+        zero[..32].fill(0);
+        assert!(recover_signer(ticket.hash(), &zero).is_err());
+        assert!(ticket.recover_signer(&zero).is_err());
+    }
 }
