@@ -1,7 +1,9 @@
 //! One port, two protocols, as go-livepeer serves them: gRPC (`/net.Orchestrator/...`,
-//! HTTP/2 cleartext) for discovery, and HTTP for `POST /segment` and the renditions.
+//! HTTP/2 cleartext) for discovery, and HTTP for `POST /segment`, the renditions and
+//! `GET /tickets` (winning tickets and their redemption).
 
 use crate::node::{valid_session_id, Node};
+use crate::payment::queue::Status;
 use crate::payment::{Account, PaymentError};
 use crate::transcode::{self, Rendition, TranscodeError};
 use axum::body::Body;
@@ -58,6 +60,7 @@ pub fn app(node: Arc<Node>) -> Router {
     let http = Router::new()
         .route("/segment", post(post_segment))
         .route("/stream/{session}/{profile}/{file}", get(get_rendition))
+        .route("/tickets", get(get_tickets))
         .with_state(node);
     grpc.merge(http).layer(tower_http::trace::TraceLayer::new_for_http())
 }
@@ -351,6 +354,59 @@ fn store_and_sign(
         }
     }
     result
+}
+
+/// `GET /tickets`: the node's winning tickets and their redemption, as JSON:
+/// `{ recipient, price: { pricePerUnit, pixelsPerUnit }, pending, redeemed, failed,
+/// winners: [{ ticketHash, sender, faceValue, senderNonce, status, txHash, gasUsed,
+/// attempts, error }] }` (amounts in wei as decimal strings). 404 without payments.
+async fn get_tickets(State(node): State<Arc<Node>>) -> Response {
+    let Some(payments) = node.payments.clone() else {
+        return (StatusCode::NOT_FOUND, "this node takes no ticket payments\n").into_response();
+    };
+    let address = node.key.address();
+    let listed = tokio::task::spawn_blocking(move || {
+        let entries = payments.queue().all()?;
+        Ok::<_, crate::payment::QueueError>((payments.price(), entries))
+    })
+    .await;
+    let (price, entries) = match listed {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    };
+    let count = |f: fn(&Status) -> bool| entries.iter().filter(|e| f(&e.status)).count();
+    let winners: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            let t = &e.winner.ticket;
+            let (status, tx_hash, gas_used, error) = match &e.status {
+                Status::Pending => ("pending", None, None, e.last_error.clone()),
+                Status::Redeemed { tx_hash, gas_used } => ("redeemed", Some(tx_hash.to_string()), Some(*gas_used), None),
+                Status::Failed { reason } => ("failed", None, None, Some(reason.clone())),
+            };
+            serde_json::json!({
+                "ticketHash": t.hash().to_string(),
+                "sender": t.sender.to_string(),
+                "faceValue": t.face_value.to_string(),
+                "senderNonce": t.sender_nonce,
+                "status": status,
+                "txHash": tx_hash,
+                "gasUsed": gas_used,
+                "attempts": e.attempts,
+                "error": error,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "recipient": address.to_string(),
+        "price": { "pricePerUnit": price.per_unit, "pixelsPerUnit": price.pixels_per_unit },
+        "pending": count(|s| matches!(s, Status::Pending)),
+        "redeemed": count(|s| matches!(s, Status::Redeemed { .. })),
+        "failed": count(|s| matches!(s, Status::Failed { .. })),
+        "winners": winners,
+    }))
+    .into_response()
 }
 
 /// Profile names become directory names: letters, digits and `_` only.

@@ -313,6 +313,15 @@ fn a_winning_ticket_is_redeemed_on_chain() {
         let sender = bcast_client.sender_info(bcast.address()).await.unwrap();
         assert_eq!(sender.deposit, U256::from(ETH) - params.face_value);
         eprintln!("redeemed a {} wei ticket with {gas_used} gas ({gas_fee} wei)", params.face_value);
+        // The node reports it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let body = reqwest::get(format!("{}/tickets", node.url())).await.unwrap().bytes().await.unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status["redeemed"], 1, "{status}");
+        assert_eq!(status["recipient"], node_key.address().to_string());
+        assert_eq!(status["winners"][0]["txHash"], tx_hash.to_string());
+        assert_eq!(status["winners"][0]["faceValue"], params.face_value.to_string());
+        assert_eq!(status["winners"][0]["gasUsed"], gas_used);
     });
 }
 
