@@ -89,7 +89,8 @@ impl TicketConfig {
 
 /// `p × (2^256 − 1)` for 0 < p ≤ 1 (1 and above: always wins), with 53 bits of precision.
 pub fn fraction_of_max(p: f64) -> U256 {
-    if !(p > 0.0) {
+    // NaN and p ≤ 0 never win.
+    if p.is_nan() || p <= 0.0 {
         return U256::ZERO;
     }
     if p >= 1.0 {
@@ -103,7 +104,7 @@ pub fn fraction_of_max(p: f64) -> U256 {
 /// Parses a `--win-prob-fraction` value: a number in (0, 1].
 pub fn parse_fraction(text: &str) -> Result<f64, String> {
     let p: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if !(p > 0.0 && p <= 1.0) {
+    if p.is_nan() || p <= 0.0 || p > 1.0 {
         return Err(format!("{p} is not in (0, 1]"));
     }
     Ok(p)
