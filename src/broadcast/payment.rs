@@ -78,6 +78,8 @@ struct Account {
     balance: Balance,
     /// The last nonce used with `params.recipient_rand_hash`.
     nonce: u32,
+    /// The expected value of the last tickets the node accepted (0 before any).
+    last_ev: U256,
     /// The node's auth-token session: its books start again with a new one.
     session: String,
 }
@@ -192,9 +194,10 @@ impl Payments {
             }
         };
         let session = info.auth_token.as_ref().map(|t| t.session_id.clone()).unwrap_or_default();
-        let account = self.accounts.entry(uri.to_string()).or_insert_with(|| Account { params: None, price, balance: Balance::new(), nonce: 0, session: session.clone() });
+        let account = self.accounts.entry(uri.to_string()).or_insert_with(|| Account { params: None, price, balance: Balance::new(), nonce: 0, last_ev: U256::ZERO, session: session.clone() });
         if account.session != session {
             account.balance = Balance::new();
+            account.last_ev = U256::ZERO;
             account.session = session;
         }
         let same_hash = matches!((&account.params, &params), (Some(a), Some(b)) if a.recipient_rand_hash == b.recipient_rand_hash);
@@ -233,7 +236,11 @@ impl Payments {
         let account = self.accounts.get_mut(uri).ok_or_else(|| PaymentError::UnknownNode(uri.to_string()))?;
         let Some(params) = account.params.clone() else { return Ok(None) };
         let fee = account.price.fee(estimated_pixels);
-        let n = account.balance.tickets_needed(fee, params.expected_value()).map_err(|e| PaymentError::BadParams { uri: uri.to_string(), reason: e.to_string() })?;
+        // go-livepeer's minCredit is max(fee, EV). A node checks the balance against the EV of
+        // the tickets it last accepted, which differs from the EV of refreshed params when
+        // the face value moved with the gas price: cover the larger of the two.
+        let ev = params.expected_value();
+        let n = account.balance.tickets_needed(fee.max(account.last_ev), ev).map_err(|e| PaymentError::BadParams { uri: uri.to_string(), reason: e.to_string() })?;
         if n > MAX_TICKETS_PER_SEGMENT {
             return Err(PaymentError::BadParams { uri: uri.to_string(), reason: format!("a segment would need {n} tickets (fee {fee} wei, ticket EV {} wei)", params.expected_value()) });
         }
@@ -253,6 +260,9 @@ impl Payments {
         let fee = account.price.fee(pixels);
         account.balance.credit(ev);
         account.balance.debit(fee);
+        if !prepared.tickets.is_empty() {
+            account.last_ev = prepared.params.expected_value();
+        }
         self.stats.tickets_sent += prepared.tickets.len() as u64;
         self.stats.ev_paid += ev;
         self.stats.fees_debited += fee;
@@ -480,6 +490,24 @@ mod tests {
         assert_eq!(p.balance("http://a").unwrap(), I256::ZERO, "the node's books start again with its session");
         let fresh = p.prepare("http://a", 1).unwrap().unwrap();
         assert_eq!(fresh.tickets[0].sender_nonce, 1, "another recipientRandHash starts at nonce 1");
+    }
+
+    #[test]
+    fn when_refreshed_params_have_a_smaller_ev_the_balance_still_covers_the_last_one() {
+        let mut p = Payments::new(Address::repeat_byte(1), 1000.0);
+        p.update_node("http://a", &info(1, 1, "s")).unwrap();
+        let first = p.prepare("http://a", 1000).unwrap().unwrap();
+        p.settle(&first, 1000);
+        // New params whose EV is a tenth: the balance (EV − 1000 wei) is above the new EV,
+        // but the node still wants the old EV covered.
+        let mut cheaper = info(1, 2, "s");
+        let face = U256::from(1_000_000_000_000_000u64);
+        cheaper.ticket_params.as_mut().unwrap().win_prob = win_prob_for(U256::from(100_000_000_000u64), face).unwrap().to_be_bytes_vec();
+        p.update_node("http://a", &cheaper).unwrap();
+        let next = p.prepare("http://a", 1000).unwrap().unwrap();
+        assert_eq!(next.tickets.len(), 1, "1000 wei short of the last EV: one ticket of the new EV");
+        p.settle(&next, 1000);
+        assert!(p.balance("http://a").unwrap() >= I256::try_from(first.params.expected_value()).unwrap());
     }
 
     #[test]

@@ -522,24 +522,46 @@ fn parse_transcode(value: &JsValue, capture_height: u32) -> Result<Option<Transc
 async fn discover_transcoders(inner: &Shared, options: &Options, transcode: &TranscodeOptions) -> Result<(), LivecastError> {
     let unavailable = |message: String| broadcast_error(ErrorCode::TranscodeUnavailable, message);
     // With payments, the ticket sender signs the segments (nodes check they are the same),
-    // and the price cap is the payment's, applied with a typed error per node below.
+    // and the price cap is the payment's, applied with a typed error per node.
     let payer_signer = inner.borrow().payer.as_ref().map(|p| (p.session_key().cloned(), p.handles()));
-    let mut session = match payer_signer {
+    let session = match payer_signer {
         Some((Some(key), _)) => TranscodeSession::with_key(key, &options.stream_id, transcode.profiles.clone(), f64::INFINITY),
         Some((None, (_, wallet, _, _))) => TranscodeSession::with_wallet(wallet, &options.stream_id, transcode.profiles.clone(), f64::INFINITY),
         None => TranscodeSession::new(&options.stream_id, transcode.profiles.clone(), transcode.max_price_per_pixel)
             .map_err(|e| unavailable(format!("cannot create the session key: {e}")))?,
     };
-    let sig = match session.signer() {
-        Signer::Key(_) => session.discovery_request().map_err(|e| unavailable(e.to_string()))?.sig,
-        Signer::Wallet(wallet) => {
-            let provider = inner.borrow().payer.as_ref().map(|p| p.handles().0).ok_or_else(|| unavailable("no wallet".into()))?;
-            payer::wallet_sign_digest(&provider, *wallet, &session.discovery_digest()).await?
-        }
+    inner.borrow_mut().transcode = Some(session);
+    if !refresh_transcoders(inner).await? {
+        inner.borrow_mut().transcode = None;
+        return Ok(());
+    }
+    if inner.borrow().transcode.as_ref().is_some_and(|t| t.nodes().is_empty()) {
+        emit_error(inner, ErrorCode::TranscodeUnavailable, "no transcoder answered within the price cap: broadcasting the source only".into(), false, None, None);
+    }
+    Ok(())
+}
+
+/// Asks the relay for every node's `OrchestratorInfo` with the session's signed request
+/// and takes the answer (new auth tokens, ticket params and prices; history kept). `false`
+/// when the relay refused discovery (said with an event).
+async fn refresh_transcoders(inner: &Shared) -> Result<bool, LivecastError> {
+    let unavailable = |message: String| broadcast_error(ErrorCode::TranscodeUnavailable, message);
+    let (relay_url, signer, address, request, digest) = {
+        let i = inner.borrow();
+        let Some(t) = i.transcode.as_ref() else { return Ok(false) };
+        (i.options.relay_url.clone(), t.signer().clone(), t.address(), t.discovery_request().ok(), t.discovery_digest())
     };
-    let body = object(&[("address", session.address().into()), ("sig", format!("0x{}", hex(&sig)).into())]);
+    let sig = match (&signer, request) {
+        (Signer::Key(_), Some(request)) => request.sig,
+        (Signer::Wallet(wallet), _) => {
+            let provider = inner.borrow().payer.as_ref().map(|p| p.handles().0).ok_or_else(|| unavailable("no wallet".into()))?;
+            payer::wallet_sign_digest(&provider, *wallet, &digest).await?
+        }
+        (Signer::Key(_), None) => return Err(unavailable("cannot sign the discovery request".into())),
+    };
+    let body = object(&[("address", address.into()), ("sig", format!("0x{}", hex(&sig)).into())]);
     let body = js_sys::JSON::stringify(&body).map(String::from).unwrap_or_default();
-    let url = format!("{}/api/transcoders/info", options.relay_url);
+    let url = format!("{relay_url}/api/transcoders/info");
     let answer = http(&url, "POST", None, Some((&JsValue::from(body), &[("Content-Type", "application/json".to_string())])), 15_000.0).await;
     let nodes = match answer {
         Ok((200, text)) => {
@@ -555,17 +577,15 @@ async fn discover_transcoders(inner: &Shared, options: &Options, transcode: &Tra
         }
         Ok((status, _)) => {
             emit_error(inner, ErrorCode::TranscodeUnavailable, format!("the relay answered {status} to transcoder discovery: broadcasting the source only"), false, None, Some(status));
-            return Ok(());
+            return Ok(false);
         }
         Err(e) => return Err(unavailable(format!("transcoder discovery failed: {}", js_message(&e)))),
     };
     let nodes = admit_paid_nodes(inner, nodes);
-    session.set_nodes(nodes);
-    if session.nodes().is_empty() {
-        emit_error(inner, ErrorCode::TranscodeUnavailable, "no transcoder answered within the price cap: broadcasting the source only".into(), false, None, None);
+    if let Some(t) = inner.borrow_mut().transcode.as_mut() {
+        t.set_nodes(nodes);
     }
-    inner.borrow_mut().transcode = Some(session);
-    Ok(())
+    Ok(true)
 }
 
 /// With payments, keeps the nodes the broadcast can pay, and says why each other one is
@@ -829,6 +849,12 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
             Err((uri, error)) => {
                 // This node cannot be paid (or the wallet refused to sign): the next one.
                 emit_error(inner, error.code(), format!("segment {}: {error}", segment.seq), false, Some(segment.seq), None);
+                if error.code() == ErrorCode::PaymentRejected {
+                    // Used-up or unusable params: fresh ones for the next attempts.
+                    if let Err(e) = refresh_transcoders(inner).await {
+                        emit_error(inner, e.code(), e.to_string(), false, Some(segment.seq), None);
+                    }
+                }
                 let next = {
                     let mut i = inner.borrow_mut();
                     tried.push(uri.clone());
@@ -874,6 +900,12 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
                 };
                 let what = if code == ErrorCode::PaymentRejected { "refused the payment for" } else { "failed" };
                 emit_error(inner, code, format!("transcoder {uri} {what} segment {}: {message}", segment.seq), false, Some(segment.seq), status);
+                if code == ErrorCode::PaymentRejected {
+                    // Stale or refused params: ask every node for fresh ones before going on.
+                    if let Err(e) = refresh_transcoders(inner).await {
+                        emit_error(inner, e.code(), e.to_string(), false, Some(segment.seq), None);
+                    }
+                }
                 if next {
                     continue;
                 }

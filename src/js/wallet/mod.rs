@@ -7,6 +7,7 @@
 //! reload without being stored anywhere.
 
 mod broker;
+pub(crate) mod payer;
 pub(crate) mod provider;
 
 use super::interop::object;
@@ -22,8 +23,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{CustomEvent, CustomEventInit, EventTarget};
-
-pub(crate) use broker::SenderInfo;
 
 #[wasm_bindgen(module = "/js/frame-source.js")]
 extern "C" {
