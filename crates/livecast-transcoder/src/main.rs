@@ -92,6 +92,9 @@ enum BrokerCommand {
 
 fn main() -> std::process::ExitCode {
     init_tracing();
+    // The JSON-RPC client may use rustls without a default crypto provider (feature
+    // unification with the relay in a workspace build); an already installed one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let outcome = match args.command {
         Some(Command::Broker { command: BrokerCommand::Deploy(deploy) }) => deploy_broker(deploy),
