@@ -270,8 +270,8 @@ fn paid_segments_are_credited_and_bad_tickets_refused_without_credit() {
         assert!(text.contains(&poor.address().to_string()), "{text}");
 
         // Expired: the chain moves past the params' expiration block (and rounds).
+        // At once: the node reads the block number for every payment.
         anvil::mine(&chain.admin, 41).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1200)).await; // the node's head cache
         refused(&node, &seg2, &payment(&params, price, &bcast, &[6]), "expiration check").await;
         refused(&node, &seg2, &no_tickets(&bcast), &have).await;
 

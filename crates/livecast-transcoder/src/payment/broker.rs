@@ -48,6 +48,10 @@ fn rpc(e: impl std::fmt::Display) -> ChainError {
 
 #[tonic::async_trait]
 impl Chain for BrokerChain {
+    async fn block_number(&self) -> Result<u64, ChainError> {
+        self.client.provider().get_block_number().await.map_err(rpc)
+    }
+
     async fn head(&self) -> Result<ChainHead, ChainError> {
         let provider = self.client.provider();
         let block = provider.get_block_number().await.map_err(rpc)?;

@@ -1,6 +1,7 @@
 //! What the node needs from the TicketBroker chain, behind a trait so the payment logic is
-//! tested without a chain, and a cache in front of it so checking a ticket costs no round
-//! trip most of the time (sender funds for a few seconds, the head for about one block).
+//! tested without a chain, and a cache in front of it so checking a ticket costs one round
+//! trip (the block number) most of the time: sender funds are kept a few seconds, the round
+//! and gas price while the block number does not change.
 
 use livecast_core::ticket::{Address, Ticket, B256, U256};
 use std::collections::HashMap;
@@ -61,6 +62,8 @@ pub struct Redemption {
 /// The TicketBroker as the node uses it.
 #[tonic::async_trait]
 pub trait Chain: Send + Sync + 'static {
+    /// The latest block number.
+    async fn block_number(&self) -> Result<u64, ChainError>;
     /// Latest block, current round and its block hash, gas price.
     async fn head(&self) -> Result<ChainHead, ChainError>;
     /// The block hash that identifies `round` (zero when the round is unknown).
@@ -112,9 +115,12 @@ impl ChainView {
         &self.chain
     }
 
-    /// The head, at most `head_ttl` old.
+    /// The head. The block number is read every time (expiry is checked against it, and a
+    /// chain can move many blocks in a second); the round, its hash and the gas price are
+    /// reused for `head_ttl` while the block number stays the same.
     pub async fn head(&self) -> Result<ChainHead, ChainError> {
-        if let Some(c) = lock(&self.head).as_ref().filter(|c| c.at.elapsed() < self.head_ttl) {
+        let block = self.chain.block_number().await?;
+        if let Some(c) = lock(&self.head).as_ref().filter(|c| c.at.elapsed() < self.head_ttl && c.value.block == block) {
             return Ok(c.value);
         }
         let value = self.chain.head().await?;

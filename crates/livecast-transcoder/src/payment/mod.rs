@@ -262,6 +262,9 @@ mod tests {
 
     #[tonic::async_trait]
     impl Chain for FakeChain {
+        async fn block_number(&self) -> Result<u64, ChainError> {
+            Ok(lock(&self.head).block)
+        }
         async fn head(&self) -> Result<ChainHead, ChainError> {
             Ok(*lock(&self.head))
         }
@@ -295,7 +298,8 @@ mod tests {
         let node = NodeKey::generate().unwrap().address();
         let queue = WinnerQueue::open(&dir.path().join("q.sqlite")).unwrap();
         let payments = Payments::new(
-            TicketConfig { chain_cache_ttl: std::time::Duration::ZERO, sender_cache_ttl: std::time::Duration::ZERO, ..config },
+            // Head kept for a minute: a new block must still be seen at once (expiry).
+            TicketConfig { chain_cache_ttl: std::time::Duration::from_secs(60), sender_cache_ttl: std::time::Duration::ZERO, ..config },
             node,
             Price::new(3, 2).unwrap(),
             RecipientSecret::from_bytes([7; 32]),
