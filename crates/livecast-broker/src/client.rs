@@ -1,6 +1,8 @@
 //! [`BrokerClient`]: the TicketBroker over JSON-RPC with an alloy provider — deploy, read a
 //! sender's funds and the rounds, redeem winning tickets, fund, unlock and withdraw.
 
+use std::time::{Duration, Instant};
+
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
@@ -123,17 +125,36 @@ fn rpc_error(e: TransportError) -> BrokerError {
     BrokerError::Rpc(e.to_string())
 }
 
+/// Gas estimation, chain id and a nonce read from the node for every transaction.
+///
+/// Not alloy's recommended fillers: their cached nonce manager counts a nonce for a
+/// transaction that then fails gas estimation (a revert), so the next transaction carries a
+/// nonce gap and is never mined. Reading the pending nonce each time costs one request per
+/// transaction; transactions from one client must therefore be sent one after another.
+fn fillers() -> ProviderBuilder<
+    alloy::providers::Identity,
+    alloy::providers::fillers::JoinFill<
+        alloy::providers::fillers::JoinFill<
+            alloy::providers::fillers::JoinFill<alloy::providers::Identity, alloy::providers::fillers::GasFiller>,
+            alloy::providers::fillers::NonceFiller<alloy::providers::fillers::SimpleNonceManager>,
+        >,
+        alloy::providers::fillers::ChainIdFiller,
+    >,
+> {
+    ProviderBuilder::new().disable_recommended_fillers().with_gas_estimation().with_simple_nonce_management().fetch_chain_id()
+}
+
 /// A provider for `rpc_url` that signs as `signer`, and the address transactions come from.
 async fn provider_for(rpc_url: &str, signer: &TxSigner) -> Result<(DynProvider, Option<Address>)> {
     let url = rpc_url.parse().map_err(|e| BrokerError::Config(format!("bad RPC URL {rpc_url:?}: {e}")))?;
     match signer {
         TxSigner::Key(key) => {
             let from = key.address();
-            let provider = ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url);
+            let provider = fillers().wallet(EthereumWallet::from(key.clone())).connect_http(url);
             Ok((provider.erased(), Some(from)))
         }
         TxSigner::DevAccount(n) => {
-            let provider = ProviderBuilder::new().connect_http(url).erased();
+            let provider = fillers().connect_http(url).erased();
             let accounts = provider.get_accounts().await.map_err(rpc_error)?;
             let from = *accounts.get(*n).ok_or_else(|| {
                 BrokerError::Config(format!("the node has {} unlocked accounts; there is no number {n}", accounts.len()))
@@ -355,11 +376,30 @@ impl BrokerClient {
     }
 }
 
+/// How long [`send`] waits for a transaction to be mined.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often [`send`] asks for the receipt.
+const RECEIPT_POLL: Duration = Duration::from_millis(100);
+
 /// Sends `tx` and waits for its receipt. A revert found while estimating gas comes back as
 /// [`BrokerError::Revert`] with the contract's reason.
+///
+/// The receipt is polled with `eth_getTransactionReceipt` rather than through alloy's
+/// `get_receipt()`: its block heartbeat can miss the transaction's block when several
+/// blocks are mined at once (`anvil_mine`), and then never returns.
 async fn send(provider: &DynProvider, tx: TransactionRequest) -> Result<TransactionReceipt> {
     let pending = provider.send_transaction(tx).await.map_err(rpc_error)?;
-    pending.get_receipt().await.map_err(|e| BrokerError::Rpc(format!("waiting for the receipt: {e}")))
+    let hash = *pending.tx_hash();
+    let deadline = Instant::now() + RECEIPT_TIMEOUT;
+    loop {
+        if let Some(receipt) = provider.get_transaction_receipt(hash).await.map_err(rpc_error)? {
+            return Ok(receipt);
+        }
+        if Instant::now() >= deadline {
+            return Err(BrokerError::Rpc(format!("transaction {hash} not mined after {} s", RECEIPT_TIMEOUT.as_secs())));
+        }
+        tokio::time::sleep(RECEIPT_POLL).await;
+    }
 }
 
 fn to_u64(v: U256, what: &str) -> Result<u64> {
