@@ -337,3 +337,44 @@ async fn send_eth(c: &Chain, to: Address, value: U256) {
         .with_value(value);
     c.deployer.provider().send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
 }
+
+#[tokio::test]
+async fn deploy_cli_writes_the_address_and_leaves_round_zero() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        deploy: livecast_broker::DeployArgs,
+    }
+    let node = anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("broker-address");
+    let cli = Cli::try_parse_from([
+        "deploy",
+        "--rpc-url",
+        &node.endpoint(),
+        "--dev-account",
+        "3",
+        "--round-length",
+        "4",
+        "--unlock-period",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+        "--anvil-leave-round-zero",
+    ])
+    .unwrap();
+    let address = livecast_broker::deploy_cli(cli.deploy).await.expect("deploy");
+    let written: Address = std::fs::read_to_string(&out).unwrap().trim().parse().unwrap();
+    assert_eq!(written, address);
+    let client = BrokerClient::connect(&node.endpoint(), TxSigner::ReadOnly, address).await.unwrap();
+    assert_eq!(client.round_length().await.unwrap(), 4);
+    assert_eq!(client.unlock_period().await.unwrap(), 5);
+    assert_eq!(client.current_round().await.unwrap(), 1);
+    assert_ne!(client.round_block_hash(1).await.unwrap(), B256::ZERO);
+
+    let bad = Cli::try_parse_from(["deploy", "--rpc-url", &node.endpoint(), "--round-length", "0"]).unwrap();
+    assert!(livecast_broker::deploy_cli(bad.deploy).await.unwrap_err().to_string().contains("at least 1"));
+    let unreachable = Cli::try_parse_from(["deploy", "--rpc-url", "http://127.0.0.1:1"]).unwrap();
+    assert!(matches!(livecast_broker::deploy_cli(unreachable.deploy).await, Err(BrokerError::Rpc(_))));
+}
