@@ -157,6 +157,11 @@ export interface PlayerEventMap {
   latency: { latency: number; target: number; playbackRate: number };
   error: PlayerErrorEvent;
 }
+
+export interface Player {
+  /** hls.js-style subscription, typed per event; returns a function that unsubscribes. */
+  on<K extends keyof PlayerEventMap>(kind: K, callback: (detail: PlayerEventMap[K]) => void): () => void;
+}
 "#;
 
 /// Events sent by the player.
@@ -210,6 +215,8 @@ struct Inner {
     pipeline: Option<Pipeline>,
     init_cache: HashMap<String, Vec<u8>>,
     media_resets: u32,
+    /// The video element reported a decode error (seen by the monitor, handled by the loader).
+    media_failed: Option<String>,
     emergency: bool,
     /// After a jump to the edge: seek to the start of this sequence once appended.
     seek_to_sequence: Option<u64>,
@@ -282,6 +289,7 @@ impl Player {
             pipeline: None,
             init_cache: HashMap::new(),
             media_resets: 0,
+            media_failed: None,
             emergency: false,
             seek_to_sequence: None,
             ended_stream: false,
@@ -444,13 +452,9 @@ impl Player {
     }
 
     /// hls.js-style subscription: `callback` receives the payload itself. Returns a function
-    /// that unsubscribes.
-    #[wasm_bindgen(unchecked_return_type = "() => void")]
-    pub fn on(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "keyof PlayerEventMap")] kind: &str,
-        #[wasm_bindgen(unchecked_param_type = "(detail: any) => void")] callback: &Function,
-    ) -> Result<Function, JsValue> {
+    /// that unsubscribes. (Typed per event by the `Player` interface in `TS_TYPES`.)
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, kind: &str, callback: &Function) -> Result<Function, JsValue> {
         check_event(kind)?;
         Ok(on_detail(&self.inner.borrow().events, kind, callback))
     }
@@ -478,6 +482,7 @@ fn reset_session(i: &mut Inner) {
     i.pipeline = None;
     i.init_cache.clear();
     i.media_resets = 0;
+    i.media_failed = None;
     i.emergency = false;
     i.seek_to_sequence = None;
     i.ended_stream = false;
@@ -779,6 +784,11 @@ enum Step {
 
 /// One loader step: pick a level, load and append the next segment.
 async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step, PlayerError> {
+    let failed = inner.borrow_mut().media_failed.take();
+    if let Some(message) = failed {
+        recover(inner, &js_sys::Error::new(&message).into(), Failed::Playing).await?;
+        return Ok(Step::Appended);
+    }
     let (position, ranges, cap, back, next) = {
         let i = inner.borrow();
         let sb = i.pipeline.as_ref().and_then(|p| p.source_buffer.clone());
@@ -896,7 +906,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         None => None,
     };
     let discontinuity = segment.discontinuity || inner.borrow().timeline.last().is_some_and(|e| e.sequence + 1 != mapped);
-    let media = match prepare(inner, &bytes, init, discontinuity, &url) {
+    let media = match prepare(inner, &bytes, init, discontinuity, &url, segment.duration) {
         Ok(m) => m,
         Err(e) => {
             let mut i = inner.borrow_mut();
@@ -1030,10 +1040,12 @@ async fn choose_level(inner: &Shared, session: u32, current: usize, sequence: u6
 struct Media {
     init: Option<(Vec<u8>, String)>,
     data: Vec<u8>,
+    /// The playlist's duration for it, s.
+    duration: f64,
 }
 
 /// TS → fMP4 through the transmuxer; fMP4 passes through with its init segment.
-fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: bool, url: &str) -> Result<Media, PlayerError> {
+fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: bool, url: &str, duration: f64) -> Result<Media, PlayerError> {
     let mut i = inner.borrow_mut();
     let Some(pipeline) = i.pipeline.as_mut() else { return Err(PlayerError::Media("no MediaSource".into())) };
     let mux = |e: livecast_core::Error| PlayerError::Mux { url: url.to_string(), reason: e.to_string() };
@@ -1043,7 +1055,7 @@ fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: b
             let mime = i.mime_type();
             (i.bytes, mime)
         });
-        return Ok(Media { init, data: fragment.data });
+        return Ok(Media { init, data: fragment.data, duration });
     }
     let init = match init {
         Some(b) => {
@@ -1052,7 +1064,7 @@ fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: b
         }
         None => None,
     };
-    Ok(Media { init, data: bytes.to_vec() })
+    Ok(Media { init, data: bytes.to_vec(), duration })
 }
 
 /// Opens a MediaSource on the video element.
@@ -1103,7 +1115,7 @@ async fn append(inner: &Shared, session: u32, media: Media) -> Result<Option<(f6
                 if !alive(inner, session) {
                     return Ok(None);
                 }
-                return recover(inner, &e).await.map(|_| None);
+                return recover(inner, &e, Failed::Appending).await.map(|_| None);
             }
         }
     }
@@ -1144,24 +1156,47 @@ async fn append_once(inner: &Shared, media: &Media) -> Result<(f64, f64), JsValu
     let before = buffer::end(&pairs(&buffered_ranges(&sb)));
     JsFuture::from(append_buffer(&sb, &Uint8Array::from(media.data.as_slice()))).await?;
     let after = buffer::end(&pairs(&buffered_ranges(&sb)));
+    if after - before < 0.05 && media.duration > 0.2 {
+        // The SourceBuffer took the bytes but buffered nothing: its parser is stuck on
+        // corrupt data (Chromium waits for a box that never ends). A media error.
+        let e = js_sys::Error::new(&format!("the SourceBuffer buffered nothing from a {:.1} s segment (corrupt data)", media.duration));
+        e.set_name("MediaError");
+        return Err(e.into());
+    }
     let start = inner.borrow().timeline.last().map_or(before, |e| e.end.max(before.min(e.end)));
     Ok((start.min(after), after))
 }
 
+/// Which segment a media error came from.
+#[derive(Clone, Copy, PartialEq)]
+enum Failed {
+    /// The one being appended (`next_sequence`).
+    Appending,
+    /// The one at the playhead (the video element failed to decode).
+    Playing,
+}
+
 /// A media error: one reset of the SourceBuffer pipeline (a new MediaSource, the transmuxer
-/// restarted, loading from the segment at the playhead), then fatal.
-async fn recover(inner: &Shared, e: &JsValue) -> Result<(), PlayerError> {
+/// restarted, loading on from the segment after the one that failed, which would most
+/// likely fail again), then fatal.
+async fn recover(inner: &Shared, e: &JsValue, failed: Failed) -> Result<(), PlayerError> {
     let error = PlayerError::Media(js_message(e));
     let resets = inner.borrow().media_resets;
     if resets >= 1 {
         return Err(error);
     }
-    report(inner, &error, "bufferAppendError", false, None);
+    let details = if failed == Failed::Appending { "bufferAppendError" } else { "mediaError" };
+    report(inner, &error, details, false, None);
     let restart = {
         let mut i = inner.borrow_mut();
         i.media_resets += 1;
+        i.media_failed = None;
         let position = i.video.current_time();
-        let restart = i.timeline.at(position).map(|e| e.sequence).or(i.next_sequence);
+        let restart = match failed {
+            Failed::Appending => i.next_sequence.map(|s| s + 1),
+            Failed::Playing => i.timeline.at(position).map(|e| e.sequence + 1).or(i.next_sequence),
+        };
+        i.skipped += 1;
         i.timeline.clear();
         i.pipeline = None;
         i.monitor = Monitor::default();
@@ -1220,6 +1255,16 @@ fn tick(inner: &Shared) {
         return;
     }
     let ahead = buffer::ahead(&ranges, position);
+    // A decode error ends the element's playback: the loader rebuilds the pipeline.
+    let error = Reflect::get(&video, &"error".into()).unwrap_or(JsValue::NULL);
+    if !error.is_null() && !error.is_undefined() {
+        let mut i = inner.borrow_mut();
+        if i.media_failed.is_none() && i.pipeline.is_some() {
+            let message = Reflect::get(&error, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
+            i.media_failed = Some(format!("the video element failed to decode: {message}"));
+        }
+        return;
+    }
     // Holes (a skipped segment's timestamps, a start after 0): jump over small ones.
     if let Some(to) = buffer::hole_skip(&ranges, position, 2.0) {
         video.set_current_time(to);

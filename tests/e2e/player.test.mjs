@@ -220,6 +220,39 @@ test('ABR: slowed responses switch down, then back up; a forced level takes effe
   });
 });
 
+test('a media error (a corrupt fMP4 segment) gets one pipeline reset, and playback goes on', async () => {
+  await withPlayerPage({}, async ({ page, server }) => {
+    server.faults.corrupt = new Set(['3.m4s']);
+    await page.evaluate(() => window.start('/hls/fmp4/index.m3u8'));
+    await page.waitForFunction(() => window.t.player.stats.mediaResets === 1, null, { timeout: 30_000 });
+    await page.waitForFunction(() => window.t.events.some((e) => e.kind === 'fragmentBuffered' && e.sequence === 7), null, { timeout: 30_000 });
+    await waitForTime(page, 1);
+    await assertRealPictures(page);
+    const errors = await events(page, 'error');
+    assert.deepEqual(errors.map((e) => [e.fatal, e.type, e.details]), [[false, 'media', 'bufferAppendError']]);
+    const after = (await events(page, 'fragmentBuffered')).map((f) => f.sequence);
+    assert.ok(!after.includes(3), `the corrupt segment is not buffered: ${after}`);
+    assert.ok(after.includes(4), 'loading went on after it');
+  });
+});
+
+test('live: after a long pause the player jumps back near the edge', async () => {
+  await withPlayerPage({}, async ({ page }) => {
+    // 1 s segments: target latency 3 s, jump beyond 6 s.
+    await page.evaluate(() => window.start('/live/master.m3u8'));
+    await waitForTime(page, 2);
+    await page.evaluate(() => document.getElementById('video').pause());
+    await page.waitForTimeout(10_000);
+    const paused = await page.evaluate(() => window.t.player.latency);
+    assert.ok(paused > 9, `latency grew while paused: ${paused}`);
+    await page.evaluate(() => document.getElementById('video').play());
+    await page.waitForFunction(() => window.t.player.latency < 6, null, { timeout: 10_000 });
+    const s = await page.evaluate(() => window.state());
+    assert.ok(!s.paused && s.latency > 1, `playing ${s.latency.toFixed(1)} s behind live`);
+    assert.deepEqual((await events(page, 'error')).filter((e) => e.fatal), []);
+  });
+});
+
 test('typed API: bad arguments throw typed errors with codes; destroy detaches', async () => {
   await withPlayerPage({}, async ({ page }) => {
     const r = await page.evaluate(() => {

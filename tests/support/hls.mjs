@@ -11,7 +11,8 @@
 // tests at /player-test.html. Faults are set on `server.faults` while it runs:
 // `segment503Every` (every Nth segment request answers 503), `missing` (segment names that
 // answer 404), `playlistFailures` (the next N media-playlist requests answer 503),
-// `throttleKbps` (segments are delivered at that rate).
+// `throttleKbps` (segments are delivered at that rate), `corrupt` (file names whose bytes
+// after the first 8 are overwritten: a media error in the browser).
 import { createServer } from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -119,7 +120,7 @@ export async function startHlsServer({ fixtures, live = {} }) {
   const { window = 6, segmentSeconds = 1, startSegments = 8 } = live;
   const count = await segmentCount(fixtures);
   const liveEpochMs = Date.now() - startSegments * segmentSeconds * 1000;
-  const faults = { segment503Every: 0, missing: new Set(), playlistFailures: 0, throttleKbps: 0 };
+  const faults = { segment503Every: 0, missing: new Set(), playlistFailures: 0, throttleKbps: 0, corrupt: new Set() };
   const requests = [];
   let segmentRequests = 0;
 
@@ -188,6 +189,7 @@ export async function startHlsServer({ fixtures, live = {} }) {
     async function sendFile(file) {
       const body = file && (await readFile(file).catch(() => null));
       if (!body) return send(404, 'not found');
+      if (faults.corrupt.has(file.split(sep).pop())) body.fill(0x5a, 8); // box sizes kept, contents garbage
       if (isThrottled(file)) await new Promise((ok) => setTimeout(ok, (body.length * 8) / faults.throttleKbps));
       entry.status = 200;
       entry.bytes = body.length;

@@ -102,3 +102,35 @@ export async function payAndGoLive(relayUrl: string, streamId: string, streamKey
 
 // @ts-expect-error the payment mode is "session" or "wallet"
 export const badMode: BroadcasterOptions['payment'] = { wallet: null as unknown as Wallet, broker: '0x', mode: 'card', maxPricePerPixel: 1, deposit: 1n, reserve: 1n };
+
+// The Player, as a watch page uses it.
+import { Player, type PlayerConfig, type PlayerLevel, type PlayerErrorEvent, type PlayerStats } from '../../pkg/livecast.js';
+
+export function watch(video: HTMLVideoElement, url: string): () => void {
+  if (!Player.isSupported()) throw new Error('no MSE');
+  const config: PlayerConfig = {
+    liveSyncSegments: 2, targetLatencySeconds: 4, maxLatencySeconds: 10, maxBufferSeconds: 20, backBufferSeconds: 10,
+    segmentRetry: { maxRetries: 2, retryDelayMs: 200, backoff: 'linear' },
+  };
+  const player = new Player(video, config);
+  player.on('manifestLoaded', ({ levels, live }) => console.log(levels.map((l: PlayerLevel) => `${l.name} ${l.bitrate}`), live));
+  player.on('levelSwitched', ({ level }) => console.log(player.levels[level].height ?? 0));
+  player.on('error', (e: PlayerErrorEvent) => { if (e.fatal && e.type === 'network') console.error(e.details, e.message); });
+  player.addEventListener('latency', (e: Event) => console.log((e as CustomEvent).detail));
+  player.load(url);
+  player.currentLevel = -1;
+  const stats: PlayerStats = player.stats;
+  const latency: number | undefined = player.latency;
+  void stats;
+  void latency;
+  return () => player.destroy();
+}
+
+// @ts-expect-error backoff is one of three words
+export const badBackoff: PlayerConfig = { playlistRetry: { backoff: 'random' } };
+// @ts-expect-error not an error type
+export const badType: PlayerErrorEvent['type'] = 'disk';
+export function wrongEvent(player: Player) {
+  // @ts-expect-error the level of levelSwitched is a number
+  player.on('levelSwitched', ({ level }) => level.toUpperCase());
+}
