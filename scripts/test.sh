@@ -11,6 +11,10 @@ start=$SECONDS
 
 bash scripts/setup.sh
 
+step "contracts: TicketBroker artifact drift (recompiled with the pinned solc), the anvil harness (node --test tests/contracts), the ABI-only bindings for wasm32"
+node --test --test-concurrency=1 tests/contracts/
+cargo build -p livecast-broker --no-default-features --target wasm32-unknown-unknown
+
 step "native unit tests (cargo test --workspace)"
 cargo test --workspace
 
