@@ -205,7 +205,7 @@ static SECP: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
 /// `livecast_core::ticket::Ticket::recover_signer` (65 bytes, `S` ≤ n/2, `V` ∈ {27, 28}),
 /// with the recovery done by libsecp256k1 (as go-livepeer's `crypto.Ecrecover`), about four
 /// times faster than the pure-Rust curve the ticket core uses so that it also runs in wasm
-/// (see `examples/ticket_verify_bench.rs`; the unit tests check both agree).
+/// (see `examples/ticket_bench.rs`; the unit tests check both agree).
 pub fn recover_signer(hash: B256, sig: &[u8]) -> Result<Address, String> {
     let sig: &[u8; 65] = sig.try_into().map_err(|_| format!("{} bytes, expected 65", sig.len()))?;
     if U256::from_be_slice(&sig[32..64]) > HALF_ORDER {

@@ -4,7 +4,7 @@
 //! then the gas of one `redeemWinningTicket` on anvil.
 //!
 //! ```sh
-//! cargo run --release -p livecast-transcoder --example ticket_verify_bench [-- --no-chain]
+//! cargo run --release -p livecast-transcoder --example ticket_bench [-- --no-chain]
 //! ```
 //!
 //! Per ticket, ours does what `Payments::receive` does per ticket: the ticket hash, EIP-191
