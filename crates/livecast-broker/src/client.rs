@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::fillers::{ChainIdFiller, GasFiller, JoinFill, NonceFiller, SimpleNonceManager};
+use alloy::providers::{DynProvider, Identity, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError, TransportError};
@@ -98,7 +99,8 @@ impl TxOutcome {
     }
 }
 
-/// A TicketBroker at `address` on the chain behind an RPC URL.
+/// A TicketBroker at `address` on the chain behind an RPC URL. Transactions of one client
+/// should be sent one after another: each reads its nonce from the node.
 #[derive(Clone)]
 pub struct BrokerClient {
     provider: DynProvider,
@@ -125,22 +127,16 @@ fn rpc_error(e: TransportError) -> BrokerError {
     BrokerError::Rpc(e.to_string())
 }
 
+/// The filler stack of [`fillers`].
+type Fillers = JoinFill<JoinFill<JoinFill<Identity, GasFiller>, NonceFiller<SimpleNonceManager>>, ChainIdFiller>;
+
 /// Gas estimation, chain id and a nonce read from the node for every transaction.
 ///
 /// Not alloy's recommended fillers: their cached nonce manager counts a nonce for a
 /// transaction that then fails gas estimation (a revert), so the next transaction carries a
 /// nonce gap and is never mined. Reading the pending nonce each time costs one request per
 /// transaction; transactions from one client must therefore be sent one after another.
-fn fillers() -> ProviderBuilder<
-    alloy::providers::Identity,
-    alloy::providers::fillers::JoinFill<
-        alloy::providers::fillers::JoinFill<
-            alloy::providers::fillers::JoinFill<alloy::providers::Identity, alloy::providers::fillers::GasFiller>,
-            alloy::providers::fillers::NonceFiller<alloy::providers::fillers::SimpleNonceManager>,
-        >,
-        alloy::providers::fillers::ChainIdFiller,
-    >,
-> {
+fn fillers() -> ProviderBuilder<Identity, Fillers> {
     ProviderBuilder::new().disable_recommended_fillers().with_gas_estimation().with_simple_nonce_management().fetch_chain_id()
 }
 

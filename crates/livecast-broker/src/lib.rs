@@ -7,6 +7,8 @@
 //!   `deploy::deploy_cli`, and `anvil` to start the npm-installed anvil for tests. Without
 //!   default features the crate is ABI-only and builds for wasm32-unknown-unknown.
 
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod calls;
 pub mod convert;
