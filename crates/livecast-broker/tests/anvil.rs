@@ -213,6 +213,34 @@ async fn bad_tickets_are_rejected_with_the_contracts_reason() {
 }
 
 #[tokio::test]
+async fn malleable_and_malformed_signatures_are_rejected_as_livepeer_does() {
+    let c = chain(BrokerConfig::default()).await;
+    c.fund_session_key(eth(1), eth(1)).await;
+    let face = U256::from(1_000u64);
+    // secp256k1's group order: (r, n - s) with the other V is the same signature in high-S form.
+    let n: U256 = "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141".parse().unwrap();
+
+    let (ticket, sig, rand) = c.ticket(face, MAX_WIN_PROB, 1, 21).await;
+    let mut high_s = sig.clone();
+    let s = U256::from_be_slice(&sig[32..64]);
+    high_s[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+    high_s[64] = if sig[64] == 27 { 28 } else { 27 };
+    let reason = revert_reason(c.recipient.redeem_winning_ticket(&ticket, &high_s, rand).await);
+    assert!(reason.contains("ECDSAInvalidSignatureS"), "{reason}");
+
+    let mut v_raw = sig.clone();
+    v_raw[64] -= 27;
+    let reason = revert_reason(c.recipient.redeem_winning_ticket(&ticket, &v_raw, rand).await);
+    assert!(reason.contains("ECDSAInvalidSignature"), "{reason}");
+
+    let reason = revert_reason(c.recipient.redeem_winning_ticket(&ticket, &sig[..64], rand).await);
+    assert!(reason.contains("INVALID_SIGNATURE_LENGTH"), "{reason}");
+
+    // The canonical signature still redeems.
+    c.recipient.redeem_winning_ticket(&ticket, &sig, rand).await.expect("low-S signature");
+}
+
+#[tokio::test]
 async fn a_ticket_expires_after_the_validity_period() {
     let c = chain(BrokerConfig { unlock_period: 2, ticket_validity_period: 2, round_length: 5 }).await;
     c.fund_session_key(eth(1), eth(1)).await;
