@@ -8,7 +8,8 @@
 //!   error naming the failed check and no credit;
 //! - a winning ticket is redeemed on chain: the node's balance rises by the face value
 //!   minus the gas it paid, the sender's deposit falls by the face value;
-//! - a node killed with SIGKILL while a winner waits in its queue redeems it after restart.
+//! - a node killed with SIGKILL while a winner waits in its queue redeems it after restart,
+//!   and refuses the params it issued before.
 
 use alloy::network::TransactionBuilder;
 use alloy::node_bindings::AnvilInstance;
@@ -359,6 +360,9 @@ fn a_winner_queued_before_sigkill_is_redeemed_after_restart() {
         let entry = wait_settled(&node, Duration::from_secs(30));
         let Status::Redeemed { tx_hash, .. } = entry.status else { panic!("{entry:?}") };
         assert!(chain.admin.is_ticket_used(ticket.hash()).await.unwrap());
+        // Params from before the restart are refused (the node no longer knows their nonces).
+        let info2 = get_orchestrator(&node, &bcast).await;
+        refused(&node, &seg_data(&bcast, &info2, 2), &payment(&params, price, &bcast, &[1]), "restart check").await;
         let receipt = chain.admin.provider().get_transaction_receipt(tx_hash).await.unwrap().unwrap();
         let gas_fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
         assert_eq!(chain.admin.balance(node_key.address()).await.unwrap(), U256::from(ETH) + params.face_value - gas_fee);

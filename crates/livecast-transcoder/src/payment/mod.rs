@@ -87,6 +87,9 @@ pub struct Payments {
     balances: Mutex<balances::Balances>,
     queue: Arc<WinnerQueue>,
     wake: Arc<Notify>,
+    /// Random per run; starts every seed issued, so params from before a restart (whose
+    /// nonces the node no longer knows) are refused.
+    boot_id: [u8; 8],
 }
 
 impl std::fmt::Debug for Payments {
@@ -110,6 +113,11 @@ impl Payments {
         queue: WinnerQueue,
     ) -> Self {
         let view = Arc::new(ChainView::new(chain, config.chain_cache_ttl, config.sender_cache_ttl));
+        let mut boot_id = [0u8; 8];
+        // Without randomness the id stays zero: params from before a restart are then not told apart.
+        if let Err(e) = getrandom::getrandom(&mut boot_id) {
+            tracing::error!("no secure randomness for the run id: {e}");
+        }
         Self {
             config,
             recipient,
@@ -120,6 +128,7 @@ impl Payments {
             balances: Mutex::default(),
             queue: Arc::new(queue),
             wake: Arc::new(Notify::new()),
+            boot_id,
         }
     }
 
@@ -150,8 +159,10 @@ impl Payments {
         let head = self.chain.head().await?;
         let funds = self.chain.sender_funds(sender).await?;
         let face_value = self.config.face_value(head.gas_price, funds.total());
+        // Seed: this run's id, then 8 random bytes.
         let mut seed = [0u8; 16];
-        getrandom::getrandom(&mut seed).map_err(|e| ChainError::Unavailable(format!("no secure randomness: {e}")))?;
+        seed[..8].copy_from_slice(&self.boot_id);
+        getrandom::getrandom(&mut seed[8..]).map_err(|e| ChainError::Unavailable(format!("no secure randomness: {e}")))?;
         let mut params = TicketParams {
             recipient: self.recipient,
             face_value,
@@ -188,6 +199,7 @@ impl Payments {
             creation_round_hash,
             funds,
             validity_rounds: self.config.validity_rounds,
+            boot_id: &self.boot_id,
         };
         let rand = validate::check_batch(batch, &cx)?;
         let mut winners = Vec::new();
@@ -407,6 +419,31 @@ mod tests {
 
             // Nothing above was credited: two tickets and the 6/4 one.
             assert_eq!(s.payments.balance(&account), I256::try_from(ev * U256::from(3u64)).unwrap());
+        });
+    }
+
+    #[test]
+    fn params_from_before_a_restart_are_refused() {
+        let s = setup(TicketConfig::default());
+        let key = NodeKey::generate().unwrap();
+        fund(&s, key.address(), 10u128.pow(18));
+        rt().block_on(async {
+            let params = s.payments.issue(key.address(), key.address()).await.unwrap();
+            s.payments.receive(&batch(&params, &key, &[1]), key.address(), "aa").await.unwrap();
+            // The same secret and chain after a restart: the nonce records are gone.
+            let dir = tempfile::tempdir().unwrap();
+            let restarted = Payments::new(
+                s.payments.config.clone(),
+                s.node,
+                Price::new(3, 2).unwrap(),
+                RecipientSecret::from_bytes([7; 32]),
+                s.chain.clone(),
+                WinnerQueue::open(&dir.path().join("q.sqlite")).unwrap(),
+            );
+            let e = ticket_err(restarted.receive(&batch(&params, &key, &[1]), key.address(), "aa").await);
+            assert!(matches!(e, TicketError::IssuedBeforeRestart), "{e}");
+            let fresh = restarted.issue(key.address(), key.address()).await.unwrap();
+            restarted.receive(&batch(&fresh, &key, &[1]), key.address(), "aa").await.unwrap();
         });
     }
 

@@ -44,6 +44,10 @@ pub enum TicketError {
         /// The session key the params were checked for.
         signer: Address,
     },
+    /// The params come from before the node's last start: its nonce records start afresh, so
+    /// they could replay tickets it already took.
+    #[error("restart check: these ticket params were issued before the node restarted; get fresh ticket params")]
+    IssuedBeforeRestart,
     /// The params' expiration block has passed.
     #[error("expiration check: the ticket params expired at block {expiration_block} (the chain is at block {block}); get fresh ticket params")]
     ExpiredBlock {
@@ -137,6 +141,8 @@ pub struct Context<'a> {
     pub funds: SenderFunds,
     /// Rounds a ticket stays valid after its creation round.
     pub validity_rounds: i64,
+    /// This run's id, the first bytes of every seed it issues.
+    pub boot_id: &'a [u8],
 }
 
 /// Checks what all tickets of `batch` share (price, recipient, recipientRand, expiry,
@@ -159,6 +165,9 @@ pub fn check_batch(batch: &PaymentBatch, cx: &Context<'_>) -> Result<U256, Ticke
     let rand = cx.secret.rand(params, cx.signer, &ours);
     if ticket::recipient_rand_hash(rand) != params.recipient_rand_hash {
         return Err(TicketError::RandPreimage { signer: cx.signer });
+    }
+    if !params.seed.starts_with(cx.boot_id) {
+        return Err(TicketError::IssuedBeforeRestart);
     }
     if params.expiration_block <= U256::from(cx.head.block) {
         return Err(TicketError::ExpiredBlock { expiration_block: params.expiration_block, block: cx.head.block });
