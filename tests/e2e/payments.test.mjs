@@ -14,7 +14,7 @@ import { makeY4m, decodeErrors } from '../support/media.mjs';
 import { startRelay, startTranscoder } from '../support/relay.mjs';
 import { addDevWallet } from '../support/eip1193.mjs';
 import {
-  startAnvil, deployBroker, rpc, calldata, senderInfo, funderOf, balanceOf, advanceRounds,
+  startAnvil, deployBroker, rpc, calldata, senderInfo, funderOf, balanceOf, advanceRounds, mine, fundDepositAndReserveFor,
 } from '../support/chain.mjs';
 
 const ETH = 10n ** 18n;
@@ -96,6 +96,53 @@ after(async () => {
   await anvil?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+// ------------------------------------------------------------------ Payment bytes
+// Just enough protobuf to find a field's bytes inside the `Livepeer-Payment` header and
+// change them in place (same length), as a tampering sender would.
+
+function varint(buf, i) {
+  let n = 0n;
+  let shift = 0n;
+  for (;;) {
+    const b = buf[i++];
+    n |= BigInt(b & 0x7f) << shift;
+    if (!(b & 0x80)) return [n, i];
+    shift += 7n;
+  }
+}
+
+/** The length-delimited fields of a message: `[{ num, start, end }]` (others skipped). */
+function fields(buf, start = 0, end = buf.length) {
+  const out = [];
+  let i = start;
+  while (i < end) {
+    const [key, a] = varint(buf, i);
+    const num = Number(key >> 3n);
+    const type = Number(key & 7n);
+    if (type === 0) { i = varint(buf, a)[1]; continue; }
+    if (type === 1) { i = a + 8; continue; }
+    if (type === 5) { i = a + 4; continue; }
+    if (type !== 2) throw new Error(`wire type ${type}`);
+    const [len, b] = varint(buf, a);
+    out.push({ num, start: b, end: b + Number(len) });
+    i = b + Number(len);
+  }
+  return out;
+}
+
+/** `header` (base64 Payment) with one byte of field `path` (e.g. [1, 2]) xor-ed at `at`. */
+function tamper(header, path, at = -1) {
+  const buf = Buffer.from(header, 'base64');
+  let range = { start: 0, end: buf.length };
+  for (const num of path) {
+    range = fields(buf, range.start, range.end).find((f) => f.num === num);
+    if (!range) throw new Error(`no field ${path.join('.')} in the payment`);
+  }
+  const i = at < 0 ? range.end + at : range.start + at;
+  buf[i] ^= 0x01;
+  return buf.toString('base64');
+}
 
 async function openPage() {
   const { page } = browser;
@@ -270,6 +317,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
     assert.equal(w.from.toLowerCase(), nodeAddresses[0], 'the node pays its own redemption gas');
   }
   const faceTotal = won.reduce((n, w) => n + w.faceValue, 0n);
+  console.log(`# per segment: ${JSON.stringify(paid.map((s) => s.payment))}`);
   console.log(`# ${run.segments.length} segments, ${paid.length} paid, ${tickets} tickets, EV ${run.stats.evPaid} wei, fees ${run.stats.feesDebited} wei, ${won.length} winners redeemed (${faceTotal} wei), stats.winningTickets ${run.stats.winningTickets}`);
   const gasTotal = won.reduce((n, w) => n + w.gas, 0n);
   const nodeBalanceAfter = await balanceOf(anvil.url, nodeAddresses[0]);
@@ -340,4 +388,120 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
   assert.equal(walletAfter - walletBefore, remained.deposit + remained.reserve - gas, 'the wallet got back exactly what remained');
   const emptied = await senderInfo(anvil.url, broker.address, first.sessionKey);
   assert.equal(emptied.deposit + emptied.reserve, 0n);
+});
+
+test('tampered face value, wrong signer, replayed nonce and expired tickets are refused by the node with a clear error, then payments go on', async () => {
+  await openPage();
+  const { page } = browser;
+  const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+  // What happens to the n-th upload carrying a payment (the page's own bytes otherwise).
+  const plan = ['pass', 'face', 'pass', 'sig', 'pass', 'replay', 'hold', 'pass', 'expired'];
+  const seen = [];
+  let accepted = null;
+  let held = null;
+  await page.route(`${relay.url}/live/**`, async (route) => {
+    const headers = route.request().headers();
+    const payment = headers['livepeer-payment'];
+    const send = (value) => route.continue({ headers: { ...headers, 'livepeer-payment': value } });
+    try {
+      if (!payment) return await route.continue();
+      // A payment may carry no ticket (the balance covers the segment): cases that change
+      // or replay tickets wait for one that has some.
+      const hasTickets = fields(Buffer.from(payment, 'base64')).some((f) => f.num === 4);
+      const action = plan[seen.length] ?? 'pass';
+      if (!hasTickets && ['sig', 'replay', 'hold'].includes(action)) return await route.continue();
+      seen.push(action);
+      switch (action) {
+        case 'face': return await send(tamper(payment, [1, 2]));          // TicketParams.face_value
+        case 'sig': return await send(tamper(payment, [4, 2], 10));        // first ticket's signature
+        case 'replay': return await send(accepted);                        // tickets the node already took
+        case 'hold': held = payment; return await route.abort('failed');   // never reaches the node
+        case 'expired':
+          await mine(anvil.url, 100);                                      // past its expiration block
+          await send(held);
+          return await page.evaluate(() => { window.planDone = Date.now(); });
+        default:
+          if (hasTickets) accepted = payment;
+          return await route.continue();
+      }
+    } catch (e) {
+      seen.push(`handler failed: ${e.message}`);
+      return route.continue().catch(() => {});
+    }
+  });
+  const result = await page.evaluate(async ({ id, key, relayUrl, brokerAddress, profiles, plan }) => {
+    const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
+    const [found] = await Wallet.discover();
+    const w = await Wallet.connect(found.provider);
+    const b = new Broadcaster({
+      relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 480, fps: 30, bitrateKbps: 1500 },
+      segmentSeconds: 1, encoder: 'webcodecs', transcode: { profiles },
+      // The previous test withdrew everything: this funds the session key again.
+      payment: { wallet: w, broker: brokerAddress, maxPricePerPixel: 10, deposit: 2n * 10n ** 18n, reserve: 0n },
+    });
+    const segments = [];
+    const errors = [];
+    b.on('segment', (s) => segments.push({ ...s, at: Date.now() }));
+    b.on('error', (e) => errors.push(e));
+    await b.start();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      // Two paid segments after the last planned case: payments went on.
+      if (window.planDone && segments.filter((s) => s.at > window.planDone && s.payment).length >= 2) break;
+    }
+    await b.stop();
+    return { segments, errors, planDone: window.planDone };
+  }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address, profiles: ['P240p30fps16x9'], plan });
+  await page.unroute(`${relay.url}/live/**`);
+  assert.deepEqual(seen.slice(0, plan.length), plan, `every planned case ran: ${JSON.stringify(seen)}`);
+  const rejected = result.errors.filter((e) => e.code === 'PAYMENT_REJECTED').map((e) => e.message);
+  const expect = [
+    ['face', /recipientRand check: these ticket params were not issued by this node/],
+    ['sig', /signature check: ticket 0 \(nonce \d+\): (signed by 0x[0-9a-fA-F]{40}, not by the sender|bad ticket signature)/],
+    ['replay', /nonce check: ticket 0/],
+    ['expired', /expiration check: the ticket params expired at block \d+ \(the chain is at block \d+\)/],
+  ];
+  for (const [what, pattern] of expect) {
+    assert.ok(rejected.some((m) => pattern.test(m) && m.includes(nodes[0].url)), `${what}: ${pattern} not in ${JSON.stringify(rejected, null, 1)}`);
+  }
+  assert.equal(rejected.length, expect.length, JSON.stringify(rejected, null, 1));
+  assert.deepEqual(result.errors.filter((e) => e.fatal), []);
+  // After every refusal the page took fresh params, and payments went on.
+  assert.ok(result.planDone, 'the expired case ran');
+  assert.ok(result.segments.filter((s) => s.at > result.planDone && s.payment).length >= 2, 'segments were paid again after the last refusal');
+});
+
+test('wallet mode: the wallet itself is the sender and signs discovery, segments and tickets', async () => {
+  // The wallet funds its own deposit (a plain sender, as in Livepeer).
+  await fundDepositAndReserveFor(anvil.url, broker.address, { from: wallet, sender: wallet, deposit: ETH, reserve: 0n });
+  await openPage();
+  const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+  const r = await browser.page.evaluate(async ({ id, key, relayUrl, brokerAddress }) => {
+    const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
+    const [found] = await Wallet.discover();
+    const w = await Wallet.connect(found.provider);
+    const b = new Broadcaster({
+      relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 480, fps: 30, bitrateKbps: 1500 },
+      segmentSeconds: 2, encoder: 'webcodecs', transcode: { profiles: ['P240p30fps16x9'] },
+      payment: { wallet: w, broker: brokerAddress, mode: 'wallet', maxPricePerPixel: 10, deposit: 1n, reserve: 0n },
+    });
+    const segments = [];
+    const errors = [];
+    let stats = null;
+    b.on('segment', (s) => segments.push(s));
+    b.on('error', (e) => errors.push(e));
+    b.on('stats', (s) => { stats = s; });
+    await b.start();
+    await new Promise((res) => setTimeout(res, 8000));
+    await b.stop();
+    return { segments, errors, stats, signs: window.devWallet.calls.filter((c) => c === 'personal_sign').length, txs: window.devWallet.calls.filter((c) => c === 'eth_sendTransaction').length };
+  }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address });
+  const paid = r.segments.filter((s) => s.payment && s.renditions.length === 1);
+  assert.ok(paid.length >= 2, `${paid.length} paid segments; errors ${JSON.stringify(r.errors)}`);
+  assert.equal(r.stats.ticketSender.toLowerCase(), wallet.toLowerCase());
+  const tickets = paid.reduce((n, s) => n + s.payment.tickets, 0);
+  // One personal_sign for discovery, one per segment sent to the node, one per ticket.
+  assert.ok(r.signs >= 1 + paid.length + tickets, `${r.signs} signatures for ${paid.length} segments and ${tickets} tickets`);
+  assert.equal(r.txs, 0, 'wallet mode sends no funding transaction');
 });
