@@ -241,6 +241,29 @@ async fn malleable_and_malformed_signatures_are_rejected_as_livepeer_does() {
 }
 
 #[tokio::test]
+async fn initialize_round_keeps_a_round_hash_past_256_blocks() {
+    let c = chain(BrokerConfig { unlock_period: 2, ticket_validity_period: 2, round_length: 400 }).await;
+    assert_eq!(c.deployer.current_round().await.unwrap(), 1);
+    let hash1 = c.deployer.round_block_hash(1).await.unwrap();
+    assert_ne!(hash1, B256::ZERO);
+    c.recipient.initialize_round().await.expect("initializeRound");
+    c.recipient.initialize_round().await.expect("a second call in the same round does nothing");
+    anvil::mine(&c.deployer, 300).await.unwrap();
+    assert_eq!(c.deployer.current_round().await.unwrap(), 1);
+    assert_eq!(c.deployer.round_block_hash(1).await.unwrap(), hash1, "stored, though block 399 is out of reach");
+    assert_eq!(c.recipient.ticket_round().await.unwrap(), (1, hash1));
+
+    // Round 2 nobody initialized: once its anchor block is 256 blocks old the hash is gone.
+    anvil::advance_rounds(&c.deployer, 1).await.unwrap();
+    assert_ne!(c.deployer.round_block_hash(2).await.unwrap(), B256::ZERO);
+    anvil::mine(&c.deployer, 300).await.unwrap();
+    assert_eq!(c.deployer.round_block_hash(2).await.unwrap(), B256::ZERO);
+    let reason = revert_reason(c.recipient.initialize_round().await);
+    assert!(reason.contains("no longer available"), "{reason}");
+    assert!(c.recipient.ticket_round().await.is_err());
+}
+
+#[tokio::test]
 async fn a_ticket_expires_after_the_validity_period() {
     let c = chain(BrokerConfig { unlock_period: 2, ticket_validity_period: 2, round_length: 5 }).await;
     c.fund_session_key(eth(1), eth(1)).await;
