@@ -264,6 +264,24 @@ async fn initialize_round_keeps_a_round_hash_past_256_blocks() {
 }
 
 #[tokio::test]
+async fn a_batch_redeems_the_good_tickets_and_skips_the_bad() {
+    let c = chain(BrokerConfig::default()).await;
+    c.fund_session_key(eth(1), eth(1)).await;
+    let face = U256::from(1_000_000u64);
+    let good1 = c.ticket(face, MAX_WIN_PROB, 1, 31).await;
+    let (bad_ticket, _, bad_rand) = c.ticket(face, MAX_WIN_PROB, 2, 32).await;
+    let bad = (bad_ticket.clone(), bad_ticket.sign(&NodeKey::generate().unwrap()).unwrap().to_vec(), bad_rand);
+    let good2 = c.ticket(face, MAX_WIN_PROB, 3, 33).await;
+    let before = c.recipient.balance(c.recipient_address()).await.unwrap();
+    let outcome = c.recipient.batch_redeem_winning_tickets(&[good1.clone(), bad, good2.clone()]).await.expect("batch");
+    println!("batchRedeemWinningTickets, 2 winners + 1 skipped: {} gas", outcome.gas_used);
+    assert_eq!(c.recipient.balance(c.recipient_address()).await.unwrap(), before + face * U256::from(2u64) - outcome.fee());
+    assert!(c.recipient.is_ticket_used(good1.0.hash()).await.unwrap());
+    assert!(c.recipient.is_ticket_used(good2.0.hash()).await.unwrap());
+    assert!(!c.recipient.is_ticket_used(bad_ticket.hash()).await.unwrap());
+}
+
+#[tokio::test]
 async fn a_ticket_expires_after_the_validity_period() {
     let c = chain(BrokerConfig { unlock_period: 2, ticket_validity_period: 2, round_length: 5 }).await;
     c.fund_session_key(eth(1), eth(1)).await;
