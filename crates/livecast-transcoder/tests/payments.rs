@@ -43,6 +43,8 @@ struct TestChain {
 
 impl TestChain {
     async fn start() -> TestChain {
+        // In a workspace build the chain client's reqwest may have rustls without a provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let anvil = anvil::spawn().expect("anvil from node_modules (npm ci)");
         let (admin, _) = BrokerClient::deploy(&anvil.endpoint(), TxSigner::DevAccount(0), BrokerConfig::default()).await.unwrap();
         anvil::leave_round_zero(&admin).await.unwrap();

@@ -423,6 +423,21 @@ mod tests {
     }
 
     #[test]
+    fn a_win_prob_fraction_of_one_half_makes_about_half_the_tickets_win() {
+        let s = setup(TicketConfig { win_prob_fraction: Some(0.5), ..TicketConfig::default() });
+        let key = NodeKey::generate().unwrap();
+        fund(&s, key.address(), 10u128.pow(18));
+        rt().block_on(async {
+            let params = s.payments.issue(key.address(), key.address()).await.unwrap();
+            let nonces: Vec<u32> = (1..=200).collect();
+            let receipt = s.payments.receive(&batch(&params, &key, &nonces), key.address(), "aa").await.unwrap();
+            // Binomial(200, 0.5): outside 60..=140 with probability below 1e-8.
+            assert!((60..=140).contains(&receipt.winners), "{} winners of 200", receipt.winners);
+            assert_eq!(s.payments.queue().counts().unwrap().pending, receipt.winners as u64);
+        });
+    }
+
+    #[test]
     fn params_from_before_a_restart_are_refused() {
         let s = setup(TicketConfig::default());
         let key = NodeKey::generate().unwrap();
