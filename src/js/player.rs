@@ -626,15 +626,19 @@ async fn get(url: &str, what: &'static str, timeout_ms: f64) -> Result<(Vec<u8>,
     Err(PlayerError::Network { what, url: url.to_string(), reason })
 }
 
-/// A GET retried per `policy`; `on_retry` hears each failure that will be retried.
+/// A GET retried per `policy`; `on_retry` hears each failure that will be retried. With
+/// `mind_buffer` (live segments), a retry that would outlast the media buffered ahead of a
+/// playing video is not made: skipping the segment costs less than a stall. The error
+/// comes back with the number of retries made.
 async fn get_with_retry(
     inner: &Shared,
     session: u32,
     url: &str,
     what: &'static str,
     policy: RetryPolicy,
+    mind_buffer: bool,
     mut on_retry: impl FnMut(&PlayerError, u32),
-) -> Result<(Vec<u8>, f64), PlayerError> {
+) -> Result<(Vec<u8>, f64), (PlayerError, u32)> {
     let timeout = inner.borrow().config.request_timeout_ms;
     let mut retry = 0;
     loop {
@@ -642,12 +646,18 @@ async fn get_with_retry(
             Ok(ok) => return Ok(ok),
             Err(e) => {
                 retry += 1;
+                let outlasts_buffer = |delay: f64| {
+                    let i = inner.borrow();
+                    let position = i.video.current_time();
+                    let ahead = buffer::ahead(&pairs(&buffered_ranges(&i.video)), position);
+                    mind_buffer && i.monitor.started && !i.video.paused() && ahead < delay / 1000.0 + 0.25
+                };
                 match policy.delay_ms(retry) {
-                    Some(delay) if alive(inner, session) => {
+                    Some(delay) if alive(inner, session) && !outlasts_buffer(delay) => {
                         on_retry(&e, retry);
                         sleep(delay).await;
                     }
-                    _ => return Err(e),
+                    _ => return Err((e, retry - 1)),
                 }
             }
         }
@@ -660,10 +670,11 @@ async fn load_level(inner: &Shared, session: u32, index: usize) -> Result<bool, 
         let i = inner.borrow();
         (i.levels[index].url.clone(), i.config.playlist_retry)
     };
-    let (bytes, _) = get_with_retry(inner, session, &url, "playlist", policy, |e, _| {
+    let (bytes, _) = get_with_retry(inner, session, &url, "playlist", policy, false, |e, _| {
         report(inner, e, "levelLoadError", false, None);
     })
-    .await?;
+    .await
+    .map_err(|(e, _)| e)?;
     let parsed = playlist::parse(&bytes, &url)?;
     let Parsed::Media(media) = parsed else {
         return Err(PlayerError::Unsupported(format!("{url} is a master playlist where a media playlist was expected")));
@@ -680,10 +691,11 @@ async fn load_level(inner: &Shared, session: u32, index: usize) -> Result<bool, 
 /// The loader: manifest, then segments until the stream ends or the session changes.
 async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError> {
     let policy = inner.borrow().config.playlist_retry;
-    let (bytes, _) = get_with_retry(inner, session, url, "playlist", policy, |e, _| {
+    let (bytes, _) = get_with_retry(inner, session, url, "playlist", policy, false, |e, _| {
         report(inner, e, "manifestLoadError", false, None);
     })
-    .await?;
+    .await
+    .map_err(|(e, _)| e)?;
     if !alive(inner, session) {
         return Ok(());
     }
@@ -865,7 +877,8 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     let base = inner.borrow().levels[level].url.clone();
     let url = resolve_url(&segment.uri, &base).unwrap_or_else(|_| segment.uri.clone());
     let policy = inner.borrow().config.segment_retry;
-    let loaded = get_with_retry(inner, session, &url, "segment", policy, |e, _| {
+    let live = inner.borrow().levels[level].playlist.as_ref().is_some_and(|p| !p.ended);
+    let loaded = get_with_retry(inner, session, &url, "segment", policy, live, |e, _| {
         report(inner, e, "fragLoadError", false, Some(mapped));
     })
     .await;
@@ -874,13 +887,14 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     }
     let (bytes, ms) = match loaded {
         Ok(ok) => ok,
-        Err(e) => {
-            // Retries are spent: skip it, the next segment plays on.
+        Err((e, retries)) => {
+            // Retries are spent (or would outlast the buffer): skip it, the next one plays on.
             let mut i = inner.borrow_mut();
             i.next_sequence = Some(mapped + 1);
             i.skipped += 1;
             drop(i);
-            let e = PlayerError::Network { what: "segment", url: url.clone(), reason: format!("{e}; skipped after {} retries", policy.max_retries) };
+            let why = if retries < policy.max_retries { " (more would outlast the buffer)" } else { "" };
+            let e = PlayerError::Network { what: "segment", url: url.clone(), reason: format!("{e}; skipped after {retries} retries{why}") };
             report(inner, &e, "fragLoadError", false, Some(mapped));
             return Ok(Step::Appended);
         }
@@ -894,10 +908,11 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
             match cached {
                 Some(b) => Some(b),
                 None => {
-                    let (b, _) = get_with_retry(inner, session, &init_url, "segment", policy, |e, _| {
+                    let (b, _) = get_with_retry(inner, session, &init_url, "segment", policy, false, |e, _| {
                         report(inner, e, "fragLoadError", false, Some(mapped));
                     })
-                    .await?;
+                    .await
+                    .map_err(|(e, _)| e)?;
                     inner.borrow_mut().init_cache.insert(init_url, b.clone());
                     Some(b)
                 }

@@ -12,15 +12,24 @@ pub fn start_sequence(playlist: &MediaPlaylist, live_sync_segments: u32) -> u64 
     playlist.end_sequence().saturating_sub(u64::from(live_sync_segments)).max(playlist.media_sequence)
 }
 
-/// Playback rate for catching up: 1 at or below the target latency (plus a quarter second
-/// of slack), then growing with the excess up to `max_rate`; never above 1 with less than
-/// a second buffered (speeding up would only drain it into a stall).
+/// Playback rate for holding the target latency: above it (plus a quarter second of
+/// slack) the rate grows with the excess up to `max_rate`, never with less than a second
+/// buffered (speeding up would only drain it into a stall). Below it by more than half a
+/// second with less than a second buffered (skipped segments brought the playhead to the
+/// edge), playback slows down, at most to `2 − max_rate`, to win the margin back instead of
+/// stalling for it. Otherwise 1.
 pub fn catch_up_rate(latency_s: f64, target_s: f64, max_rate: f64, buffer_ahead_s: f64) -> f64 {
     let excess = latency_s - target_s;
-    if !excess.is_finite() || excess <= 0.25 || buffer_ahead_s < 1.0 {
+    if !excess.is_finite() {
         return 1.0;
     }
-    (1.0 + 0.05 * excess).min(max_rate).max(1.0)
+    if excess > 0.25 && buffer_ahead_s >= 1.0 {
+        return (1.0 + 0.05 * excess).min(max_rate).max(1.0);
+    }
+    if excess < -0.5 && buffer_ahead_s < 1.0 {
+        return (1.0 + 0.05 * excess).max(2.0 - max_rate).min(1.0);
+    }
+    1.0
 }
 
 /// Whether to jump to the live edge (after a pause, a stall or a slow network).
@@ -77,6 +86,11 @@ mod tests {
         assert_eq!(catch_up_rate(20.0, 6.0, 1.1, 5.0), 1.1);
         assert_eq!(catch_up_rate(20.0, 6.0, 1.1, 0.5), 1.0);
         assert_eq!(catch_up_rate(f64::NAN, 6.0, 1.1, 5.0), 1.0);
+        assert!((catch_up_rate(4.0, 6.0, 1.1, 0.5) - 0.9).abs() < 1e-9, "slows down near the edge");
+        assert!((catch_up_rate(5.0, 6.0, 1.1, 0.5) - 0.95).abs() < 1e-9);
+        assert!((catch_up_rate(1.0, 6.0, 1.1, 0.5) - 0.9).abs() < 1e-9, "bounded");
+        assert_eq!(catch_up_rate(4.0, 6.0, 1.1, 3.0), 1.0, "not with a buffer");
+        assert_eq!(catch_up_rate(4.0, 6.0, 1.0, 0.5), 1.0, "catch-up off");
         assert!(should_jump(13.0, 12.0) && !should_jump(11.0, 12.0) && !should_jump(f64::NAN, 1.0));
     }
 

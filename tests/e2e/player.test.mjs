@@ -167,21 +167,25 @@ test('live faults: 1 in 5 segment requests 503, a missing segment, two failed pl
     const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
     await page.waitForTimeout(20_000);
     const s = await page.evaluate(() => window.state());
-    assert.ok(s.time - t0 > 17, `played ${(s.time - t0).toFixed(1)} s in 20 s`);
+    // Near the edge after a skip, playback may slow to 0.9× to win its margin back.
+    assert.ok(s.time - t0 > 16, `played ${(s.time - t0).toFixed(1)} s in 20 s`);
     await assertRealPictures(page);
     const errors = await events(page, 'error');
     assert.deepEqual(errors.filter((e) => e.fatal), []);
     const frag503 = errors.filter((e) => e.details === 'fragLoadError' && /503/.test(e.message));
     assert.ok(frag503.length >= 3, `${frag503.length} segment 503s reported`);
     assert.ok(server.requests.filter((r) => r.status === 503 && r.path.endsWith('.ts')).length >= 3, 'the server answered 503s');
+    // The missing segment is skipped (after its retries, or earlier when retrying would
+    // outlast the buffer); a 503 is retried and loads, unless the buffer is about to run out.
     const skipped = errors.filter((e) => e.details === 'fragLoadError' && /skipped/.test(e.message));
-    assert.equal(skipped.length, 1, `one segment skipped: ${JSON.stringify(skipped)}`);
-    assert.equal(skipped[0].sequence, missingSeq);
-    assert.match(skipped[0].message, /404/);
+    const missing = skipped.filter((e) => e.sequence === missingSeq);
+    assert.equal(missing.length, 1, `the missing segment skipped: ${JSON.stringify(skipped)}`);
+    assert.match(missing[0].message, /404/);
+    assert.ok(skipped.length <= 2, `at most one 503 skipped too: ${JSON.stringify(skipped)}`);
     const reloads = errors.filter((e) => e.details === 'levelLoadError');
     assert.equal(reloads.length, 2, `two failed reloads reported: ${JSON.stringify(reloads)}`);
     assert.equal(server.faults.playlistFailures, 0, 'both playlist faults were hit');
-    assert.equal(s.stats.skipped, 1);
+    assert.equal(s.stats.skipped, skipped.length);
     assert.equal(s.stats.stalls, 0, 'no stall');
     const buffered = (await events(page, 'fragmentBuffered')).map((f) => f.sequence);
     assert.ok(buffered.includes(missingSeq + 1), 'the segment after the missing one played');
