@@ -505,3 +505,38 @@ test('wallet mode: the wallet itself is the sender and signs discovery, segments
   assert.ok(r.signs >= 1 + paid.length + tickets, `${r.signs} signatures for ${paid.length} segments and ${tickets} tickets`);
   assert.equal(r.txs, 0, 'wallet mode sends no funding transaction');
 });
+
+test('demo page: the marked local dev wallet, the funding shown in ETH before it is sent, live spend', async () => {
+  const { page } = browser;
+  await page.goto(`${relay.url}/www/broadcast.html?pay=1&broker=${broker.address}&rpc=${encodeURIComponent(anvil.url)}&segment=1`);
+  await page.waitForFunction(() => window.livecastReady);
+  await page.click('#find-wallets');
+  await page.waitForFunction(() => [...document.querySelectorAll('#wallet-choice option')].some((o) => o.value === 'dev'));
+  const label = await page.$eval('#wallet-choice option[value="dev"]', (o) => o.textContent);
+  assert.match(label, /development only, not a real wallet/);
+  await page.selectOption('#wallet-choice', 'dev');
+  await page.click('#connect');
+  await page.waitForFunction(() => /^Connected: 0x/.test(document.getElementById('wallet-status').textContent));
+  await page.fill('#deposit', '0.75');
+  await page.fill('#reserve', '0.05');
+  await page.click('#start');
+  await page.waitForSelector('#confirm-funding:not([hidden])');
+  const text = await page.textContent('#funding-text');
+  assert.match(text, /will send 0\.8 ETH to the TicketBroker for session key 0x[0-9a-fA-F]{40}: deposit 0\.75 ETH \+ reserve 0\.05 ETH/);
+  const sessionKey = text.match(/session key (0x[0-9a-fA-F]{40})/)[1];
+  assert.equal((await senderInfo(anvil.url, broker.address, sessionKey)).deposit, 0n, 'nothing is sent before the user confirms');
+  await page.click('#funding-ok');
+  await page.waitForFunction(() => Number(document.getElementById('stat-ticketsSent')?.textContent) >= 1, null, { timeout: 30_000 });
+  const spend = await page.evaluate(() => ({
+    sender: document.getElementById('stat-ticketSender').textContent,
+    paid: document.getElementById('stat-evPaid').textContent,
+    log: document.getElementById('log').textContent,
+  }));
+  assert.equal(spend.sender, sessionKey);
+  assert.match(spend.paid, /^0\.\d+ ETH$/);
+  assert.match(spend.log, /paid 1 ticket\(s\) worth 0\.\d+ ETH/);
+  const funded = await senderInfo(anvil.url, broker.address, sessionKey);
+  assert.equal(funded.reserve, 5n * 10n ** 16n);
+  await page.click('#stop');
+  await page.waitForFunction(() => window.broadcastEnded, null, { timeout: 30_000 });
+});
