@@ -1036,9 +1036,7 @@ async fn node_headers(inner: &Shared, segment: &PendingSegment, tried: &[String]
 fn settle_payment(inner: &Shared, uri: Option<&str>, prepared: Option<&Prepared>, answer: &JsValue) -> Option<JsValue> {
     let (uri, prepared) = (uri?, prepared?);
     // `transcoder: null`: the renditions were already stored and no node was paid.
-    if Reflect::get(answer, &"transcoder".into()).ok()?.as_string().is_none() {
-        return None;
-    }
+    Reflect::get(answer, &"transcoder".into()).ok()?.as_string()?;
     let renditions = Reflect::get(answer, &"renditions".into()).ok().and_then(|r| r.dyn_into::<Array>().ok()).unwrap_or_default();
     let pixels: f64 = renditions.iter().filter_map(|r| Reflect::get(&r, &"pixels".into()).ok()?.as_f64()).sum();
     let refreshed = Reflect::get(answer, &"infoBase64".into()).ok().and_then(|v| v.as_string()).and_then(|b| orchestrator_info_from_base64(&b));

@@ -45,7 +45,7 @@ pub struct SenderInfo {
 
 impl SenderInfo {
     /// As `{ deposit, withdrawRound, reserve }` with bigints.
-    pub fn to_js(&self) -> JsValue {
+    pub fn to_js(self) -> JsValue {
         super::object(&[("deposit", bigint(self.deposit)), ("withdrawRound", bigint(self.withdraw_round)), ("reserve", bigint(self.reserve))]).into()
     }
 }

@@ -70,7 +70,7 @@ pub(crate) fn parse(value: &JsValue) -> Result<Option<PaymentOptions>, LivecastE
         Some(other) => return Err(bad(format!("`payment.mode` must be \"session\" or \"wallet\", got {other:?}"))),
     };
     let max_price_per_pixel = reader.number("maxPricePerPixel")?.ok_or_else(|| type_error("`payment.maxPricePerPixel` (wei per output pixel) is required"))?;
-    if !(max_price_per_pixel >= 0.0) || !max_price_per_pixel.is_finite() {
+    if !max_price_per_pixel.is_finite() || max_price_per_pixel < 0.0 {
         return Err(bad(format!("`payment.maxPricePerPixel` must be a finite number >= 0, got {max_price_per_pixel}")));
     }
     let amount = |key: &str| -> Result<U256, LivecastError> {
