@@ -318,7 +318,7 @@ test('typed API: bad arguments throw typed errors with codes; destroy detaches',
   });
 });
 
-test('long live run (1 s segments, 3 min): buffered range and wasm memory stay bounded, no long tasks from transmuxing', async () => {
+test('long live run (1 s segments, 3 min): buffered range and wasm memory stay bounded, no long tasks from transmuxing', async (t) => {
   const maxBuffer = 6, backBuffer = 6;
   await withPlayerPage({ live: { window: 8 } }, async ({ page }) => {
     await page.evaluate(({ maxBuffer, backBuffer }) => window.start('/live/master.m3u8', { maxBufferSeconds: maxBuffer, backBufferSeconds: backBuffer }), { maxBuffer, backBuffer });
@@ -342,6 +342,7 @@ test('long live run (1 s segments, 3 min): buffered range and wasm memory stay b
     assert.ok(wasm.at(-1) <= wasm[2] + 4 * 1024 * 1024, `wasm memory stable: ${wasm.map((b) => (b / 1048576).toFixed(1)).join(' ')} MiB`);
     assert.equal(last.stats.stalls, 0, 'no stall');
     const longTasks = await page.evaluate(() => window.t.longTasks.filter((t) => t.at > 5000));
+    t.diagnostic(`wasm memory ${wasm.map((b) => (b / 1048576).toFixed(1)).join(' ')} MiB; max buffered span ${Math.max(...samples.map((s) => s.span)).toFixed(1)} s; long tasks after start-up: ${JSON.stringify(longTasks)}`);
     assert.ok(longTasks.length <= 2, `long tasks after start-up: ${JSON.stringify(longTasks)}`);
     assert.deepEqual((await events(page, 'error')).filter((e) => e.fatal), []);
   });
