@@ -596,10 +596,14 @@ fn admit_paid_nodes(inner: &Shared, nodes: Vec<(String, OrchestratorInfo)>) -> V
     }
     let mut kept = Vec::new();
     for (uri, info) in nodes {
-        let admitted = inner.borrow_mut().payer.as_mut().map(|p| p.admit(&uri, &info));
-        match admitted {
-            Some(Err(e)) => emit_error(inner, e.code(), e.to_string(), false, None, None),
-            _ => kept.push((uri, info)),
+        let refusal = inner.borrow_mut().payer.as_mut().and_then(|p| {
+            let e = p.admit(&uri, &info).err()?;
+            Some((p.first_report(&uri, &e.to_string()), e))
+        });
+        match refusal {
+            Some((true, e)) => emit_error(inner, e.code(), e.to_string(), false, None, None),
+            Some((false, _)) => {}
+            None => kept.push((uri, info)),
         }
     }
     kept

@@ -26,6 +26,9 @@ const NODE_KEYS = [
   ['0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a', 2],
 ];
 const WALLET_INDEX = 5;
+// Wei per output pixel of the first node; the page accepts up to twice that.
+const PRICE = 1_000_000_000;
+const MAX_PRICE = 2 * PRICE;
 
 let dir, anvil, broker, relay, nodes, browser, wallet;
 
@@ -80,8 +83,9 @@ before(async () => {
   anvil = await startAnvil();
   broker = await deployBroker(anvil.url, { unlockPeriod: 2, ticketValidityPeriod: 2, roundLength: 10 });
   nodes = [
-    await startPaidTranscoder(0, { price: 1, winProb: 0.5 }),
-    await startPaidTranscoder(1, { price: 1000, winProb: 0.5 }),
+    // About one ticket's EV per 2 s segment, so most segments carry a ticket; 9 in 10 win.
+    await startPaidTranscoder(0, { price: PRICE, winProb: 0.9 }),
+    await startPaidTranscoder(1, { price: 10 * PRICE, winProb: 0.9 }),
   ];
   relay = await startRelay({ dataDir: join(dir, 'relay'), args: ['--open', ...nodes.flatMap((n) => ['--transcoder', n.url])] });
   browser = await openBrowser({ fakeCamera: join(dir, 'camera.y4m') });
@@ -210,7 +214,7 @@ test('Wallet: EIP-6963 discovery, connect, chain switch, events, and typed refus
 test('unfunded wallet-mode sender and bad payment options are refused with clear errors', async () => {
   await openPage();
   const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
-  const r = await browser.page.evaluate(async ({ id, key, relayUrl, brokerAddress }) => {
+  const r = await browser.page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();
     const w = await Wallet.connect(found.provider);
@@ -224,12 +228,12 @@ test('unfunded wallet-mode sender and bad payment options are refused with clear
       make({ wallet: w, broker: brokerAddress, mode: 'card', maxPricePerPixel: 1, deposit: 1n, reserve: 0n }),
     ];
     // Wallet mode: the wallet itself is the sender and has no deposit.
-    const b = new Broadcaster({ ...base, payment: { wallet: w, broker: brokerAddress, mode: 'wallet', maxPricePerPixel: 10, deposit: 1n, reserve: 0n } });
+    const b = new Broadcaster({ ...base, payment: { wallet: w, broker: brokerAddress, mode: 'wallet', maxPricePerPixel: maxPrice, deposit: 1n, reserve: 0n } });
     const errors = [];
     b.on('error', (e) => errors.push(e));
     const started = await b.start().then(() => 'started', (e) => `${e.code}: ${e.message}`);
     return { badOptions, started, errors, state: b.state };
-  }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address });
+  }, { maxPrice: MAX_PRICE, id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address });
   assert.match(r.badOptions[0], /^TypeError INVALID_CONFIG: .*payment.wallet` must be a connected Wallet/);
   assert.match(r.badOptions[1], /^RangeError INVALID_CONFIG: .*payment.broker`: "nope" is not an address/);
   assert.match(r.badOptions[2], /^RangeError INVALID_CONFIG: .*maxPricePerPixel/);
@@ -247,7 +251,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
   const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
   const deposit = 2n * ETH;
   const reserve = ETH / 2n;
-  const first = await browser.page.evaluate(async ({ id, key, relayUrl, brokerAddress, profiles, deposit, reserve }) => {
+  const first = await browser.page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress, profiles, deposit, reserve }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();
     const w = await Wallet.connect(found.provider);
@@ -257,7 +261,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
       relayUrl, streamId: id, streamKey: key,
       video: { width: 640, height: 480, fps: 30, bitrateKbps: 2000 },
       segmentSeconds: 2, encoder: 'webcodecs', transcode: { profiles },
-      payment: { wallet: w, broker: brokerAddress, maxPricePerPixel: 10, deposit: BigInt(deposit), reserve: BigInt(reserve) },
+      payment: { wallet: w, broker: brokerAddress, maxPricePerPixel: maxPrice, deposit: BigInt(deposit), reserve: BigInt(reserve) },
     });
     window.pay = { b, w, segments: [], errors: [], stats: [] };
     b.on('segment', (s) => window.pay.segments.push(s));
@@ -267,7 +271,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
     await b.start();
     const txs = window.devWallet.calls.filter((c) => c === 'eth_sendTransaction').length - txBefore;
     return { sessionKey, need: { deposit: String(need.deposit), reserve: String(need.reserve), total: String(need.total) }, txs };
-  }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address, profiles: PROFILES, deposit: String(deposit), reserve: String(reserve) });
+  }, { maxPrice: MAX_PRICE, id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address, profiles: PROFILES, deposit: String(deposit), reserve: String(reserve) });
   assert.deepEqual(first.need, { deposit: String(deposit), reserve: String(reserve), total: String(deposit + reserve) });
   assert.equal(first.txs, 1, 'one funding transaction');
   const funded = await senderInfo(anvil.url, broker.address, first.sessionKey);
@@ -281,7 +285,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
   assert.deepEqual(run.errors.filter((e) => e.fatal), []);
   const priceErrors = run.errors.filter((e) => e.code === 'PRICE_TOO_HIGH');
   assert.equal(priceErrors.length, 1, JSON.stringify(run.errors));
-  assert.match(priceErrors[0].message, new RegExp(`transcoder ${nodes[1].url} charges 1000 wei per pixel, above the maximum of 10`));
+  assert.match(priceErrors[0].message, new RegExp(`transcoder ${nodes[1].url} charges ${10 * PRICE} wei per pixel, above the maximum of ${MAX_PRICE}`));
   assert.ok(run.segments.length >= 7, `${run.segments.length} segments acknowledged`);
   const paid = run.segments.filter((s) => s.payment);
   assert.ok(paid.length >= run.segments.length - 1, `${paid.length} of ${run.segments.length} segments paid`);
@@ -289,7 +293,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
     assert.equal(s.transcoder, nodes[0].url, 'only the node within the price cap transcodes');
     assert.equal(s.renditions.length, 2);
     const pixels = s.renditions.reduce((n, r) => n + r.pixels, 0);
-    assert.equal(BigInt(s.payment.fee), BigInt(pixels), 'fee = 1 wei × output pixels');
+    assert.equal(BigInt(s.payment.fee), BigInt(pixels) * BigInt(PRICE), 'fee = price × output pixels');
   }
   const tickets = paid.reduce((n, s) => n + s.payment.tickets, 0);
   assert.ok(tickets >= 1);
@@ -304,7 +308,8 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
     won = await redemptions(first.sessionKey);
     if (!won.length) await new Promise((r) => setTimeout(r, 500));
   }
-  assert.ok(won.length >= 1, `${tickets} tickets at p = 0.5 and no winner redeemed`);
+  assert.ok(tickets >= 5, `${tickets} tickets for ${paid.length} segments`);
+  assert.ok(won.length >= 1, `${tickets} tickets at p = 0.9 and no winner redeemed`);
   // Let the node's queue drain, then compare balances with what the redemptions say.
   let settled = -1;
   for (let i = 0; i < 20 && settled !== won.length; i++) {
@@ -336,7 +341,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
   // funding transaction (the page asks for no more than it has).
   await openPage();
   const stream2 = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
-  const second = await browser.page.evaluate(async ({ id, key, relayUrl, brokerAddress, profiles }) => {
+  const second = await browser.page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress, profiles }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();
     const w = await Wallet.connect(found.provider);
@@ -345,7 +350,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
     const b = new Broadcaster({
       relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 480, fps: 30, bitrateKbps: 2000 },
       segmentSeconds: 2, encoder: 'webcodecs', transcode: { profiles },
-      payment: { wallet: w, broker: brokerAddress, maxPricePerPixel: 10, deposit: 1n, reserve: 0n },
+      payment: { wallet: w, broker: brokerAddress, maxPricePerPixel: maxPrice, deposit: 1n, reserve: 0n },
     });
     const segments = [];
     const errors = [];
@@ -355,7 +360,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
     await new Promise((r) => setTimeout(r, 7000));
     await b.stop();
     return { sessionKey, deposit: String(info.deposit), segments, errors, txs: window.devWallet.calls.filter((c) => c === 'eth_sendTransaction').length };
-  }, { id: stream2.id, key: stream2.streamKey, relayUrl: relay.url, brokerAddress: broker.address, profiles: PROFILES });
+  }, { maxPrice: MAX_PRICE, id: stream2.id, key: stream2.streamKey, relayUrl: relay.url, brokerAddress: broker.address, profiles: PROFILES });
   assert.equal(second.sessionKey, first.sessionKey, 'the reload derives the same session key');
   assert.equal(BigInt(second.deposit), afterRun.deposit);
   assert.equal(second.txs, 0, 'no funding transaction after the reload');
@@ -429,7 +434,7 @@ test('tampered face value, wrong signer, replayed nonce and expired tickets are 
       return route.continue().catch(() => {});
     }
   });
-  const result = await page.evaluate(async ({ id, key, relayUrl, brokerAddress, profiles, plan }) => {
+  const result = await page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress, profiles, plan }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();
     const w = await Wallet.connect(found.provider);
@@ -437,7 +442,7 @@ test('tampered face value, wrong signer, replayed nonce and expired tickets are 
       relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 480, fps: 30, bitrateKbps: 1500 },
       segmentSeconds: 1, encoder: 'webcodecs', transcode: { profiles },
       // The previous test withdrew everything: this funds the session key again.
-      payment: { wallet: w, broker: brokerAddress, maxPricePerPixel: 10, deposit: 2n * 10n ** 18n, reserve: 0n },
+      payment: { wallet: w, broker: brokerAddress, maxPricePerPixel: maxPrice, deposit: 2n * 10n ** 18n, reserve: 0n },
     });
     const segments = [];
     const errors = [];
@@ -452,7 +457,7 @@ test('tampered face value, wrong signer, replayed nonce and expired tickets are 
     }
     await b.stop();
     return { segments, errors, planDone: window.planDone };
-  }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address, profiles: ['P240p30fps16x9'], plan });
+  }, { maxPrice: MAX_PRICE, id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address, profiles: ['P240p30fps16x9'], plan });
   await page.unroute(`${relay.url}/live/**`);
   assert.deepEqual(seen.slice(0, plan.length), plan, `every planned case ran: ${JSON.stringify(seen)}`);
   const rejected = result.errors.filter((e) => e.code === 'PAYMENT_REJECTED').map((e) => e.message);
@@ -477,14 +482,14 @@ test('wallet mode: the wallet itself is the sender and signs discovery, segments
   await fundDepositAndReserveFor(anvil.url, broker.address, { from: wallet, sender: wallet, deposit: ETH, reserve: 0n });
   await openPage();
   const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
-  const r = await browser.page.evaluate(async ({ id, key, relayUrl, brokerAddress }) => {
+  const r = await browser.page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();
     const w = await Wallet.connect(found.provider);
     const b = new Broadcaster({
       relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 480, fps: 30, bitrateKbps: 1500 },
       segmentSeconds: 2, encoder: 'webcodecs', transcode: { profiles: ['P240p30fps16x9'] },
-      payment: { wallet: w, broker: brokerAddress, mode: 'wallet', maxPricePerPixel: 10, deposit: 1n, reserve: 0n },
+      payment: { wallet: w, broker: brokerAddress, mode: 'wallet', maxPricePerPixel: maxPrice, deposit: 1n, reserve: 0n },
     });
     const segments = [];
     const errors = [];
@@ -496,7 +501,7 @@ test('wallet mode: the wallet itself is the sender and signs discovery, segments
     await new Promise((res) => setTimeout(res, 8000));
     await b.stop();
     return { segments, errors, stats, signs: window.devWallet.calls.filter((c) => c === 'personal_sign').length, txs: window.devWallet.calls.filter((c) => c === 'eth_sendTransaction').length };
-  }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address });
+  }, { maxPrice: MAX_PRICE, id: stream.id, key: stream.streamKey, relayUrl: relay.url, brokerAddress: broker.address });
   const paid = r.segments.filter((s) => s.payment && s.renditions.length === 1);
   assert.ok(paid.length >= 2, `${paid.length} paid segments; errors ${JSON.stringify(r.errors)}`);
   assert.equal(r.stats.ticketSender.toLowerCase(), wallet.toLowerCase());
@@ -518,6 +523,7 @@ test('demo page: the marked local dev wallet, the funding shown in ETH before it
   await page.click('#connect');
   await page.waitForFunction(() => /^Connected: 0x/.test(document.getElementById('wallet-status').textContent));
   await page.fill('#deposit', '0.75');
+  await page.fill('#max-price', String(MAX_PRICE));
   await page.fill('#reserve', '0.05');
   await page.click('#start');
   await page.waitForSelector('#confirm-funding:not([hidden])');

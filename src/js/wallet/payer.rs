@@ -102,6 +102,8 @@ pub(crate) struct Payer {
     pub(crate) payments: Payments,
     /// A winning-ticket count is being read.
     pub(crate) polling: bool,
+    /// The last refusal reported per node, so a rediscovery does not repeat it.
+    refused: std::collections::HashMap<String, String>,
 }
 
 impl Payer {
@@ -136,7 +138,7 @@ impl Payer {
             return Err(wallet_error(ErrorCode::DepositTooLow, format!("the ticket sender {sender} is unlocking its funds (withdraw round {}): nodes do not accept its tickets; withdraw, then fund again", funds.withdraw_round)));
         }
         let payments = Payments::new(sender, options.max_price_per_pixel);
-        Ok(Payer { options, provider, key, sender, funds, payments, polling: false })
+        Ok(Payer { options, provider, key, sender, funds, payments, polling: false, refused: Default::default() })
     }
 
     /// The key that signs segments and tickets in session mode.
@@ -158,7 +160,13 @@ impl Payer {
                 ));
             }
         }
+        self.refused.remove(uri);
         Ok(())
+    }
+
+    /// Whether the refusal `message` of `uri` is new (not the one reported last time).
+    pub(crate) fn first_report(&mut self, uri: &str, message: &str) -> bool {
+        self.refused.insert(uri.to_string(), message.to_string()).as_deref() != Some(message)
     }
 
     /// The tickets for a segment of `duration_ms` asking for `profiles` from `uri`.
