@@ -6,26 +6,16 @@
 use super::provider::{wallet_error, Provider};
 use crate::{ErrorCode, LivecastError};
 use alloy_primitives::U256;
-use alloy_sol_types::{sol, SolCall};
+use alloy_sol_types::SolCall;
 use js_sys::{BigInt, Promise, Reflect};
 use livecast_protocol::Address;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-sol! {
-    /// The TicketBroker functions the wallet calls (Livepeer's ABI, plus the funder-side
-    /// `unlockFor`/`withdrawFor` of Livecast's broker).
-    interface ITicketBroker {
-        struct Sender { uint256 deposit; uint256 withdrawRound; }
-        struct ReserveInfo { uint256 fundsRemaining; uint256 claimedInCurrentRound; }
-        function fundDepositAndReserveFor(address _addr, uint256 _depositAmount, uint256 _reserveAmount) external payable;
-        function getSenderInfo(address _sender) external view returns (Sender memory sender, ReserveInfo memory reserve);
-        function unlockFor(address _sender) external;
-        function withdrawFor(address _sender) external;
-        event WinningTicketRedeemed(address indexed sender, address indexed recipient, uint256 faceValue, uint256 winProb, uint256 senderNonce, uint256 recipientRand, bytes auxData);
-    }
-}
+/// The TicketBroker's ABI (Livepeer's functions plus the funder-side `unlockFor` and
+/// `withdrawFor` of Livecast's broker), from the broker crate.
+pub(crate) use livecast_broker::TicketBroker as ITicketBroker;
 
 /// How long a transaction may take to be mined before the wallet call gives up.
 const RECEIPT_TIMEOUT_MS: f64 = 180_000.0;
