@@ -627,9 +627,10 @@ async fn get(url: &str, what: &'static str, timeout_ms: f64) -> Result<(Vec<u8>,
 }
 
 /// A GET retried per `policy`; `on_retry` hears each failure that will be retried. With
-/// `mind_buffer` (live segments), a retry that would outlast the media buffered ahead of a
-/// playing video is not made: skipping the segment costs less than a stall. The error
-/// comes back with the number of retries made.
+/// `mind_buffer` (live segments), a segment that is missing (404, 410: unlikely to appear)
+/// is not retried when the retry would outlast the media buffered ahead of a playing video:
+/// skipping it costs less than a stall. Transient failures (5xx, timeouts) always get the
+/// policy's retries. The error comes back with the number of retries made.
 async fn get_with_retry(
     inner: &Shared,
     session: u32,
@@ -646,11 +647,15 @@ async fn get_with_retry(
             Ok(ok) => return Ok(ok),
             Err(e) => {
                 retry += 1;
+                let missing = matches!(&e, PlayerError::Network { reason, .. } if reason == "HTTP 404" || reason == "HTTP 410");
                 let outlasts_buffer = |delay: f64| {
+                    if !(mind_buffer && missing) {
+                        return false;
+                    }
                     let i = inner.borrow();
                     let position = i.video.current_time();
                     let ahead = buffer::ahead(&pairs(&buffered_ranges(&i.video)), position);
-                    mind_buffer && i.monitor.started && !i.video.paused() && ahead < delay / 1000.0 + 0.25
+                    i.monitor.started && !i.video.paused() && ahead < delay / 1000.0 + 0.25
                 };
                 match policy.delay_ms(retry) {
                     Some(delay) if alive(inner, session) && !outlasts_buffer(delay) => {
@@ -664,11 +669,17 @@ async fn get_with_retry(
     }
 }
 
-/// Loads (or reloads) level `index`'s media playlist. Returns whether it grew.
-async fn load_level(inner: &Shared, session: u32, index: usize) -> Result<bool, PlayerError> {
+/// Loads (or reloads) level `index`'s media playlist, with the playlist retries unless
+/// `once` (live reloads: their retries are scheduled by the loader, which keeps loading
+/// segments meanwhile). Returns whether it grew.
+async fn load_level(inner: &Shared, session: u32, index: usize, once: bool) -> Result<bool, PlayerError> {
     let (url, policy) = {
         let i = inner.borrow();
-        (i.levels[index].url.clone(), i.config.playlist_retry)
+        let mut policy = i.config.playlist_retry;
+        if once {
+            policy.max_retries = 0;
+        }
+        (i.levels[index].url.clone(), policy)
     };
     let (bytes, _) = get_with_retry(inner, session, &url, "playlist", policy, false, |e, _| {
         report(inner, e, "levelLoadError", false, None);
@@ -724,7 +735,7 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
         i.config.start_level.filter(|&l| l < bitrates.len()).or_else(|| abr::choose(&bitrates, 0, input, &|_| false)).unwrap_or(0)
     };
     if inner.borrow().levels[start].playlist.is_none() {
-        load_level(inner, session, start).await?;
+        load_level(inner, session, start, false).await?;
     }
     let (live_start, is_live) = {
         let i = inner.borrow();
@@ -749,7 +760,7 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
             (p.is_some_and(|p| !p.ended), now_ms() >= next_reload_ms)
         };
         if live && due {
-            match load_level(inner, session, current).await {
+            match load_level(inner, session, current, true).await {
                 Ok(grew) => {
                     let i = inner.borrow();
                     if let Some(p) = i.levels[current].playlist.as_ref() {
@@ -757,15 +768,16 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
                     }
                 }
                 Err(e) => {
-                    // Retried with backoff inside; keep playing what is buffered and try
-                    // again after the policy's longest delay.
+                    // Retry with the policy's backoff while the buffer plays and segments
+                    // already listed keep loading; fatal once the retries are spent.
                     let mut i = inner.borrow_mut();
                     i.levels[current].failures += 1;
                     let failures = i.levels[current].failures;
-                    let p = i.config.playlist_retry;
+                    let delay = i.config.playlist_retry.delay_ms(failures);
                     drop(i);
+                    let Some(delay) = delay else { return Err(e) };
                     report(inner, &e, "levelLoadError", false, None);
-                    next_reload_ms = now_ms() + p.delay_ms(p.max_retries.max(1)).unwrap_or(p.max_delay_ms).max(500.0) * f64::from(failures.min(4));
+                    next_reload_ms = now_ms() + delay;
                 }
             }
             if !alive(inner, session) {
@@ -1026,7 +1038,7 @@ async fn choose_level(inner: &Shared, session: u32, current: usize, sequence: u6
             }
         };
         if stale {
-            if let Err(e) = load_level(inner, session, level).await {
+            if let Err(e) = load_level(inner, session, level, false).await {
                 if level == current {
                     return Err(e);
                 }
