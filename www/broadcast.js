@@ -234,7 +234,8 @@ for (const [param, id] of [['size', 'size'], ['kbps', 'bitrate'], ['encoder', 'e
   if (value) $(id).value = value;
 }
 if (new URLSearchParams(location.search).get('transcode') === '0') $('transcode').checked = false;
-// ?broker=0x…&pay=1&wallet=dev preset the payment form (the demo command passes the broker).
+// ?broker=0x…&pay=1&wallet=dev preset the payment form (the demo command passes the broker;
+// wallet=dev picks the local dev wallet).
 {
   const query = new URLSearchParams(location.search);
   if (query.get('broker')) $('broker').value = query.get('broker');
@@ -248,5 +249,10 @@ $('withdraw').addEventListener('click', () => recover('withdraw'));
 $('start').addEventListener('click', start);
 $('stop').addEventListener('click', stop);
 await init();
+if (new URLSearchParams(location.search).get('pay') === '1') {
+  // List the wallets at once; wallet=dev picks the local dev wallet.
+  await findWallets().catch(setError);
+  if (new URLSearchParams(location.search).get('wallet') === 'dev') $('wallet-choice').value = 'dev';
+}
 window.livecastReady = true;
 if (new URLSearchParams(location.search).has('autostart')) start();

@@ -513,13 +513,13 @@ test('wallet mode: the wallet itself is the sender and signs discovery, segments
 
 test('demo page: the marked local dev wallet, the funding shown in ETH before it is sent, live spend', async () => {
   const { page } = browser;
-  await page.goto(`${relay.url}/www/broadcast.html?pay=1&broker=${broker.address}&rpc=${encodeURIComponent(anvil.url)}&segment=1`);
-  await page.waitForFunction(() => window.livecastReady);
-  await page.click('#find-wallets');
-  await page.waitForFunction(() => [...document.querySelectorAll('#wallet-choice option')].some((o) => o.value === 'dev'));
+  // The demo command's URL: the broker, payments on, the local dev wallet picked.
+  await page.goto(`${relay.url}/www/broadcast.html?pay=1&wallet=dev&broker=${broker.address}&rpc=${encodeURIComponent(anvil.url)}&segment=1`);
+  await page.waitForFunction(() => window.livecastReady && document.getElementById('wallet-choice').value === 'dev');
+  const options = await page.$$eval('#wallet-choice option', (list) => list.map((o) => o.textContent));
+  assert.ok(options.includes('Livecast test wallet (anvil)'), `EIP-6963 wallets are listed: ${options}`);
   const label = await page.$eval('#wallet-choice option[value="dev"]', (o) => o.textContent);
   assert.match(label, /development only, not a real wallet/);
-  await page.selectOption('#wallet-choice', 'dev');
   await page.click('#connect');
   await page.waitForFunction(() => /^Connected: 0x/.test(document.getElementById('wallet-status').textContent));
   await page.fill('#deposit', '0.75');
