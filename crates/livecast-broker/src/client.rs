@@ -140,8 +140,18 @@ fn fillers() -> ProviderBuilder<Identity, Fillers> {
     ProviderBuilder::new().disable_recommended_fillers().with_gas_estimation().with_simple_nonce_management().fetch_chain_id()
 }
 
+/// In a workspace build, reqwest is unified with the relay's `rustls-no-provider` and then
+/// panics on the first client it builds unless a process-wide crypto provider is installed.
+/// Installs ring's if there is none yet (a no-op when the process already chose one).
+fn ensure_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// A provider for `rpc_url` that signs as `signer`, and the address transactions come from.
 async fn provider_for(rpc_url: &str, signer: &TxSigner) -> Result<(DynProvider, Option<Address>)> {
+    ensure_tls_provider();
     let url = rpc_url.parse().map_err(|e| BrokerError::Config(format!("bad RPC URL {rpc_url:?}: {e}")))?;
     match signer {
         TxSigner::Key(key) => {
