@@ -3,6 +3,8 @@
 //! broadcaster, renditions checked with ffprobe/ffmpeg, and bad input refused with nothing
 //! written.
 
+mod common;
+
 use base64::Engine;
 use livecast_protocol::net::orchestrator_client::OrchestratorClient;
 use livecast_protocol::net::{self, OrchestratorInfo, Payment, SegData, TranscodeResult, VideoProfile};
@@ -78,15 +80,7 @@ async fn get_orchestrator(node: &Node, key: &NodeKey) -> OrchestratorInfo {
 /// A 2 s 1280x720 30 fps Baseline segment from ffmpeg, made once.
 fn source_segment() -> &'static [u8] {
     static SEGMENT: OnceLock<Vec<u8>> = OnceLock::new();
-    SEGMENT.get_or_init(|| {
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "2"])
-            .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "60", "-f", "mpegts", "-"])
-            .output()
-            .expect("ffmpeg must be installed");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        out.stdout
-    })
+    SEGMENT.get_or_init(|| common::ffmpeg_segment("1280x720", 2, 60))
 }
 
 /// A signed SegData for `body` with the token from `info`.

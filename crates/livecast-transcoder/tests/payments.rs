@@ -11,6 +11,8 @@
 //! - a node killed with SIGKILL while a winner waits in its queue redeems it after restart,
 //!   and refuses the params it issued before.
 
+mod common;
+
 use alloy::network::TransactionBuilder;
 use alloy::node_bindings::AnvilInstance;
 use alloy::providers::Provider;
@@ -121,15 +123,7 @@ impl Node {
 /// A 1 s 320x240 30 fps segment from ffmpeg, made once.
 fn source_segment() -> &'static [u8] {
     static SEGMENT: OnceLock<Vec<u8>> = OnceLock::new();
-    SEGMENT.get_or_init(|| {
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "1"])
-            .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "30", "-f", "mpegts", "-"])
-            .output()
-            .expect("ffmpeg must be installed");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        out.stdout
-    })
+    SEGMENT.get_or_init(|| common::ffmpeg_segment("320x240", 1, 30))
 }
 
 async fn get_orchestrator(node: &Node, key: &NodeKey) -> OrchestratorInfo {

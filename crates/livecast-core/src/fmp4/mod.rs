@@ -64,16 +64,26 @@ pub struct InitSegment {
 impl InitSegment {
     /// The `codecs` parameter for every track, e.g. `avc1.42C01F,mp4a.40.2`.
     pub fn codecs(&self) -> String {
-        match &self.audio_codec {
-            Some(audio) => format!("{},{audio}", self.codec),
-            None => self.codec.clone(),
-        }
+        codecs(&self.codec, self.audio_codec.as_deref())
     }
 
     /// The MIME type for `MediaSource.addSourceBuffer`, e.g. `video/mp4; codecs="avc1.42C01F"`.
     pub fn mime_type(&self) -> String {
-        format!("video/mp4; codecs=\"{}\"", self.codecs())
+        mime_type(&self.codec, self.audio_codec.as_deref())
     }
+}
+
+/// The `codecs` parameter of a video track and an optional audio track.
+pub(crate) fn codecs(video: &str, audio: Option<&str>) -> String {
+    match audio {
+        Some(audio) => format!("{video},{audio}"),
+        None => video.to_owned(),
+    }
+}
+
+/// `video/mp4; codecs="…"` for those tracks.
+pub(crate) fn mime_type(video: &str, audio: Option<&str>) -> String {
+    format!("video/mp4; codecs=\"{}\"", codecs(video, audio))
 }
 
 /// One transmuxed TS segment.

@@ -22,15 +22,12 @@ pub struct InitInfo {
 impl InitInfo {
     /// The `codecs` parameter for every track, e.g. `avc1.64001F,mp4a.40.2`.
     pub fn codecs(&self) -> String {
-        match &self.audio_codec {
-            Some(audio) => format!("{},{audio}", self.codec),
-            None => self.codec.clone(),
-        }
+        super::codecs(&self.codec, self.audio_codec.as_deref())
     }
 
     /// The MIME type for `MediaSource.addSourceBuffer`.
     pub fn mime_type(&self) -> String {
-        format!("video/mp4; codecs=\"{}\"", self.codecs())
+        super::mime_type(&self.codec, self.audio_codec.as_deref())
     }
 }
 
