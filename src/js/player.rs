@@ -1098,7 +1098,7 @@ fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: b
 async fn open_pipeline(inner: &Shared) -> Result<(), PlayerError> {
     let video = inner.borrow().video.clone();
     let ms = JsFuture::from(open_media_source(&video)).await.map_err(|e| PlayerError::Media(js_message(&e)))?;
-    inner.borrow_mut().pipeline = Some(Pipeline { media_source: ms, source_buffer: None, mime: String::new(), init: None, transmuxer: Transmuxer::new() });
+    inner.borrow_mut().pipeline = Some(Pipeline { media_source: ms, source_buffer: None, mime: String::new(), init: None, transmuxer: Transmuxer::new().with_audio() });
     Ok(())
 }
 

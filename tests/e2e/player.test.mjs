@@ -137,6 +137,17 @@ test('VOD fMP4 HLS passes through and plays to the end', async () => {
   });
 });
 
+test('MPEG-TS with AAC audio: both tracks are transmuxed and the audio is decoded', async () => {
+  await withPlayerPage({}, async ({ page }) => {
+    await page.evaluate(() => window.start('/hls/av/index.m3u8'));
+    await waitForTime(page, 3);
+    await assertRealPictures(page);
+    const audioBytes = await page.evaluate(() => document.getElementById('video').webkitAudioDecodedByteCount);
+    assert.ok(audioBytes > 0, `audio decoded: ${audioBytes} bytes`);
+    assert.deepEqual(await events(page, 'error'), []);
+  });
+});
+
 test('a discontinuity (new size, timestamps 1000 s later) plays through', async () => {
   await withPlayerPage({}, async ({ page }) => {
     await page.evaluate(() => window.start('/hls/disc/index.m3u8'));

@@ -44,7 +44,8 @@ function encodeArgs({ width, height, kbps }, seconds, offset = 0) {
 /**
  * Writes the fixtures under `dir` (skipped when already there):
  * `ladder/{240p,360p,720p}/index.m3u8` + `ladder/master.m3u8` (TS, `seconds` long),
- * `fmp4/index.m3u8` (+ init.mp4, .m4s), `disc/index.m3u8` (two clips, a discontinuity).
+ * `fmp4/index.m3u8` (+ init.mp4, .m4s), `av/index.m3u8` (TS with AAC audio),
+ * `disc/index.m3u8` (two clips, a discontinuity).
  */
 export async function makeFixtures(dir, { seconds = 30 } = {}) {
   const done = join(dir, '.done');
@@ -68,6 +69,14 @@ export async function makeFixtures(dir, { seconds = 30 } = {}) {
   await run('ffmpeg', [...encodeArgs(LADDER[1], 8), '-f', 'hls', '-hls_time', '1', '-hls_playlist_type', 'vod',
     '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4',
     '-hls_segment_filename', join(fmp4, '%d.m4s'), join(fmp4, 'index.m3u8')], BIG);
+
+  // TS with AAC audio beside the video (a 440 Hz tone), as ffmpeg's HLS muxer writes it.
+  const av = join(dir, 'av');
+  await mkdir(av, { recursive: true });
+  const avArgs = encodeArgs(LADDER[1], 6).filter((a) => a !== '-an');
+  avArgs.splice(avArgs.indexOf('-t'), 0, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000');
+  await run('ffmpeg', [...avArgs, '-c:a', 'aac', '-b:a', '96k', '-f', 'hls', '-hls_time', '1', '-hls_playlist_type', 'vod',
+    '-hls_segment_filename', join(av, '%d.ts'), join(av, 'index.m3u8')], BIG);
 
   // Two clips: 640x360 from t=0, then 426x240 with timestamps from t=1000 s.
   const disc = join(dir, 'disc');
