@@ -19,8 +19,9 @@ if [ "$profile" = --release ] && [ -x "$wasm_opt" ]; then
     pkg/livecast_bg.wasm -o pkg/livecast_bg.wasm
 fi
 
-# The watch page plays HLS with hls.js until Livecast's own player exists: copy it from
-# node_modules (an npm devDependency) next to the pages. Generated, not committed.
+# hls.js is the reference player of the tests (www/tests/play-levels.html) and of the player
+# benchmark, not of the demo: copy it from node_modules (an npm devDependency) next to the
+# pages. Generated, not committed.
 if [ -f node_modules/hls.js/dist/hls.mjs ]; then
   mkdir -p www/vendor
   cp node_modules/hls.js/dist/hls.mjs www/vendor/hls.mjs
