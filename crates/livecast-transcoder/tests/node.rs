@@ -11,9 +11,9 @@ use livecast_protocol::net::{self, OrchestratorInfo, Payment, SegData, Transcode
 use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9, P480P0, P720P30FPS16X9};
 use livecast_protocol::{discovery, result, segment, NodeKey, Profile};
 use prost::Message;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 
 /// A running node, killed when dropped.
@@ -33,19 +33,14 @@ impl Drop for Node {
 impl Node {
     fn start(extra: &[&str]) -> Node {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livecast-transcoder"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(["--workers", "2"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+        let (child, addr) = common::spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_livecast-transcoder"))
+                .args(["--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path())
+                .args(["--workers", "2"])
+                .args(extra)
+                .env("RUST_LOG", "warn"),
+        );
         Node { child, addr, dir }
     }
 

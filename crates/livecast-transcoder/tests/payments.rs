@@ -27,9 +27,8 @@ use livecast_protocol::{discovery, segment, NodeKey};
 use livecast_transcoder::payment::queue::Status;
 use livecast_transcoder::payment::WinnerQueue;
 use prost::Message;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -92,22 +91,17 @@ impl Node {
         let key_file = dir.join("key.hex");
         std::fs::write(&key_file, key.to_hex()).unwrap();
         let data = dir.join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livecast-transcoder"))
-            .args(["--listen", "127.0.0.1:0", "--workers", "1", "--price-per-unit", "1", "--pixels-per-unit", "1"])
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--eth-key-file")
-            .arg(&key_file)
-            .args(["--eth-rpc-url", &chain.anvil.endpoint(), "--broker-address", &chain.broker.to_string()])
-            .args(extra)
-            .env("RUST_LOG", "warn,livecast_transcoder::payment=info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+        let (child, addr) = common::spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_livecast-transcoder"))
+                .args(["--listen", "127.0.0.1:0", "--workers", "1", "--price-per-unit", "1", "--pixels-per-unit", "1"])
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("--eth-key-file")
+                .arg(&key_file)
+                .args(["--eth-rpc-url", &chain.anvil.endpoint(), "--broker-address", &chain.broker.to_string()])
+                .args(extra)
+                .env("RUST_LOG", "warn,livecast_transcoder::payment=info"),
+        );
         Node { child, addr, dir: data }
     }
 

@@ -13,3 +13,14 @@ pub fn ffmpeg_segment(size: &str, seconds: u32, gop: u32) -> Vec<u8> {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
+
+/// Starts the node `cmd` describes, with stdout piped, and waits for its first line,
+/// `listening on http://ADDR`; returns the process and `ADDR`.
+pub fn spawn_listening(cmd: &mut Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::inherit()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    (child, addr)
+}
