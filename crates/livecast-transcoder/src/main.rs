@@ -138,6 +138,19 @@ fn load_or_create_hex(path: &Path, make: impl FnOnce() -> Result<String, BoxErro
     }
 }
 
+/// The random 32-byte secret kept as hex in `DATA_DIR/name`, made on first start.
+fn load_or_create_secret(data_dir: &Path, name: &str) -> Result<[u8; 32], BoxError> {
+    let text = load_or_create_hex(&data_dir.join(name), || {
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret)?;
+        Ok(hex::encode(secret))
+    })?;
+    hex::decode(&text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("DATA_DIR/{name} does not hold 64 hex digits").into())
+}
+
 fn deploy_broker(args: livecast_broker::DeployArgs) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(livecast_broker::deploy_cli(args))?;
@@ -165,25 +178,9 @@ fn run(args: Args) -> Result<(), BoxError> {
             NodeKey::from_hex(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
     };
-    let secret_text = load_or_create_hex(&data_dir.join("auth.secret"), || {
-        let mut secret = [0u8; 32];
-        getrandom::getrandom(&mut secret)?;
-        Ok(hex::encode(secret))
-    })?;
-    let secret: [u8; 32] = hex::decode(&secret_text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or("DATA_DIR/auth.secret does not hold 64 hex digits")?;
+    let secret = load_or_create_secret(&data_dir, "auth.secret")?;
     // The recipientRand secret: kept, so params issued before a restart stay checkable.
-    let rand_text = load_or_create_hex(&data_dir.join("recipient.secret"), || {
-        let mut secret = [0u8; 32];
-        getrandom::getrandom(&mut secret)?;
-        Ok(hex::encode(secret))
-    })?;
-    let rand_secret: [u8; 32] = hex::decode(&rand_text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or("DATA_DIR/recipient.secret does not hold 64 hex digits")?;
+    let rand_secret = load_or_create_secret(&data_dir, "recipient.secret")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
