@@ -319,9 +319,8 @@ impl Wallet {
         future_to_promise(async move {
             let broker = parse_address(&broker, "broker")?;
             let (deposit, reserve) = (broker::wei_option(&amounts, "deposit")?, broker::wei_option(&amounts, "reserve")?);
-            let key = derive_session_key(&inner, broker).await?;
-            let (provider, from) = (inner.borrow().provider.clone(), inner.borrow().address);
-            Ok(broker::fund(&provider, from, broker, key.address(), deposit, reserve).await?.into())
+            let tx = SessionKeyTx::prepare(&inner, broker).await?;
+            Ok(broker::fund(&tx.provider, tx.from, tx.broker, tx.session_key, deposit, reserve).await?.into())
         })
     }
 
@@ -332,10 +331,8 @@ impl Wallet {
     pub fn unlock_session_key(&self, broker: String) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let broker = parse_address(&broker, "broker")?;
-            let key = derive_session_key(&inner, broker).await?;
-            let (provider, from) = (inner.borrow().provider.clone(), inner.borrow().address);
-            Ok(broker::unlock(&provider, from, broker, key.address()).await?.into())
+            let tx = SessionKeyTx::prepare(&inner, parse_address(&broker, "broker")?).await?;
+            Ok(broker::unlock(&tx.provider, tx.from, tx.broker, tx.session_key).await?.into())
         })
     }
 
@@ -345,10 +342,8 @@ impl Wallet {
     pub fn withdraw_session_key(&self, broker: String) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let broker = parse_address(&broker, "broker")?;
-            let key = derive_session_key(&inner, broker).await?;
-            let (provider, from) = (inner.borrow().provider.clone(), inner.borrow().address);
-            Ok(broker::withdraw(&provider, from, broker, key.address()).await?.into())
+            let tx = SessionKeyTx::prepare(&inner, parse_address(&broker, "broker")?).await?;
+            Ok(broker::withdraw(&tx.provider, tx.from, tx.broker, tx.session_key).await?.into())
         })
     }
 
@@ -472,6 +467,23 @@ fn unsubscribe_all(inner: &SharedWallet) {
 }
 
 /// An address argument, or an `INVALID_CONFIG` error naming `what`.
+/// What the wallet's transactions about its session key need: the wallet's provider and
+/// account, the broker, and the session key's address (derived, or asked for once).
+struct SessionKeyTx {
+    provider: Provider,
+    from: Address,
+    broker: Address,
+    session_key: Address,
+}
+
+impl SessionKeyTx {
+    async fn prepare(inner: &SharedWallet, broker: Address) -> Result<Self, LivecastError> {
+        let session_key = derive_session_key(inner, broker).await?.address();
+        let (provider, from) = (inner.borrow().provider.clone(), inner.borrow().address);
+        Ok(Self { provider, from, broker, session_key })
+    }
+}
+
 pub(crate) fn parse_address(text: &str, what: &str) -> Result<Address, LivecastError> {
     text.trim()
         .parse::<Address>()
