@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../tests/support/server.mjs';
 import { openBrowser } from '../tests/support/browser.mjs';
 import { makeY4m } from '../tests/support/media.mjs';
-import { startRelay, startTranscoder, TRANSCODER_BIN } from '../tests/support/relay.mjs';
+import { startRelay, startTranscoder, TRANSCODER_BIN, createStream } from '../tests/support/relay.mjs';
 import { addDevWallet } from '../tests/support/eip1193.mjs';
 import { startAnvil, deployBroker, rpc } from '../tests/support/chain.mjs';
 
@@ -90,7 +90,7 @@ try {
   }
 
   // 3. Redemption gas: a paid broadcast whose every ticket wins.
-  const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+  const stream = await createStream(relay.url);
   results.broadcast = await browser.page.evaluate(async ({ id, key, relayUrl, brokerAddress }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();

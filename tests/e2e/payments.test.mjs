@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBrowser } from '../support/browser.mjs';
 import { makeY4m, decodeErrors } from '../support/media.mjs';
-import { startRelay, startTranscoder } from '../support/relay.mjs';
+import { startRelay, startTranscoder, createStream } from '../support/relay.mjs';
 import { addDevWallet } from '../support/eip1193.mjs';
 import {
   startAnvil, deployBroker, rpc, calldata, senderInfo, funderOf, balanceOf, advanceRounds, mine, fundDepositAndReserveFor,
@@ -213,7 +213,7 @@ test('Wallet: EIP-6963 discovery, connect, chain switch, events, and typed refus
 
 test('unfunded wallet-mode sender and bad payment options are refused with clear errors', async () => {
   await openPage();
-  const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+  const stream = await createStream(relay.url);
   const r = await browser.page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();
@@ -248,7 +248,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
   const nodeAddresses = NODE_KEYS.map(([, i]) => anvil.accounts[i].toLowerCase());
   const nodeBalanceBefore = await balanceOf(anvil.url, nodeAddresses[0]);
   await openPage();
-  const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+  const stream = await createStream(relay.url);
   const deposit = 2n * ETH;
   const reserve = ETH / 2n;
   const first = await browser.page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress, profiles, deposit, reserve }) => {
@@ -340,7 +340,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
   // Reload: the same wallet derives the same key, and its deposit pays without a new
   // funding transaction (the page asks for no more than it has).
   await openPage();
-  const stream2 = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+  const stream2 = await createStream(relay.url);
   const second = await browser.page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress, profiles }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();
@@ -398,7 +398,7 @@ test('a funded session key pays per segment: tickets accepted, winners redeemed,
 test('tampered face value, wrong signer, replayed nonce and expired tickets are refused by the node with a clear error, then payments go on', async () => {
   await openPage();
   const { page } = browser;
-  const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+  const stream = await createStream(relay.url);
   // What happens to the n-th upload carrying a payment (the page's own bytes otherwise).
   const plan = ['pass', 'face', 'pass', 'sig', 'pass', 'replay', 'hold', 'pass', 'expired'];
   const seen = [];
@@ -481,7 +481,7 @@ test('wallet mode: the wallet itself is the sender and signs discovery, segments
   // The wallet funds its own deposit (a plain sender, as in Livepeer).
   await fundDepositAndReserveFor(anvil.url, broker.address, { from: wallet, sender: wallet, deposit: ETH, reserve: 0n });
   await openPage();
-  const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+  const stream = await createStream(relay.url);
   const r = await browser.page.evaluate(async ({ maxPrice, id, key, relayUrl, brokerAddress }) => {
     const { Wallet, Broadcaster } = await import('../pkg/livecast.js');
     const [found] = await Wallet.discover();

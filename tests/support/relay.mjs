@@ -15,6 +15,13 @@ export function startRelay({ dataDir, args = ['--open'], port = 0, bin = RELAY_B
   return startService(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args]);
 }
 
+/** Creates a stream on an `--open` relay; resolves to `{ id, streamKey, playbackUrl, ... }`. */
+export async function createStream(relayUrl) {
+  const res = await fetch(`${relayUrl}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  if (!res.ok) throw new Error(`POST /api/streams: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
 /** Spawns a service that prints `listening on http://ADDR`; resolves once it has. */
 function startService(bin, argv) {
   const child = spawn(bin, argv, {
