@@ -26,7 +26,7 @@ mod sign;
 pub use alloy_primitives::{keccak256, Address, B256};
 pub use error::Error;
 pub use profile::{CodecProfile, Profile};
-pub use sign::{recover_signer, verify_signer, NodeKey, Signature65};
+pub use sign::{check_signature_form, recover_signer, verify_signer, NodeKey, Signature65};
 
 /// The protobuf messages of `proto/lp_rpc.proto` (protobuf package `net`, as go-livepeer's).
 #[allow(missing_docs, clippy::all)]

@@ -102,13 +102,13 @@ impl NodeKey {
     }
 }
 
-/// The address that made `sig` over `msg` with [`NodeKey::sign_message`], with
-/// go-livepeer's checks: 65 bytes, `S` ≤ n/2, `V` ∈ {27, 28}.
-pub fn recover_signer(msg: &[u8], sig: &[u8]) -> Result<Address, Error> {
+/// go-livepeer's (and the TicketBroker's) checks on a signature's form, before any
+/// recovery: 65 bytes, `S` ≤ n/2, `V` ∈ {27, 28}. Returns `r ‖ s` (64 bytes) and whether
+/// the point's y is odd, for whichever secp256k1 implementation recovers the key.
+pub fn check_signature_form(sig: &[u8]) -> Result<(&[u8], bool), Error> {
     let sig: &Signature65 =
         sig.try_into().map_err(|_| Error::InvalidSignature(format!("{} bytes, expected 65", sig.len())))?;
-    let s = U256::from_be_slice(&sig[32..64]);
-    if s > HALF_ORDER {
+    if U256::from_be_slice(&sig[32..64]) > HALF_ORDER {
         return Err(Error::InvalidSignature("S is in the upper half of the curve order".into()));
     }
     let parity = match sig[64] {
@@ -116,7 +116,14 @@ pub fn recover_signer(msg: &[u8], sig: &[u8]) -> Result<Address, Error> {
         28 => true,
         v => return Err(Error::InvalidSignature(format!("V is {v}, expected 27 or 28"))),
     };
-    let parsed = alloy_primitives::Signature::from_bytes_and_parity(&sig[..64], parity);
+    Ok((&sig[..64], parity))
+}
+
+/// The address that made `sig` over `msg` with [`NodeKey::sign_message`], with
+/// go-livepeer's checks: 65 bytes, `S` ≤ n/2, `V` ∈ {27, 28}.
+pub fn recover_signer(msg: &[u8], sig: &[u8]) -> Result<Address, Error> {
+    let (rs, parity) = check_signature_form(sig)?;
+    let parsed = alloy_primitives::Signature::from_bytes_and_parity(rs, parity);
     parsed
         .recover_address_from_msg(msg)
         .map_err(|e| Error::InvalidSignature(format!("does not recover a public key: {e}")))

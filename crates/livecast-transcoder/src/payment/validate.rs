@@ -201,12 +201,6 @@ pub fn check_batch(batch: &PaymentBatch, cx: &Context<'_>) -> Result<U256, Ticke
     Ok(rand)
 }
 
-/// secp256k1's group order divided by two: the largest `S` go-livepeer and the contract accept.
-const HALF_ORDER: U256 = U256::from_be_bytes([
-    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x5d, 0x57, 0x6e,
-    0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
-]);
-
 static SECP: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
     std::sync::LazyLock::new(secp256k1::Secp256k1::verification_only);
 
@@ -216,17 +210,12 @@ static SECP: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
 /// times faster than the pure-Rust curve the ticket core uses so that it also runs in wasm
 /// (see `examples/ticket_bench.rs`; the unit tests check both agree).
 pub fn recover_signer(hash: B256, sig: &[u8]) -> Result<Address, String> {
-    let sig: &[u8; 65] = sig.try_into().map_err(|_| format!("{} bytes, expected 65", sig.len()))?;
-    if U256::from_be_slice(&sig[32..64]) > HALF_ORDER {
-        return Err("S is in the upper half of the curve order".into());
-    }
-    let parity = match sig[64] {
-        27 => 0,
-        28 => 1,
-        v => return Err(format!("V is {v}, expected 27 or 28")),
-    };
-    let id = secp256k1::ecdsa::RecoveryId::try_from(parity).map_err(|e| e.to_string())?;
-    let rs = secp256k1::ecdsa::RecoverableSignature::from_compact(&sig[..64], id).map_err(|e| format!("not a signature: {e}"))?;
+    let (rs, y_odd) = livecast_protocol::check_signature_form(sig).map_err(|e| match e {
+        livecast_protocol::Error::InvalidSignature(reason) => reason,
+        other => other.to_string(),
+    })?;
+    let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(y_odd)).map_err(|e| e.to_string())?;
+    let rs = secp256k1::ecdsa::RecoverableSignature::from_compact(rs, id).map_err(|e| format!("not a signature: {e}"))?;
     let digest = alloy_primitives::eip191_hash_message(hash.as_slice());
     let key = SECP
         .recover_ecdsa(secp256k1::Message::from_digest(digest.0), &rs)
@@ -296,7 +285,7 @@ mod tests {
         assert!(recover_signer(ticket.hash(), &v).unwrap_err().contains("V is 1"));
         assert!(ticket.recover_signer(&v).is_err());
         // High S: the same signature's malleable twin (n − s, flipped V).
-        let n = U256::from_be_bytes(HALF_ORDER.to_be_bytes::<32>()) * U256::from(2u64) + U256::from(1u64);
+        let n = U256::from_be_bytes(secp256k1::constants::CURVE_ORDER);
         let s = U256::from_be_slice(&sig[32..64]);
         let mut high = sig;
         high[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
