@@ -6,8 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# A test run builds from scratch: incremental caches would only add disk use.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 step() { printf '\n==> %s\n' "$*"; }
 start=$SECONDS
+
+# The builds below need about 6 GB of disk (debug + release + wasm targets). Say so up front
+# rather than letting a linker die half-way with SIGBUS on a full disk.
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kb:-0}" -lt 6000000 ]; then
+  printf 'warning: only %s MB free under %s; the build needs about 6 GB\n' "$((free_kb / 1024))" "$PWD" >&2
+fi
 
 bash scripts/setup.sh
 
