@@ -19,7 +19,9 @@
 //! [`probe_init`] reads an fMP4 init segment (HLS `EXT-X-MAP`), so fMP4/CMAF input can be
 //! passed through with the right `SourceBuffer` type.
 //!
-//! The boxes are written and read with the `mp4-atom` crate.
+//! The few boxes needed are written and read by hand (`boxes.rs`, `probe.rs`): the
+//! `mp4-atom` crate, which wrote and read them before, links every box type it knows into
+//! the wasm Player. The tests check both against `mp4-atom`.
 
 mod audio;
 mod boxes;

@@ -2,7 +2,7 @@
 //! the H.264 configuration changes) out.
 
 use super::audio::{demux_audio, AudioConfig, AudioFrame, SAMPLES_PER_FRAME};
-use super::boxes::{init_segment, media_segment, video_entries, Run, Sample, AUDIO_TRACK_ID, TRACK_ID};
+use super::boxes::{init_segment, media_segment, video_entries, Run, Sample, TrunEntry, AUDIO_TRACK_ID, TRACK_ID};
 use super::timeline::Timeline;
 use super::{Fragment, InitSegment, SegmentOptions, TIMESCALE};
 use crate::annexb::{nal_units, NalType};
@@ -132,7 +132,7 @@ impl Transmuxer {
         if let Some((base, sizes)) = audio_run {
             let entries = sizes
                 .into_iter()
-                .map(|size| mp4_atom::TrunEntry { duration: Some(SAMPLES_PER_FRAME), size: Some(size), flags: None, cts: None })
+                .map(|size| TrunEntry { duration: SAMPLES_PER_FRAME, size, video: None })
                 .collect();
             runs.push(Run { track_id: AUDIO_TRACK_ID, base_decode_time: base, entries, payload: &audio_payload });
         }
