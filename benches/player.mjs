@@ -10,8 +10,10 @@
 //    `waiting`/`playing` events for both;
 //  - heap after the long live run (--long-seconds, 1 s segments): JS heap after a forced GC
 //    (DevTools protocol) plus wasm linear memory;
-//  - bundle size gzipped: pkg/livecast.js + livecast_bg.wasm + snippets (the whole SDK:
-//    the Player shares the module with the encoder) vs hls.js's hls.min.js.
+//  - bundle size gzipped vs hls.js's hls.min.js: the whole SDK (pkg/livecast.js +
+//    livecast_bg.wasm + snippets: the Player with the encoder, Broadcaster and Wallet), and
+//    the watch-only module a page that only plays loads (`livecast/player`:
+//    pkg/player/livecast_player.js + livecast_player_bg.wasm + snippets).
 //
 // Usage: npm run bench:player [-- --runs 3 --long-seconds 180 --fault-seconds 30]
 // (after bash scripts/setup.sh; set BENCH_SKIP_BUILD=1 to use pkg/ as it is)
@@ -182,7 +184,10 @@ try {
     results[which] = r;
   }
   results.livecast.bundle = await gzipped([join(repoRoot, 'pkg/livecast.js'), join(repoRoot, 'pkg/livecast_bg.wasm'), ...(await snippetFiles(join(repoRoot, 'pkg/snippets')))]);
+  results.livecast.playerBundle = await gzipped([join(repoRoot, 'pkg/player/livecast_player.js'), join(repoRoot, 'pkg/player/livecast_player_bg.wasm'), ...(await snippetFiles(join(repoRoot, 'pkg/player/snippets')))]);
   results['hls.js'].bundle = await gzipped([join(repoRoot, 'node_modules/hls.js/dist/hls.min.js')]);
+  // hls.js is one file whichever page loads it.
+  results['hls.js'].playerBundle = results['hls.js'].bundle;
 
   const mib = (b) => `${(b / 1048576).toFixed(1)} MiB`;
   const rows = [
@@ -191,7 +196,8 @@ try {
     ['Live latency, default settings', (r) => `${r.latency.toFixed(2)} s`],
     [`Fault test (${FAULT_S} s): rebuffers`, (r) => `${r.faults.stalls} (${(r.faults.stalledMs / 1000).toFixed(1)} s), played ${r.faults.played.toFixed(1)} s`],
     [`Heap after ${LONG_S} s live (JS + wasm)`, (r) => `${mib(r.long.jsHeap + r.long.wasm)} (JS ${mib(r.long.jsHeap)}, wasm ${mib(r.long.wasm)}), buffered ${r.long.buffered.toFixed(0)} s`],
-    ['Bundle, gzipped', (r) => `${(r.bundle / 1024).toFixed(0)} KiB`],
+    ['Bundle, gzipped: whole SDK (`livecast`)', (r) => `${(r.bundle / 1024).toFixed(0)} KiB`],
+    ['Bundle, gzipped: watch-only (`livecast/player`)', (r) => `${(r.playerBundle / 1024).toFixed(0)} KiB`],
   ];
   console.log(`\n| | Livecast Player | hls.js 1.7.4 |\n|---|---|---|`);
   for (const [label, f] of rows) console.log(`| ${label} | ${f(results.livecast)} | ${f(results['hls.js'])} |`);

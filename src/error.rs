@@ -157,6 +157,7 @@ impl LivecastError {
     }
 }
 
+#[cfg(feature = "broadcast")]
 impl From<livecast_openh264::Error> for LivecastError {
     fn from(e: livecast_openh264::Error) -> Self {
         match e {

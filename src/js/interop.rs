@@ -2,7 +2,9 @@
 //! option objects, and `LivecastError` → a thrown JS error with a `code`.
 
 use crate::{JsErrorClass, LivecastError};
-use js_sys::{Object, Reflect, Uint8Array, Uint8ClampedArray};
+use js_sys::{Object, Reflect};
+#[cfg(feature = "broadcast")]
+use js_sys::{Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -22,6 +24,7 @@ impl From<LivecastError> for JsValue {
 
 /// Copies a `Uint8Array` or `Uint8ClampedArray` of exactly `expected` bytes into `dst`
 /// (reusing its allocation). Anything else is a `TypeError` or `RangeError` naming `what`.
+#[cfg(feature = "broadcast")] // frame buffers: the encoder and the segmenter only
 pub fn copy_bytes(value: &JsValue, what: &str, expected: usize, dst: &mut Vec<u8>) -> Result<(), LivecastError> {
     let len = if let Some(a) = value.dyn_ref::<Uint8Array>() {
         a.length() as usize
@@ -45,6 +48,7 @@ pub fn copy_bytes(value: &JsValue, what: &str, expected: usize, dst: &mut Vec<u8
 }
 
 /// A JS number argument, or a `TypeError` naming it.
+#[cfg(feature = "broadcast")] // frame timestamps: the encoder only
 pub fn number(value: &JsValue, what: &str) -> Result<f64, LivecastError> {
     value
         .as_f64()

@@ -2,23 +2,34 @@
 //!
 //! - [`H264Encoder`](h264_encoder::H264Encoder): the encoder class.
 //! - `interop`: turning JS values into Rust ones and Rust errors into JS exceptions.
+//!
+//! Everything but `Player` needs feature `broadcast`: without it this is the watch-only
+//! module (`Player` alone).
 
+#[cfg(feature = "broadcast")]
 mod broadcaster;
+#[cfg(feature = "broadcast")]
 mod h264_encoder;
 mod interop;
 mod player;
+#[cfg(feature = "broadcast")]
 mod segmenter;
+#[cfg(feature = "broadcast")]
 mod video_frame;
+#[cfg(feature = "broadcast")]
 mod wallet;
+#[cfg(feature = "broadcast")]
 mod webcodecs;
-#[cfg(test)]
+#[cfg(all(test, feature = "broadcast"))]
 mod tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "broadcast"))]
 mod ticket_tests;
 
 use wasm_bindgen::prelude::*;
 
 /// Module start: runs openh264's C++ static constructors once, before any export is used.
+/// The watch-only module has no openh264, hence no start function.
+#[cfg(feature = "broadcast")]
 #[wasm_bindgen(start)]
 pub fn start() {
     livecast_openh264::run_static_constructors();
