@@ -90,6 +90,25 @@ export async function removeRange(sb, start, end) {
   });
 }
 
+/**
+ * Sets where the next appended media starts (`sequence` mode: its first frame lands at
+ * `seconds`). Throws while `sb` is updating; the Player only calls it between appends.
+ */
+export function setTimestampOffset(sb, seconds) {
+  sb.timestampOffset = seconds;
+}
+
+/** Sets the MediaSource's duration (a VOD's length) once `sb` is idle; never rejects. */
+export async function setDuration(ms, sb, seconds) {
+  await idle(sb);
+  try {
+    // An fMP4 init segment without a duration makes it Infinity (a live stream).
+    if (ms.readyState === 'open' && !(Number.isFinite(ms.duration) && ms.duration >= seconds)) ms.duration = seconds;
+  } catch {
+    // Shorter than what is buffered, or the source closed meanwhile: keep MSE's own.
+  }
+}
+
 /** Ends the stream (VOD fully loaded) once `sb` is idle. */
 export async function endOfStream(ms, sb) {
   await idle(sb);

@@ -19,13 +19,14 @@ use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
 use crate::player::live;
 use crate::player::playlist::{self, MediaPlaylist, Parsed, Variant};
+use crate::player::seek;
 use crate::player::timeline::{Entry, Timeline};
 use crate::player::{Backoff, ErrorType, PlayerConfig, PlayerError, RetryPolicy};
 use crate::{ErrorCode, LivecastError};
 use js_sys::{Array, Float64Array, Function, Promise, Reflect, Uint8Array};
 use livecast_core::fmp4::{probe_init, SegmentOptions, Transmuxer};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -50,6 +51,10 @@ extern "C" {
     fn remove_range(sb: &JsValue, start: f64, end: f64) -> Promise;
     #[wasm_bindgen(js_name = endOfStream)]
     fn end_of_stream(ms: &JsValue, sb: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = setTimestampOffset, catch)]
+    fn set_timestamp_offset(sb: &JsValue, seconds: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_name = setDuration)]
+    fn set_duration(ms: &JsValue, sb: &JsValue, seconds: f64) -> Promise;
     #[wasm_bindgen(js_name = bufferedRanges)]
     fn buffered_ranges(target: &JsValue) -> Float64Array;
     #[wasm_bindgen(js_name = fetchBytes)]
@@ -185,6 +190,8 @@ struct Pipeline {
     /// The init segment last appended (by content), so it is appended again only on change.
     init: Option<Vec<u8>>,
     transmuxer: Transmuxer,
+    /// The MediaSource's duration was set to the VOD's length.
+    duration_set: bool,
 }
 
 #[derive(Default)]
@@ -220,6 +227,13 @@ struct Inner {
     emergency: bool,
     /// After a jump to the edge: seek to the start of this sequence once appended.
     seek_to_sequence: Option<u64>,
+    /// VOD: where the next segment must start in the SourceBuffer (after a seek outside the
+    /// buffer); `None` appends it after the previous one.
+    place_next_at: Option<f64>,
+    /// VOD: where the playlist's clock starts in the SourceBuffer, s (set by the first append).
+    vod_origin: Option<f64>,
+    /// Segments given up this session (failed after retries, gaps, unparsable, media errors).
+    failed: HashSet<u64>,
     ended_stream: bool,
     /// Lowered after a QuotaExceededError that eviction could not solve.
     buffer_cap_s: Option<f64>,
@@ -235,6 +249,9 @@ struct Inner {
 type Shared = Rc<RefCell<Inner>>;
 
 /// HLS playback in a `<video>` element, with hls.js's conventions.
+///
+/// Seek a VOD with the element's `currentTime`, as with hls.js: the element's `duration` is
+/// the playlist's length, and a position outside the buffer loads the segment holding it.
 ///
 /// ```js
 /// import init, { Player } from 'livecast';
@@ -292,6 +309,9 @@ impl Player {
             media_failed: None,
             emergency: false,
             seek_to_sequence: None,
+            place_next_at: None,
+            vod_origin: None,
+            failed: HashSet::new(),
             ended_stream: false,
             buffer_cap_s: None,
             monitor: Monitor::default(),
@@ -485,6 +505,9 @@ fn reset_session(i: &mut Inner) {
     i.media_failed = None;
     i.emergency = false;
     i.seek_to_sequence = None;
+    i.place_next_at = None;
+    i.vod_origin = None;
+    i.failed.clear();
     i.ended_stream = false;
     i.buffer_cap_s = None;
     i.monitor = Monitor::default();
@@ -788,7 +811,7 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
             Ok(Step::Appended) => {}
             Ok(Step::Wait(ms)) => {
                 let until_reload = if live { (next_reload_ms - now_ms()).max(0.0) } else { ms };
-                sleep(ms.min(until_reload).max(20.0)).await;
+                wait_unless_seeking(inner, ms.min(until_reload).max(20.0)).await;
             }
             Ok(Step::Done) => break,
             Err(e) => return Err(e),
@@ -797,12 +820,27 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
     Ok(())
 }
 
+/// Sleeps `ms`, or less when the page seeks meanwhile (the loader then reacts at once).
+async fn wait_unless_seeking(inner: &Shared, ms: f64) {
+    let until = now_ms() + ms;
+    loop {
+        let left = until - now_ms();
+        if left <= 0.0 {
+            return;
+        }
+        sleep(left.min(50.0)).await;
+        if inner.borrow().video.seeking() {
+            return;
+        }
+    }
+}
+
 enum Step {
     /// A segment was appended (or skipped): go on at once.
     Appended,
     /// Nothing to do for this many ms.
     Wait(f64),
-    /// The whole stream is buffered.
+    /// The session ended (`load` again or `destroy`).
     Done,
 }
 
@@ -824,7 +862,31 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     if let Some((start, end)) = buffer::eviction(&ranges, position, back) {
         remove(inner, start, end).await;
     }
-    let ahead = buffer::ahead(&ranges, position);
+    // VOD: a seek outside the buffer (or media still buffered from an earlier pass) moves
+    // the loader.
+    if let Some(next) = next {
+        let i = inner.borrow();
+        let plan = i.levels[*current].playlist.as_ref().and_then(|p| {
+            let failed = |s: u64| i.failed.contains(&s);
+            seek::jump(p, &i.timeline, i.vod_origin.unwrap_or(0.0), &ranges, position, next, &failed)
+        });
+        drop(i);
+        // (A plan already in place is not news: applying it again would spin the loader.)
+        let news = plan.filter(|j| !(next == j.sequence && inner.borrow().place_next_at == Some(j.start)));
+        if let Some(jump) = news {
+            let mut i = inner.borrow_mut();
+            i.next_sequence = Some(jump.sequence);
+            i.place_next_at = Some(jump.start);
+            i.seek_to_sequence = None;
+            return Ok(Step::Appended);
+        }
+    }
+    let ahead = {
+        let i = inner.borrow();
+        let failed = |s: u64| i.failed.contains(&s);
+        let vod = i.levels[*current].playlist.as_ref().and_then(|p| seek::ahead(p, &i.timeline, i.vod_origin.unwrap_or(0.0), &ranges, position, &failed));
+        vod.unwrap_or_else(|| buffer::ahead(&ranges, position))
+    };
     if ahead >= cap {
         return Ok(Step::Wait(250.0));
     }
@@ -849,18 +911,17 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     }
     if sequence >= playlist_end {
         if ended {
+            // Everything is buffered: end the stream, but keep serving seeks back into
+            // media that was evicted.
             finish(inner).await;
-            return Ok(Step::Done);
+            return Ok(Step::Wait(250.0));
         }
         return Ok(Step::Wait(target * 250.0));
     }
     let level = choose_level(inner, session, *current, sequence, ahead).await?;
     let Some(level) = level else {
         // Every level has a gap here: skip the slot.
-        let mut i = inner.borrow_mut();
-        i.next_sequence = Some(sequence + 1);
-        i.skipped += 1;
-        drop(i);
+        give_up(inner, *current, sequence);
         report(inner, &PlayerError::Unsupported(format!("segment {sequence} is a gap on every level; skipped")), "fragGap", false, Some(sequence));
         return Ok(Step::Appended);
     };
@@ -901,10 +962,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         Ok(ok) => ok,
         Err((e, retries)) => {
             // Retries are spent (or would outlast the buffer): skip it, the next one plays on.
-            let mut i = inner.borrow_mut();
-            i.next_sequence = Some(mapped + 1);
-            i.skipped += 1;
-            drop(i);
+            give_up(inner, level, mapped);
             let why = if retries < policy.max_retries { " (more would outlast the buffer)" } else { "" };
             let e = PlayerError::Network { what: "segment", url: url.clone(), reason: format!("{e}; skipped after {retries} retries{why}") };
             report(inner, &e, "fragLoadError", false, Some(mapped));
@@ -936,18 +994,21 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     let media = match prepare(inner, &bytes, init, discontinuity, &url, segment.duration) {
         Ok(m) => m,
         Err(e) => {
-            let mut i = inner.borrow_mut();
-            i.next_sequence = Some(mapped + 1);
-            i.skipped += 1;
-            drop(i);
+            give_up(inner, level, mapped);
             report(inner, &e, "fragParsingError", false, Some(mapped));
             return Ok(Step::Appended);
         }
     };
-    match append(inner, session, media).await {
+    let place_at = inner.borrow().place_next_at;
+    match append(inner, session, media, place_at).await {
         Ok(Some((start, end))) => {
             let previous = {
                 let mut i = inner.borrow_mut();
+                i.place_next_at = None;
+                i.ended_stream = false;
+                if ended && i.vod_origin.is_none() {
+                    i.vod_origin = Some(start - segment.start);
+                }
                 let previous = i.loaded_level;
                 i.loaded_level = Some(level);
                 i.next_sequence = Some(mapped + 1);
@@ -983,10 +1044,27 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
                 i.seek_to_sequence = None;
                 i.video.set_current_time(start + 0.05);
             }
+            if ended {
+                set_vod_duration(inner, level).await;
+            }
             Ok(Step::Appended)
         }
         Ok(None) => Ok(Step::Wait(1000.0)),
         Err(e) => Err(e),
+    }
+}
+
+/// Gives segment `sequence` of `level` up for this session: loading goes on with the next.
+/// In a VOD the next keeps its place on the playlist's clock; the monitor skips the hole.
+fn give_up(inner: &Shared, level: usize, sequence: u64) {
+    let mut i = inner.borrow_mut();
+    i.next_sequence = Some(sequence + 1);
+    i.skipped += 1;
+    i.failed.insert(sequence);
+    let origin = i.vod_origin.unwrap_or(0.0);
+    let place = i.levels[level].playlist.as_ref().filter(|p| p.ended).and_then(|p| p.segment(sequence + 1)).map(|s| origin + s.start);
+    if place.is_some() {
+        i.place_next_at = place;
     }
 }
 
@@ -1098,7 +1176,8 @@ fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: b
 async fn open_pipeline(inner: &Shared) -> Result<(), PlayerError> {
     let video = inner.borrow().video.clone();
     let ms = JsFuture::from(open_media_source(&video)).await.map_err(|e| PlayerError::Media(js_message(&e)))?;
-    inner.borrow_mut().pipeline = Some(Pipeline { media_source: ms, source_buffer: None, mime: String::new(), init: None, transmuxer: Transmuxer::new().with_audio() });
+    inner.borrow_mut().pipeline =
+        Some(Pipeline { media_source: ms, source_buffer: None, mime: String::new(), init: None, transmuxer: Transmuxer::new().with_audio(), duration_set: false });
     Ok(())
 }
 
@@ -1112,10 +1191,10 @@ fn js_name(e: &JsValue) -> String {
 
 /// Appends init (when it changed) and data. `Ok(Some((start, end)))`: where the data went;
 /// `Ok(None)`: the buffer is full, try later; `Err`: fatal.
-async fn append(inner: &Shared, session: u32, media: Media) -> Result<Option<(f64, f64)>, PlayerError> {
+async fn append(inner: &Shared, session: u32, media: Media, place_at: Option<f64>) -> Result<Option<(f64, f64)>, PlayerError> {
     let mut quota_retried = false;
     loop {
-        match append_once(inner, &media).await {
+        match append_once(inner, &media, place_at).await {
             Ok(range) => return Ok(Some(range)),
             Err(e) if js_name(&e) == "QuotaExceededError" => {
                 let (position, ranges) = {
@@ -1148,7 +1227,8 @@ async fn append(inner: &Shared, session: u32, media: Media) -> Result<Option<(f6
     }
 }
 
-async fn append_once(inner: &Shared, media: &Media) -> Result<(f64, f64), JsValue> {
+/// `place_at`: where the media must start (a VOD seek), else after the previous segment.
+async fn append_once(inner: &Shared, media: &Media, place_at: Option<f64>) -> Result<(f64, f64), JsValue> {
     let sb = {
         let mut i = inner.borrow_mut();
         let Some(p) = i.pipeline.as_mut() else { return Err(js_sys::Error::new("no MediaSource").into()) };
@@ -1180,18 +1260,43 @@ async fn append_once(inner: &Shared, media: &Media) -> Result<(f64, f64), JsValu
             p.init = Some(bytes);
         }
     }
-    let before = buffer::end(&pairs(&buffered_ranges(&sb)));
+    // In `sequence` mode the next frames start at the timestamp offset just set.
+    if let Some(t) = place_at {
+        set_timestamp_offset(&sb, t)?;
+    }
+    // Where the media should land; the very first segment lands at its own timestamps.
+    let (from, slack) = match place_at {
+        Some(t) => (t, buffer::PLACEMENT_SLACK_S),
+        None => match inner.borrow().timeline.last() {
+            Some(e) => (e.end, buffer::PLACEMENT_SLACK_S),
+            None => (buffer::end(&pairs(&buffered_ranges(&sb))), f64::INFINITY),
+        },
+    };
     JsFuture::from(append_buffer(&sb, &Uint8Array::from(media.data.as_slice()))).await?;
-    let after = buffer::end(&pairs(&buffered_ranges(&sb)));
-    if after - before < 0.05 && media.duration > 0.2 {
-        // The SourceBuffer took the bytes but buffered nothing: its parser is stuck on
-        // corrupt data (Chromium waits for a box that never ends). A media error.
+    let Some((start, end)) = buffer::appended(&pairs(&buffered_ranges(&sb)), from, slack, media.duration) else {
+        // The SourceBuffer took the bytes but buffered nothing there: its parser is stuck
+        // on corrupt data (Chromium waits for a box that never ends). A media error.
         let e = js_sys::Error::new(&format!("the SourceBuffer buffered nothing from a {:.1} s segment (corrupt data)", media.duration));
         e.set_name("MediaError");
         return Err(e.into());
+    };
+    Ok((start, end))
+}
+
+/// VOD: the MediaSource's duration becomes the playlist's length once, so the page can seek
+/// anywhere in it (MSE would otherwise report only what is buffered).
+async fn set_vod_duration(inner: &Shared, level: usize) {
+    let (ms, sb, seconds) = {
+        let i = inner.borrow();
+        let Some(p) = i.pipeline.as_ref().filter(|p| !p.duration_set) else { return };
+        let Some(sb) = p.source_buffer.clone() else { return };
+        let Some(playlist) = i.levels[level].playlist.as_ref() else { return };
+        (p.media_source.clone(), sb, i.vod_origin.unwrap_or(0.0) + playlist.duration())
+    };
+    let _ = JsFuture::from(set_duration(&ms, &sb, seconds)).await;
+    if let Some(p) = inner.borrow_mut().pipeline.as_mut() {
+        p.duration_set = true;
     }
-    let start = inner.borrow().timeline.last().map_or(before, |e| e.end.max(before.min(e.end)));
-    Ok((start.min(after), after))
 }
 
 /// Which segment a media error came from.
@@ -1219,20 +1324,35 @@ async fn recover(inner: &Shared, e: &JsValue, failed: Failed) -> Result<(), Play
         i.media_resets += 1;
         i.media_failed = None;
         let position = i.video.current_time();
-        let restart = match failed {
-            Failed::Appending => i.next_sequence.map(|s| s + 1),
-            Failed::Playing => i.timeline.at(position).map(|e| e.sequence + 1).or(i.next_sequence),
+        let bad = match failed {
+            Failed::Appending => i.next_sequence,
+            Failed::Playing => i.timeline.at(position).map(|e| e.sequence),
+        };
+        let restart = bad.map(|s| s + 1).or(i.next_sequence);
+        if let Some(bad) = bad {
+            i.failed.insert(bad);
+        }
+        // A VOD keeps its clock: media goes back where the playlist puts it (the seek logic
+        // then reloads what the playhead needs). A live stream restarts where it lands.
+        let level = i.loaded_level.unwrap_or(0);
+        let vod_place = match (i.levels.get(level).and_then(|l| l.playlist.as_ref()), restart) {
+            (Some(p), Some(r)) if p.ended => p.segment(r).map(|s| i.vod_origin.unwrap_or(0.0) + s.start),
+            _ => None,
         };
         i.skipped += 1;
         i.timeline.clear();
         i.pipeline = None;
         i.monitor = Monitor::default();
-        restart
+        (restart, vod_place)
     };
     open_pipeline(inner).await?;
+    let (restart, vod_place) = restart;
     let mut i = inner.borrow_mut();
     i.next_sequence = restart;
-    i.seek_to_sequence = restart;
+    match vod_place {
+        Some(t) => i.place_next_at = Some(t),
+        None => i.seek_to_sequence = restart,
+    }
     Ok(())
 }
 
@@ -1240,6 +1360,8 @@ async fn remove(inner: &Shared, start: f64, end: f64) {
     let sb = inner.borrow().pipeline.as_ref().and_then(|p| p.source_buffer.clone());
     if let Some(sb) = sb {
         let _ = JsFuture::from(remove_range(&sb, start, end)).await;
+        // A removal reopens an ended MediaSource: it must be ended again.
+        inner.borrow_mut().ended_stream = false;
     }
 }
 
@@ -1292,13 +1414,21 @@ fn tick(inner: &Shared) {
         }
         return;
     }
-    // Holes (a skipped segment's timestamps, a start after 0): jump over small ones.
-    if let Some(to) = buffer::hole_skip(&ranges, position, 2.0) {
+    // Holes (a skipped segment's timestamps, a start after 0): jump over small ones, and
+    // over any left by a VOD segment given up.
+    let stuck = {
+        let i = inner.borrow();
+        i.monitor.started && !video.paused() && (position - i.monitor.last_position).abs() <= 0.01
+    };
+    let end_margin = if stuck { buffer::HOLE_TOLERANCE_S } else { 0.05 };
+    if let Some(to) = buffer::hole_skip(&ranges, position, hole_limit(inner, position), end_margin) {
         video.set_current_time(to);
         return;
     }
     let paused = video.paused();
     let ended = video.ended();
+    // Waiting for media after the page seeked is not a stall (hls.js counts it apart too).
+    let seeking = video.seeking();
     let mut stalled_event = None;
     {
         let mut i = inner.borrow_mut();
@@ -1310,7 +1440,7 @@ fn tick(inner: &Shared) {
             if let Some(since) = i.monitor.stalled_since.take() {
                 i.stalled_ms += now - since;
             }
-        } else if i.monitor.started && !paused && !ended && i.monitor.stalled_since.is_none() && now - i.monitor.last_progress_ms > 1000.0 && ahead < 0.5 {
+        } else if i.monitor.started && !paused && !ended && !seeking && i.monitor.stalled_since.is_none() && now - i.monitor.last_progress_ms > 1000.0 && ahead < 0.5 {
             i.monitor.stalled_since = Some(now);
             i.stalls += 1;
             if i.forced_level.is_none() {
@@ -1388,6 +1518,19 @@ fn tick(inner: &Shared) {
     };
     if emit {
         dispatch(inner, "latency", &object(&[("latency", latency.into()), ("target", target.into()), ("playbackRate", rate.into())]).into());
+    }
+}
+
+/// The largest hole the monitor jumps at `position`: 2 s, or any size where a VOD segment
+/// that was given up would be.
+fn hole_limit(inner: &Shared, position: f64) -> f64 {
+    let i = inner.borrow();
+    let level = i.loaded_level.unwrap_or(0);
+    let given_up = i.levels.get(level).and_then(|l| l.playlist.as_ref()).filter(|p| p.ended).and_then(|p| seek::segment_at(p, position - i.vod_origin.unwrap_or(0.0))).is_some_and(|s| i.failed.contains(&s));
+    if given_up {
+        f64::INFINITY
+    } else {
+        2.0
     }
 }
 

@@ -17,6 +17,23 @@ pub fn ahead(ranges: &[(f64, f64)], position: f64) -> f64 {
     end.map_or(0.0, |e| (e - position).max(0.0))
 }
 
+/// How far after its expected place an appended segment may land and still count as
+/// placed there (a stream whose first timestamps are not 0), s.
+pub const PLACEMENT_SLACK_S: f64 = 2.0;
+
+/// Where a segment of `duration` s expected from `from` landed: the first range reaching
+/// past `from` that starts at most `slack` s after it, clipped to the segment's length (a
+/// segment appended right before older media merges with it). `None` when nothing landed
+/// there: the SourceBuffer dropped the data.
+pub fn appended(ranges: &[(f64, f64)], from: f64, slack: f64, duration: f64) -> Option<(f64, f64)> {
+    let Some(&(s, e)) = ranges.iter().find(|&&(s, e)| e > from + 0.05 && s <= from + slack) else {
+        return (duration <= 0.2).then_some((from, from));
+    };
+    let start = from.max(s);
+    let end = if duration > 0.0 { e.min(start + duration + HOLE_TOLERANCE_S) } else { e };
+    (end - start >= 0.05 || duration <= 0.2).then_some((start, end))
+}
+
 /// The end of the buffered media, s (0 when empty).
 pub fn end(ranges: &[(f64, f64)]) -> f64 {
     ranges.iter().map(|r| r.1).fold(0.0, f64::max)
@@ -48,9 +65,10 @@ pub fn quota_eviction(ranges: &[(f64, f64)], position: f64) -> Option<(f64, f64)
 
 /// Where to seek when the playhead sits in a hole (or before the first range) shorter than
 /// `max_hole_s`: the next range's start. `None` when the position is buffered or the next
-/// media is too far.
-pub fn hole_skip(ranges: &[(f64, f64)], position: f64, max_hole_s: f64) -> Option<f64> {
-    if ranges.iter().any(|&(s, e)| position >= s && position < e - 0.05) {
+/// media is too far. A playhead within `end_margin_s` of its range's end counts as in the
+/// hole (a stuck video stops a frame or two before the end of its media).
+pub fn hole_skip(ranges: &[(f64, f64)], position: f64, max_hole_s: f64, end_margin_s: f64) -> Option<f64> {
+    if ranges.iter().any(|&(s, e)| position >= s && position < e - end_margin_s) {
         return None;
     }
     let next = ranges.iter().map(|r| r.0).filter(|&s| s > position).fold(f64::INFINITY, f64::min);
@@ -72,6 +90,21 @@ mod tests {
     }
 
     #[test]
+    fn appended_media_is_found_where_it_landed() {
+        // In order: the new 2 s merge with the range ending where they start.
+        assert_eq!(appended(&[(0.0, 6.0)], 4.0, 2.0, 2.0), Some((4.0, 6.0)));
+        // The first segment of a stream starting at 1.4 s.
+        assert_eq!(appended(&[(1.4, 3.4)], 0.0, f64::INFINITY, 2.0), Some((1.4, 3.4)));
+        // Placed before older media it merges with: clipped to its own length.
+        assert_eq!(appended(&[(4.0, 60.0)], 4.0, 2.0, 2.0), Some((4.0, 6.25)));
+        // Nothing landed at 4 s (only older media later on): dropped.
+        assert_eq!(appended(&[(0.0, 4.0), (20.0, 60.0)], 4.0, 2.0, 2.0), None);
+        assert_eq!(appended(&[], 0.0, f64::INFINITY, 2.0), None);
+        // A tiny segment may add nothing visible.
+        assert_eq!(appended(&[(0.0, 4.0)], 4.0, 2.0, 0.1), Some((4.0, 4.0)));
+    }
+
+    #[test]
     fn eviction_keeps_the_back_buffer_and_batches() {
         let r = [(0.0, 100.0)];
         assert_eq!(eviction(&r, 50.0, 30.0), Some((0.0, 20.0)));
@@ -84,9 +117,12 @@ mod tests {
     #[test]
     fn holes_are_skipped_when_small() {
         let r = [(0.0, 4.0), (4.5, 8.0)];
-        assert_eq!(hole_skip(&r, 2.0, 2.0), None);
-        assert_eq!(hole_skip(&r, 4.0, 2.0), Some(4.51));
-        assert_eq!(hole_skip(&[(3.0, 5.0)], 0.0, 2.0), None);
-        assert_eq!(hole_skip(&[(1.4, 5.0)], 0.0, 2.0), Some(1.41));
+        assert_eq!(hole_skip(&r, 2.0, 2.0, 0.05), None);
+        assert_eq!(hole_skip(&r, 4.0, 2.0, 0.05), Some(4.51));
+        assert_eq!(hole_skip(&[(3.0, 5.0)], 0.0, 2.0, 0.05), None);
+        assert_eq!(hole_skip(&[(1.4, 5.0)], 0.0, 2.0, 0.05), Some(1.41));
+        // Stuck two frames before the end of the media.
+        assert_eq!(hole_skip(&r, 3.93, 2.0, 0.05), None);
+        assert_eq!(hole_skip(&r, 3.93, 2.0, HOLE_TOLERANCE_S), Some(4.51));
     }
 }

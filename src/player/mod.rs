@@ -9,6 +9,7 @@
 //! - [`live`]: where to start in a live playlist, catch-up playback rate, jumps to the edge,
 //!   reload cadence.
 //! - [`buffer`]: buffered-range arithmetic and back-buffer eviction plans.
+//! - [`seek`]: where the loader jumps when the playhead leaves what is buffered in a VOD.
 //! - [`timeline`]: what was appended where, for latency and for mapping positions to segments.
 //! - [`error`]: the player's errors, classified the way hls.js classifies them.
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod live;
 pub mod playlist;
+pub mod seek;
 pub mod timeline;
 
 pub use config::{Backoff, PlayerConfig, RetryPolicy};

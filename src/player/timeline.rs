@@ -37,9 +37,16 @@ impl Timeline {
         self.entries.push_back(entry);
     }
 
-    /// The segment playing at `position` (the last one starting at or before it).
+    /// The segment playing at `position`: the latest appended that spans it (after a seek
+    /// back, segments are not appended in time order), else the last one starting before it.
     pub fn at(&self, position: f64) -> Option<&Entry> {
-        self.entries.iter().rev().find(|e| e.start <= position + 0.01)
+        let starts = |e: &&Entry| e.start <= position + 0.01;
+        self.entries.iter().rev().find(|e| starts(e) && position < e.end).or_else(|| self.entries.iter().rev().find(starts))
+    }
+
+    /// The latest appended segment ending within `tolerance` s of `t`.
+    pub fn ending_at(&self, t: f64, tolerance: f64) -> Option<&Entry> {
+        self.entries.iter().rev().find(|e| (e.end - t).abs() <= tolerance)
     }
 
     /// The first appended segment numbered `sequence` or later.
@@ -94,6 +101,13 @@ mod tests {
         assert_eq!(t.last().map(|e| e.level), Some(1));
         assert_eq!(t.first_from(6).map(|e| e.start), Some(2.0));
         assert!(t.first_from(7).is_none());
+        // Appended out of time order (a seek back): the entry spanning the position wins.
+        t.push(Entry { sequence: 1, level: 2, start: 0.5, end: 1.5, date_ms: None });
+        assert_eq!(t.at(1.0).map(|e| e.sequence), Some(1));
+        assert_eq!(t.at(3.0).map(|e| e.sequence), Some(6));
+        assert_eq!(t.at(9.0).map(|e| e.sequence), Some(1), "past every entry: the last appended one starting before");
+        assert_eq!(t.ending_at(4.05, 0.1).map(|e| e.sequence), Some(6));
+        assert!(t.ending_at(3.0, 0.1).is_none());
         for i in 0..600 {
             t.push(Entry { sequence: i, level: 0, start: i as f64, end: i as f64 + 1.0, date_ms: None });
         }

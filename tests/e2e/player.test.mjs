@@ -7,11 +7,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { openBrowser } from '../support/browser.mjs';
 import { makeFixtures, startHlsServer } from '../support/hls.mjs';
 import { makeY4m } from '../support/media.mjs';
 import { startRelay, startTranscoder } from '../support/relay.mjs';
 
+const run = promisify(execFile);
 let dir, browser;
 
 before(async () => {
@@ -34,6 +37,14 @@ async function withPlayerPage(options, fn) {
     await page.waitForFunction(() => window.ready, null, { timeout: 30_000 });
     await page.evaluate(installHelpers);
     return await fn({ page, server });
+  } catch (e) {
+    // What the player did, to read a failure from the CI log alone.
+    const trace = await page.evaluate(() => ({
+      events: window.t?.events.map(({ kind, sequence, level, start, end, details, message }) => ({ kind, sequence, level, start, end, details, message })),
+      state: window.t && window.state(),
+    })).catch(() => null);
+    e.message += `\nplayer trace: ${JSON.stringify(trace)}`;
+    throw e;
   } finally {
     await page.close();
     await server.close();
@@ -232,6 +243,133 @@ test('ABR: slowed responses switch down, then back up; a forced level takes effe
     await page.evaluate(() => { window.t.player.currentLevel = -1; });
     assert.equal(await page.evaluate(() => window.t.player.autoLevelEnabled), true);
     assert.deepEqual((await events(page, 'error')).filter((e) => e.fatal), []);
+  });
+});
+
+/**
+ * The fixture level `name` decoded by ffmpeg at 10 frames/s into 64×36 luma frames: frame
+ * `i` is media time i / 10 s (the Player's clock starts at the first frame).
+ */
+async function referenceStrip(name) {
+  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', join(dir, 'fixtures', 'ladder', name, 'index.m3u8'),
+    '-vf', 'fps=10,scale=64:36,format=gray', '-f', 'rawvideo', '-'], { encoding: 'buffer', maxBuffer: 64 << 20 });
+  const size = 64 * 36;
+  return Array.from({ length: Math.floor(stdout.length / size) }, (_, i) => Array.from(stdout.subarray(i * size, (i + 1) * size)));
+}
+
+function correlation(a, b) {
+  const mean = (x) => x.reduce((s, v) => s + v, 0) / x.length;
+  const ma = mean(a), mb = mean(b);
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += (a[i] - ma) * (b[i] - mb);
+    aa += (a[i] - ma) ** 2;
+    bb += (b[i] - mb) ** 2;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+/**
+ * Pauses, and asserts that the picture on screen is the source's picture at `currentTime`:
+ * the best-matching reference frame within ±3.5 s (testsrc2 repeats every 12 s) is within
+ * 0.3 s of it. Resumes playback.
+ */
+async function assertPictureAtCurrentTime(page, strip) {
+  const shot = await page.evaluate(async () => {
+    const video = document.getElementById('video');
+    video.pause();
+    await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
+    return { time: video.currentTime, ...window.picture() };
+  });
+  const lo = Math.max(0, Math.round((shot.time - 3.5) * 10));
+  const hi = Math.min(strip.length - 1, Math.round((shot.time + 3.5) * 10));
+  let best = { i: -1, c: -1 };
+  for (let i = lo; i <= hi; i++) {
+    const c = correlation(shot.thumb, strip[i]);
+    if (c > best.c) best = { i, c };
+  }
+  assert.ok(best.c > 0.9, `the picture looks like the source (best correlation ${best.c.toFixed(3)})`);
+  assert.ok(Math.abs(best.i / 10 - shot.time) <= 0.3, `the picture at ${shot.time.toFixed(2)} s is the source's at ${(best.i / 10).toFixed(1)} s`);
+  await page.evaluate(() => document.getElementById('video').play());
+  return shot.time;
+}
+
+/** Seeks to `to` and resolves once the video has played on from there; returns the ms it took. */
+async function seekAndPlay(page, to) {
+  const ms = await page.evaluate(async (to) => {
+    const video = document.getElementById('video');
+    const t0 = performance.now();
+    const seeked = new Promise((ok) => video.addEventListener('seeked', ok, { once: true }));
+    video.currentTime = to;
+    await seeked;
+    return performance.now() - t0;
+  }, to);
+  await waitForTime(page, to + 0.5, 15_000);
+  return ms;
+}
+
+test('VOD seeking: forward past the buffer and back into evicted media land on the right pictures; the end still ends', async () => {
+  const strip = await referenceStrip('360p');
+  assert.ok(strip.length >= 295, `reference frames: ${strip.length}`);
+  await withPlayerPage({}, async ({ page }) => {
+    // A small buffer both ways, so seeks leave what is buffered.
+    await page.evaluate(() => window.start('/hls/ladder/360p/index.m3u8', { maxBufferSeconds: 4, backBufferSeconds: 3 }));
+    await waitForTime(page, 1);
+    const duration = await page.evaluate(() => document.getElementById('video').duration);
+    assert.ok(duration > 29.5 && duration < 30.5, `the element knows the VOD's length before it is loaded: ${duration}`);
+    await assertPictureAtCurrentTime(page, strip);
+
+    // Forward, far past the buffer: the segments in between are not downloaded.
+    const forwardMs = await seekAndPlay(page, 21.3);
+    await assertPictureAtCurrentTime(page, strip);
+    let loaded = (await events(page, 'fragmentBuffered')).map((f) => f.sequence);
+    assert.ok(loaded.includes(21), `segment 21 loaded: ${loaded}`);
+    assert.ok(!loaded.some((s) => s >= 8 && s <= 18), `nothing between the old buffer and the seek target: ${loaded}`);
+
+    // Back, into media the back buffer evicted.
+    await waitForTime(page, 23);
+    const buffered = (await page.evaluate(() => window.state())).buffered;
+    assert.ok(!buffered.some(([s, e]) => s <= 2.5 && e > 2.5), `2.5 s was evicted: ${JSON.stringify(buffered)}`);
+    const backMs = await seekAndPlay(page, 2.5);
+    await assertPictureAtCurrentTime(page, strip);
+    loaded = (await events(page, 'fragmentBuffered')).map((f) => f.sequence);
+    assert.equal(loaded.filter((s) => s === 2).length, 2, `segment 2 loaded again: ${loaded}`);
+
+    // Near the end: playback reaches it and the element ends.
+    await seekAndPlay(page, 27.5);
+    await assertPictureAtCurrentTime(page, strip);
+    await page.waitForFunction(() => document.getElementById('video').ended, null, { timeout: 15_000 });
+    const s = await page.evaluate(() => window.state());
+    assert.equal(s.stats.stalls, 0, 'waiting after a seek is not a stall');
+    assert.deepEqual(await events(page, 'error'), []);
+    console.log(`# seek: forward ${forwardMs.toFixed(0)} ms, back ${backMs.toFixed(0)} ms (load + transmux + append of one 1 s segment)`);
+  });
+});
+
+test('VOD: a missing segment is given up, playback jumps its hole, and a seek into it lands after it', async () => {
+  const strip = await referenceStrip('360p');
+  await withPlayerPage({}, async ({ page, server }) => {
+    server.faults.missing = new Set(['10.ts']);
+    await page.evaluate(() => window.start('/hls/ladder/360p/index.m3u8', { maxBufferSeconds: 4, backBufferSeconds: 3 }));
+    await waitForTime(page, 1);
+    await seekAndPlay(page, 7.5);
+    // Through the hole where segment 10 would be (10-11 s), on the source's clock.
+    await waitForTime(page, 11.5, 15_000);
+    await assertPictureAtCurrentTime(page, strip);
+    const buffered = (await page.evaluate(() => window.state())).buffered;
+    assert.ok(!buffered.some(([s, e]) => s < 10.5 && e > 10.5), `nothing buffered for 10-11 s: ${JSON.stringify(buffered)}`);
+    // A seek into the hole: playback goes on from the segment after it.
+    await page.evaluate(() => { document.getElementById('video').currentTime = 10.4; });
+    await waitForTime(page, 11.5, 15_000);
+    await assertPictureAtCurrentTime(page, strip);
+    const errors = await events(page, 'error');
+    assert.ok(errors.length >= 1 && errors.every((e) => !e.fatal && e.details === 'fragLoadError' && e.sequence === 10), `only segment 10's load errors: ${JSON.stringify(errors)}`);
+    assert.ok(errors.some((e) => /404/.test(e.message) && /skipped/.test(e.message)), 'segment 10 given up after its retries');
+    const s = await page.evaluate(() => window.state());
+    assert.equal(s.stats.skipped, 1, 'given up once: the seek into its hole does not request it again');
+    const loaded = (await events(page, 'fragmentBuffered')).map((f) => f.sequence);
+    assert.ok(Math.max(...loaded) <= 17, `the buffer ahead counts across the hole (maxBufferSeconds 4): loaded ${loaded}`);
+    assert.equal(s.stats.stalls, 0);
   });
 });
 
