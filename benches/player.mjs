@@ -10,12 +10,16 @@
 //    `waiting`/`playing` events for both;
 //  - heap after the long live run (--long-seconds, 1 s segments): JS heap after a forced GC
 //    (DevTools protocol) plus wasm linear memory;
+//  - VOD seek time: `currentTime` set → `seeked` (the picture at the target is decodable),
+//    and → playing 0.5 s past the target, median over 8 seeks far outside a small buffer
+//    (4 s ahead, 3 s behind, for both players) on the 720p level of the VOD ladder;
 //  - bundle size gzipped vs hls.js's hls.min.js: the whole SDK (pkg/livecast.js +
 //    livecast_bg.wasm + snippets: the Player with the encoder, Broadcaster and Wallet), and
 //    the watch-only module a page that only plays loads (`livecast/player`:
 //    pkg/player/livecast_player.js + livecast_player_bg.wasm + snippets).
 //
 // Usage: npm run bench:player [-- --runs 3 --long-seconds 180 --fault-seconds 30]
+//        [--only startup,latency,faults,seek,long] (the bundle sizes are always printed)
 // (after bash scripts/setup.sh; set BENCH_SKIP_BUILD=1 to use pkg/ as it is)
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -34,6 +38,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     'long-seconds': { type: 'string', default: '180' },
     'fault-seconds': { type: 'string', default: '30' },
+    only: { type: 'string' },
   },
 });
 const RUNS = Number(args.runs);
@@ -46,7 +51,7 @@ if (!process.env.BENCH_SKIP_BUILD) {
 }
 
 /** Page-side: start `which` player on `src`; records first frame, stalls, latency. */
-function startPlayer({ which, src }) {
+function startPlayer({ which, src, config }) {
   const video = document.getElementById('video');
   const m = { loadAt: performance.now(), firstFrameAt: null, waiting: 0, waitingMs: 0, waitingSince: null, playing: false, latencies: [] };
   window.m = m;
@@ -59,12 +64,12 @@ function startPlayer({ which, src }) {
     if (m.playing && m.waitingSince === null) { m.waiting++; m.waitingSince = performance.now(); }
   });
   if (which === 'livecast') {
-    const player = new window.livecast.Player(video);
+    const player = new window.livecast.Player(video, config?.livecast);
     window.player = player;
     m.latency = () => player.latency ?? null;
     player.load(src);
   } else {
-    const hls = new window.Hls();
+    const hls = new window.Hls(config?.hlsjs);
     window.hls = hls;
     m.latency = () => (hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : null);
     hls.loadSource(src);
@@ -134,6 +139,35 @@ async function faults(browser, fixtures, which) {
   return { ...r, played: r.time - t0 };
 }
 
+/** Seeks far outside a small buffer on the 720p VOD level: median ms to `seeked` and to playing on. */
+async function seeks(browser, fixtures, which) {
+  const server = await startHlsServer({ fixtures });
+  const page = await openPage(browser, server, which);
+  const config = { livecast: { maxBufferSeconds: 4, backBufferSeconds: 3 }, hlsjs: { maxBufferLength: 4, maxMaxBufferLength: 4, backBufferLength: 3 } };
+  await page.evaluate(startPlayer, { which, src: '/hls/ladder/720p/index.m3u8', config });
+  await page.waitForFunction(() => document.getElementById('video').currentTime > 1, null, { timeout: 30_000 });
+  const seeked = [];
+  const played = [];
+  for (const to of [21.3, 2.5, 15.2, 27.1, 8.4, 24.6, 4.2, 18.8]) {
+    const r = await page.evaluate(async (to) => {
+      const video = document.getElementById('video');
+      const t0 = performance.now();
+      const done = new Promise((ok) => video.addEventListener('seeked', ok, { once: true }));
+      video.currentTime = to;
+      await done;
+      const seekedMs = performance.now() - t0;
+      while (video.currentTime < to + 0.5) await new Promise((ok) => setTimeout(ok, 10));
+      return { seekedMs, playedMs: performance.now() - t0 };
+    }, to);
+    seeked.push(r.seekedMs);
+    played.push(r.playedMs);
+    await page.waitForTimeout(500);
+  }
+  await page.close();
+  await server.close();
+  return { seekedMs: median(seeked), playedMs: median(played) };
+}
+
 async function longRun(browser, fixtures, which) {
   const server = await startHlsServer({ fixtures, live: { window: 8 } });
   const page = await openPage(browser, server, which);
@@ -176,11 +210,13 @@ try {
   for (const which of ['livecast', 'hls.js']) {
     console.log(`measuring ${which}...`);
     const r = {};
-    r.startupVod = await startup(browser, fixtures, which, '/hls/ladder/master.m3u8');
-    r.startupLive = await startup(browser, fixtures, which, '/live/master.m3u8');
-    r.latency = await latency(browser, fixtures, which);
-    r.faults = await faults(browser, fixtures, which);
-    r.long = await longRun(browser, fixtures, which);
+    const want = (name) => !args.only || args.only.split(',').includes(name);
+    if (want('startup')) r.startupVod = await startup(browser, fixtures, which, '/hls/ladder/master.m3u8');
+    if (want('startup')) r.startupLive = await startup(browser, fixtures, which, '/live/master.m3u8');
+    if (want('latency')) r.latency = await latency(browser, fixtures, which);
+    if (want('faults')) r.faults = await faults(browser, fixtures, which);
+    if (want('seek')) r.seek = await seeks(browser, fixtures, which);
+    if (want('long')) r.long = await longRun(browser, fixtures, which);
     results[which] = r;
   }
   results.livecast.bundle = await gzipped([join(repoRoot, 'pkg/livecast.js'), join(repoRoot, 'pkg/livecast_bg.wasm'), ...(await snippetFiles(join(repoRoot, 'pkg/snippets')))]);
@@ -195,12 +231,19 @@ try {
     ['Startup, live', (r) => `${r.startupLive.toFixed(0)} ms`],
     ['Live latency, default settings', (r) => `${r.latency.toFixed(2)} s`],
     [`Fault test (${FAULT_S} s): rebuffers`, (r) => `${r.faults.stalls} (${(r.faults.stalledMs / 1000).toFixed(1)} s), played ${r.faults.played.toFixed(1)} s`],
+    ['VOD seek outside the buffer, 720p (median of 8): to `seeked` / to playing +0.5 s', (r) => `${r.seek.seekedMs.toFixed(0)} ms / ${r.seek.playedMs.toFixed(0)} ms`],
     [`Heap after ${LONG_S} s live (JS + wasm)`, (r) => `${mib(r.long.jsHeap + r.long.wasm)} (JS ${mib(r.long.jsHeap)}, wasm ${mib(r.long.wasm)}), buffered ${r.long.buffered.toFixed(0)} s`],
     ['Bundle, gzipped: whole SDK (`livecast`)', (r) => `${(r.bundle / 1024).toFixed(0)} KiB`],
     ['Bundle, gzipped: watch-only (`livecast/player`)', (r) => `${(r.playerBundle / 1024).toFixed(0)} KiB`],
   ];
   console.log(`\n| | Livecast Player | hls.js 1.7.4 |\n|---|---|---|`);
-  for (const [label, f] of rows) console.log(`| ${label} | ${f(results.livecast)} | ${f(results['hls.js'])} |`);
+  for (const [label, f] of rows) {
+    try {
+      console.log(`| ${label} | ${f(results.livecast)} | ${f(results['hls.js'])} |`);
+    } catch {
+      // Not measured in this run (--only).
+    }
+  }
   console.log('\n' + JSON.stringify(results));
 } finally {
   await browser.close();

@@ -157,6 +157,19 @@ export function resolveUrl(relative, base) {
   return new URL(relative, base).href;
 }
 
+/** A Promise resolved after `ms`, or as soon as `target` fires a `type` event. */
+export function sleepUntilEvent(target, type, ms) {
+  return new Promise((ok) => {
+    const done = () => {
+      clearTimeout(timer);
+      target.removeEventListener(type, done);
+      ok();
+    };
+    const timer = setTimeout(done, ms);
+    target.addEventListener(type, done);
+  });
+}
+
 /** A Promise resolved after `ms`. */
 export function sleep(ms) {
   return new Promise((ok) => setTimeout(ok, ms));

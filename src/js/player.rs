@@ -63,6 +63,8 @@ extern "C" {
     fn resolve_url(relative: &str, base: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = sleep)]
     fn sleep_promise(ms: f64) -> Promise;
+    #[wasm_bindgen(js_name = sleepUntilEvent)]
+    fn sleep_until_event(target: &EventTarget, kind: &str, ms: f64) -> Promise;
     #[wasm_bindgen(js_name = onDetail)]
     fn on_detail(target: &EventTarget, kind: &str, callback: &Function) -> Function;
 }
@@ -821,18 +823,11 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
 }
 
 /// Sleeps `ms`, or less when the page seeks meanwhile (the loader then reacts at once).
+/// Always yields: a seek already under way does not cut the sleep (the step that returned
+/// a wait has seen it), so the loader never spins.
 async fn wait_unless_seeking(inner: &Shared, ms: f64) {
-    let until = now_ms() + ms;
-    loop {
-        let left = until - now_ms();
-        if left <= 0.0 {
-            return;
-        }
-        sleep(left.min(50.0)).await;
-        if inner.borrow().video.seeking() {
-            return;
-        }
-    }
+    let video = inner.borrow().video.clone();
+    let _ = JsFuture::from(sleep_until_event(&video, "seeking", ms)).await;
 }
 
 enum Step {

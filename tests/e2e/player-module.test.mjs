@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../support/server.mjs';
 import { openBrowser } from '../support/browser.mjs';
 import { makeFixtures, startHlsServer } from '../support/hls.mjs';
+import { videoPicture } from '../support/picture.mjs';
 
 const PLAYER_JS = '/pkg/player/livecast_player.js';
 let dir, browser, server;
@@ -46,26 +47,6 @@ async function playerModulePage() {
   return { page, loaded };
 }
 
-/** Mean and spread of the video's luma on a 64×36 canvas. */
-function picture() {
-  const video = document.getElementById('video');
-  const c = document.createElement('canvas');
-  c.width = 64;
-  c.height = 36;
-  const g = c.getContext('2d', { willReadFrequently: true });
-  g.drawImage(video, 0, 0, 64, 36);
-  const d = g.getImageData(0, 0, 64, 36).data;
-  let sum = 0, sq = 0;
-  for (let i = 0; i < d.length; i += 4) {
-    const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
-    sum += y;
-    sq += y * y;
-  }
-  const n = d.length / 4;
-  const mean = sum / n;
-  return { mean, std: Math.sqrt(Math.max(0, sq / n - mean * mean)), width: video.videoWidth, height: video.videoHeight };
-}
-
 test('the player module alone plays the VOD ladder with real pictures', async () => {
   const { page, loaded } = await playerModulePage();
   try {
@@ -87,7 +68,7 @@ test('the player module alone plays the VOD ladder with real pictures', async ()
     const t2 = await page.evaluate(() => document.getElementById('video').currentTime);
     assert.ok(t2 > t1 + 0.5, `currentTime advances (${t1.toFixed(2)} → ${t2.toFixed(2)} s)`);
 
-    const p = await page.evaluate(picture);
+    const p = await page.evaluate(videoPicture);
     assert.ok(p.width > 0 && p.height > 0, 'the video has a size');
     assert.ok(p.mean > 20, `picture not black (mean luma ${p.mean.toFixed(1)})`);
     assert.ok(p.std > 15, `picture not flat (luma spread ${p.std.toFixed(1)})`);

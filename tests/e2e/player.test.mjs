@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { openBrowser } from '../support/browser.mjs';
 import { makeFixtures, startHlsServer } from '../support/hls.mjs';
 import { makeY4m } from '../support/media.mjs';
+import { videoPicture } from '../support/picture.mjs';
 import { startRelay, startTranscoder } from '../support/relay.mjs';
 
 const run = promisify(execFile);
@@ -36,6 +37,7 @@ async function withPlayerPage(options, fn) {
     await page.goto(`${server.url}/player-test.html`);
     await page.waitForFunction(() => window.ready, null, { timeout: 30_000 });
     await page.evaluate(installHelpers);
+    await page.evaluate(`window.picture = ${videoPicture}`);
     return await fn({ page, server });
   } catch (e) {
     // What the player did, to read a failure from the CI log alone.
@@ -51,7 +53,7 @@ async function withPlayerPage(options, fn) {
   }
 }
 
-/** Page-side helpers: start a player that records its events, and read pictures. */
+/** Page-side helpers: start a player that records its events, and read its state. */
 function installHelpers() {
   const video = document.getElementById('video');
   window.start = (src, config) => {
@@ -65,26 +67,6 @@ function installHelpers() {
     }).observe({ type: 'longtask' });
     window.t = t;
     player.load(src);
-  };
-  /** Mean and spread of the picture's luma, and a 16×9 thumbnail to compare frames. */
-  window.picture = () => {
-    const c = document.createElement('canvas');
-    c.width = 64;
-    c.height = 36;
-    const g = c.getContext('2d', { willReadFrequently: true });
-    g.drawImage(video, 0, 0, 64, 36);
-    const d = g.getImageData(0, 0, 64, 36).data;
-    let sum = 0, sq = 0;
-    const thumb = [];
-    for (let i = 0; i < d.length; i += 4) {
-      const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
-      sum += y;
-      sq += y * y;
-      thumb.push(y);
-    }
-    const n = d.length / 4;
-    const mean = sum / n;
-    return { mean, std: Math.sqrt(Math.max(0, sq / n - mean * mean)), thumb, width: video.videoWidth, height: video.videoHeight };
   };
   window.state = () => ({
     time: video.currentTime,
