@@ -36,8 +36,7 @@ async function withPlayerPage(options, fn) {
   try {
     await page.goto(`${server.url}/player-test.html`);
     await page.waitForFunction(() => window.ready, null, { timeout: 30_000 });
-    await page.evaluate(installHelpers);
-    await page.evaluate(`window.picture = ${videoPicture}`);
+    await installPageHelpers(page);
     return await fn({ page, server });
   } catch (e) {
     // What the player did, to read a failure from the CI log alone.
@@ -51,6 +50,12 @@ async function withPlayerPage(options, fn) {
     await page.close();
     await server.close();
   }
+}
+
+/** Installs the page-side helpers below and the picture reader (`window.picture`). */
+async function installPageHelpers(page) {
+  await page.evaluate(installHelpers);
+  await page.evaluate(`window.picture = ${videoPicture}`);
 }
 
 /** Page-side helpers: start a player that records its events, and read its state. */
@@ -538,7 +543,7 @@ test("the relay's live ladder (fake camera → Broadcaster → relay → transco
     await watch.waitForFunction(() => document.getElementById('video').currentTime > 0.5, null, { timeout: 60_000 });
     const t0 = await watch.evaluate(() => document.getElementById('video').currentTime);
     await watch.waitForFunction((t) => document.getElementById('video').currentTime >= t + 6, t0, { timeout: 30_000 });
-    await watch.evaluate(installHelpers);
+    await installPageHelpers(watch);
     await assertRealPictures(watch);
     const r = await watch.evaluate(() => ({ playback: window.playback, levels: window.player.levels, stats: window.player.stats, latency: window.player.latency }));
     assert.equal(r.levels.length, 3);
