@@ -35,6 +35,26 @@ pub fn segment_at(playlist: &MediaPlaylist, t: f64) -> Option<u64> {
     Some(playlist.segments.iter().take_while(|s| s.start <= t).last().unwrap_or(first).sequence)
 }
 
+/// The first segment from `sequence` on that was not given up; the playlist's end when all
+/// the rest were.
+fn first_kept(playlist: &MediaPlaylist, mut sequence: u64, skipped: &dyn Fn(u64) -> bool) -> u64 {
+    while skipped(sequence) && sequence < playlist.end_sequence() {
+        sequence += 1;
+    }
+    sequence
+}
+
+/// Where segment `sequence` belongs in the SourceBuffer on the playlist's clock (the end
+/// of the video for the playlist's end).
+fn place(playlist: &MediaPlaylist, origin: f64, sequence: u64) -> f64 {
+    origin + playlist.segment(sequence).map_or(playlist.duration(), |s| s.start)
+}
+
+/// The end of the buffered range holding media at `t`, if any.
+fn media_at(ranges: &[(f64, f64)], t: f64) -> Option<f64> {
+    ranges.iter().find(|&&(s, e)| s <= t + HOLE_TOLERANCE_S && e > t + 0.05).map(|r| r.1)
+}
+
 /// The loader's jump before loading `next_sequence`, or `None` to go on in order.
 ///
 /// - `origin`: where the playlist's clock starts in the SourceBuffer (the first appended
@@ -60,16 +80,11 @@ pub fn jump(
     // Segments given up are stepped over; what follows keeps its place on the playlist's
     // clock (the hole is jumped by the player's monitor).
     if skipped(next_sequence) {
-        let mut sequence = next_sequence;
-        while skipped(sequence) && sequence < playlist.end_sequence() {
-            sequence += 1;
-        }
-        let start = origin + playlist.segment(sequence).map_or(playlist.duration(), |s| s.start);
-        return Some(Jump { sequence, start });
+        let sequence = first_kept(playlist, next_sequence, skipped);
+        return Some(Jump { sequence, start: place(playlist, origin, sequence) });
     }
     // Before the first segment's place (a stream whose timestamps start after 0): the start.
     let position = position.max(origin);
-    let buffered_at = |t: f64| ranges.iter().find(|&&(s, e)| s <= t + HOLE_TOLERANCE_S && e > t + 0.05).map(|r| r.1);
     let range = ranges.iter().find(|&&(s, e)| position >= s - HOLE_TOLERANCE_S && position <= e + REACH_S);
     let Some(&(_, frontier)) = range else {
         let next_reaches = playlist.segment(next_sequence).is_some_and(|s| position >= origin + s.start - REACH_S && position < origin + s.start + s.duration);
@@ -79,12 +94,10 @@ pub fn jump(
         // A seek outside the buffer: load the segment that holds the playhead (unless
         // that is a hole left by segments given up, with media after it: the monitor
         // moves the playhead there).
-        let mut sequence = segment_at(playlist, position - origin)?;
-        while skipped(sequence) && sequence + 1 < playlist.end_sequence() {
-            sequence += 1;
-        }
+        // (All given up to the end: the last segment.)
+        let sequence = first_kept(playlist, segment_at(playlist, position - origin)?, skipped).min(playlist.end_sequence() - 1);
         let start = origin + playlist.segment(sequence)?.start;
-        return buffered_at(start).is_none().then_some(Jump { sequence, start });
+        return media_at(ranges, start).is_none().then_some(Jump { sequence, start });
     };
     let (frontier, after) = reach(playlist, timeline, origin, ranges, frontier, skipped)?;
     // In-order loading lands where the last append ended; when that is not the frontier (a
@@ -109,19 +122,16 @@ pub fn reach(
     let mut frontier = end;
     let mut after = None;
     for _ in 0..=ranges.len() {
-        let (mut sequence, mut start) = match timeline.ending_at(frontier, 0.1) {
+        let (next, end) = match timeline.ending_at(frontier, 0.1) {
             Some(e) => (e.sequence + 1, e.end),
             None => (segment_at(playlist, frontier - origin + 0.1)?, frontier),
         };
-        let mut stepped = false;
-        while skipped(sequence) && sequence < playlist.end_sequence() {
-            sequence += 1;
-            stepped = true;
-            start = origin + playlist.segment(sequence).map_or(playlist.duration(), |s| s.start);
-        }
+        let sequence = first_kept(playlist, next, skipped);
+        let stepped = sequence != next;
+        let start = if stepped { place(playlist, origin, sequence) } else { end };
         after = Some(Jump { sequence, start });
-        match ranges.iter().find(|&&(s, e)| s <= start + HOLE_TOLERANCE_S && e > start + 0.05) {
-            Some(&(_, e)) if stepped && e > frontier => frontier = e,
+        match media_at(ranges, start) {
+            Some(e) if stepped && e > frontier => frontier = e,
             _ => break,
         }
     }
@@ -148,14 +158,11 @@ pub fn ahead(
         None => {
             // In the hole of a segment given up (the monitor is about to move the playhead
             // past it): count from the media after the hole.
-            let mut sequence = segment_at(playlist, position - origin)?;
+            let sequence = segment_at(playlist, position - origin)?;
             if !skipped(sequence) {
                 return None;
             }
-            while skipped(sequence) && sequence < playlist.end_sequence() {
-                sequence += 1;
-            }
-            containing(origin + playlist.segment(sequence)?.start)?
+            containing(origin + playlist.segment(first_kept(playlist, sequence, skipped))?.start)?
         }
     };
     let (frontier, _) = reach(playlist, timeline, origin, ranges, end, skipped)?;
