@@ -202,6 +202,30 @@ async fn missing_or_wrong_stream_key_is_401() {
     assert!(playlist(&relay, &c, &id).await.segments.is_empty());
 }
 
+/// An upload refused before its body is read must not poison the client's connection pool:
+/// the next request on the same client gets its answer. (Without `Connection: close` on the
+/// refusal, hyper's pool reused the dropped connection and the next GET failed mid-flight.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_does_not_break_the_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_open(dir.path(), &[]);
+    let c = client();
+    let (id, key) = create(&relay, &c).await;
+    // Large enough that the relay answers long before the body has arrived.
+    let body: Vec<u8> = seg(0).into_iter().cycle().take(4 << 20).collect();
+    for round in 0..10 {
+        // Refused on the key, then on the path (before the handler's own checks).
+        let (seq, key, status) =
+            if round % 2 == 0 { ("0", "wrong-key", StatusCode::UNAUTHORIZED) } else { ("abc", key.as_str(), StatusCode::BAD_REQUEST) };
+        let res = put(&relay, &c, &id, seq, Some(key), body.clone()).await;
+        assert_eq!(res.status(), status, "round {round}");
+        assert_eq!(res.headers()["connection"], "close");
+        let res = c.get(relay.url(&format!("/hls/{id}/index.m3u8"))).send().await;
+        let res = res.unwrap_or_else(|e| panic!("round {round}: the request after a refusal failed: {e:?}"));
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
+
 #[tokio::test]
 async fn non_mpegts_body_is_415() {
     let dir = tempfile::tempdir().unwrap();

@@ -85,7 +85,10 @@ impl IntoResponse for SegmentError {
         } else {
             tracing::warn!(status = %self.status, "segment refused: {}", self.message);
         }
-        (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.message + "\n").into_response()
+        // `close`: a refused segment's body may be partly unread, and a client that pooled
+        // this connection would lose its next request when the server drops it.
+        let headers = [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CONNECTION, "close")];
+        (self.status, headers, self.message + "\n").into_response()
     }
 }
 
@@ -202,24 +205,31 @@ async fn fresh_params(node: &Node, signer: Address, sender: Address) -> Option<n
     }
 }
 
-/// `POST /segment`: checks the headers before reading the body, reads at most the size
-/// limit (413 beyond), checks keccak256(body) against `SegData.hash` (403), demuxes and
+/// `POST /segment`: checks the headers before reading the body (a refused body is read and
+/// dropped, then the connection closed), reads at most the size limit (413 beyond), checks keccak256(body) against `SegData.hash` (403), demuxes and
 /// checks the SPS without decoding (422), then answers 200 at once and sends the protobuf
 /// `TranscodeResult` when the renditions are stored (errors after that point travel in
 /// `TranscodeResult.error`, as with go-livepeer).
 async fn post_segment(State(node): State<Arc<Node>>, request: Request) -> Result<Response, SegmentError> {
-    let accepted = check_headers(&node, request.headers()).await?;
-    if let Some(len) = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
-        if len > node.config.max_segment_bytes as u64 {
-            return Err(too_large(&node));
-        }
+    let limit = node.config.max_segment_bytes;
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(&node));
     }
-    let permit = node
-        .slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| SegmentError::new(StatusCode::SERVICE_UNAVAILABLE, "OrchestratorBusy"))?;
-    let body = axum::body::to_bytes(request.into_body(), node.config.max_segment_bytes).await.map_err(|e| {
+    let checked = check_headers(&node, request.headers()).await.and_then(|accepted| {
+        let permit = node.slots.clone().try_acquire_owned();
+        Ok((accepted, permit.map_err(|_| SegmentError::new(StatusCode::SERVICE_UNAVAILABLE, "OrchestratorBusy"))?))
+    });
+    let (accepted, permit) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            // Read (and drop) the body before refusing, so the sender, still sending, reads
+            // the refusal instead of a reset connection. At most `limit` bytes, as above.
+            let _ = axum::body::to_bytes(request.into_body(), limit).await;
+            return Err(e);
+        }
+    };
+    let body = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
         let mut source: Option<&dyn std::error::Error> = Some(&e);
         while let Some(s) = source {
             if s.is::<http_body_util::LengthLimitError>() {

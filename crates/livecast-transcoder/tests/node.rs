@@ -372,6 +372,37 @@ fn bad_segments_are_refused_with_clear_statuses_and_nothing_written() {
     assert!(stderr.contains("--price-per-unit 5 needs ticket payments: give --eth-rpc-url and --broker-address"), "{stderr}");
 }
 
+/// A refused segment must not poison the sender's connection pool: the refusal arrives whole
+/// (not as a reset while the body is still being sent) and the next request on the same
+/// client is answered. This is the relay's position when it forwards segments.
+#[test]
+fn a_refused_segment_leaves_the_senders_connection_pool_usable() {
+    let node = Node::start(&[]);
+    runtime().block_on(async {
+        let key = broadcaster();
+        let info = get_orchestrator(&node, &key).await;
+        // Large enough that the node answers long before the body has arrived.
+        let body: Vec<u8> = source_segment().iter().copied().cycle().take(4 << 20).collect();
+        let forged = seg_data(&NodeKey::generate().unwrap(), &info, 1, &body, &[P240P30FPS16X9]);
+        let me = Payment { sender: key.address().to_vec(), ..Default::default() };
+        let c = client();
+        for round in 0..10 {
+            let res = c
+                .post(format!("{}/segment", node.url()))
+                .header("Livepeer-Segment", b64(&forged.encode_to_vec()))
+                .header("Livepeer-Payment", b64(&me.encode_to_vec()))
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the refusal did not arrive: {e:?}"));
+            assert_eq!(res.status().as_u16(), 403, "round {round}");
+            assert_eq!(res.headers()["connection"], "close");
+            let text = res.text().await.unwrap();
+            assert!(text.contains("ErrSegSig"), "{text}");
+        }
+    });
+}
+
 #[test]
 fn help_lists_the_flags() {
     let out = Command::new(env!("CARGO_BIN_EXE_livecast-transcoder")).arg("--help").output().unwrap();

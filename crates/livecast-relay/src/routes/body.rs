@@ -1,9 +1,11 @@
 //! Reading request bodies with a hard size cap: the cap is checked against `Content-Length`
 //! before reading and against the bytes actually received while reading, so no more than
-//! `limit` bytes are ever buffered, with or without a `Content-Length`.
+//! `limit` bytes are ever buffered, with or without a `Content-Length`; and what happens to
+//! the connection when an upload is refused before its body is read.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
 use http_body_util::BodyExt;
 
 use crate::error::AppError;
@@ -11,10 +13,7 @@ use crate::error::AppError;
 /// The whole body, or [`AppError::PayloadTooLarge`] as soon as it exceeds `limit` bytes.
 pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Vec<u8>, AppError> {
     let too_large = AppError::PayloadTooLarge { limit };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large);
     }
@@ -30,6 +29,41 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
         }
     }
     Ok(buf)
+}
+
+/// Reads and drops the body, up to `limit` bytes (none when `Content-Length` already says
+/// more): what a server does before refusing a request whose body it will not use, so the
+/// client, still sending, is not cut off before it can read the refusal.
+pub async fn discard_limited(headers: &HeaderMap, body: Body, limit: u64) {
+    if declared_length(headers).is_some_and(|n| n > limit) {
+        return;
+    }
+    let mut seen = 0u64;
+    let mut body = body;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if seen > limit {
+            return;
+        }
+    }
+}
+
+/// The request's `Content-Length`, when present and a number.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Adds `Connection: close` to any upload answer that is not a success.
+///
+/// A refused upload may leave part of its body unread on the connection (too large, or cut
+/// short by [`discard_limited`]'s cap); the server then drops that connection, and a client
+/// that reused it for its next request would see that request fail mid-flight (hyper reports
+/// an incomplete message). Saying `close` keeps clients from pooling it.
+pub async fn close_unless_accepted(mut res: Response) -> Response {
+    if !res.status().is_success() {
+        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use crate::transcoders::{Node, SegmentJob, SourceFacts};
 use crate::error::AppError;
 use crate::extract::AppPath;
 use crate::routes::auth::require_stream_key;
-use crate::routes::body::read_limited;
+use crate::routes::body::{discard_limited, read_limited};
 use crate::routes::{CAPTURE_START, CONTENT_DURATION};
 use crate::state::{now_ms, AppState};
 use crate::{ids, keys};
@@ -188,22 +188,54 @@ fn transcode_request(state: &AppState, headers: &HeaderMap, seq: u32) -> Result<
     }))
 }
 
+/// What an upload's path and headers say, checked before its body is read.
+struct UploadHead {
+    id: String,
+    seq: u32,
+    declared_duration_ms: Option<i64>,
+    capture_start_ms: Option<i64>,
+    transcode: Option<TranscodeRequest>,
+}
+
+/// Checks the path, the stream key and the headers of an upload.
+async fn upload_head(
+    state: &AppState,
+    path: Result<AppPath<(String, String)>, AppError>,
+    headers: &HeaderMap,
+) -> Result<UploadHead, AppError> {
+    let AppPath((id, file)) = path?;
+    let id = ids::stream_id(&id)?.to_owned();
+    let seq = ids::segment_file(&file)?;
+    require_stream_key(state, &id, headers).await?;
+    let declared_duration_ms = int_header(headers, &CONTENT_DURATION, 0, MAX_DECLARED_DURATION_MS)?;
+    let capture_start_ms =
+        int_header(headers, &CAPTURE_START, MIN_CAPTURE_START_MS, now_ms() + MAX_CAPTURE_START_AHEAD_MS)?;
+    let transcode = transcode_request(state, headers, seq)?;
+    Ok(UploadHead { id, seq, declared_duration_ms, capture_start_ms, transcode })
+}
+
 /// Stores one segment; see the module documentation for the rules.
+///
+/// An upload refused on its path or headers still has its body read (and dropped, up to the
+/// segment size limit) before the answer goes out, so the client reads a clean error instead
+/// of a connection reset in the middle of sending.
 pub async fn put_segment(
     State(state): State<AppState>,
-    AppPath((id, file)): AppPath<(String, String)>,
+    path: Result<AppPath<(String, String)>, AppError>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let id = ids::stream_id(&id)?.to_owned();
-    let seq = ids::segment_file(&file)?;
-    require_stream_key(&state, &id, &headers).await?;
-    let declared_duration_ms = int_header(&headers, &CONTENT_DURATION, 0, MAX_DECLARED_DURATION_MS)?;
-    let capture_start_ms =
-        int_header(&headers, &CAPTURE_START, MIN_CAPTURE_START_MS, now_ms() + MAX_CAPTURE_START_AHEAD_MS)?;
-    let transcode = transcode_request(&state, &headers, seq)?;
+    let limit = state.settings().max_segment_bytes;
+    let head = match upload_head(&state, path, &headers).await {
+        Ok(head) => head,
+        Err(e) => {
+            discard_limited(&headers, body, limit).await;
+            return Err(e);
+        }
+    };
+    let UploadHead { id, seq, declared_duration_ms, capture_start_ms, transcode } = head;
 
-    let data = read_limited(&headers, body, state.settings().max_segment_bytes).await?;
+    let data = read_limited(&headers, body, limit).await?;
     let (data, info) = tokio::task::spawn_blocking(move || {
         let probed = livecast_core::ts::probe_segment(&data);
         (data, probed)

@@ -7,6 +7,7 @@
 //!   `POST /api/streams/{id}/gaps`.
 //! - [`static_files`]: the demo pages and wasm package, and `GET /` redirecting to the demo.
 //!
+//! A refused upload closes its connection (see [`body::close_unless_accepted`]).
 //! Around them: CORS (any origin), a request timeout, and a `TraceLayer` span per request
 //! named by its matched route. Unknown routes and wrong methods answer in the JSON error shape.
 
@@ -48,7 +49,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/streams/{id}/gaps", post(transcode::report_gap))
         .route("/api/transcoders", get(transcode::list))
         .route("/api/transcoders/info", post(transcode::info))
-        .route("/live/{id}/{file}", put(ingest::put_segment))
+        .route(
+            "/live/{id}/{file}",
+            put(ingest::put_segment).layer(axum::middleware::map_response(body::close_unless_accepted)),
+        )
         .route("/hls/{id}/index.m3u8", get(hls::playlist))
         .route("/hls/{id}/master.m3u8", get(hls::master))
         .route("/hls/{id}/{file}", get(hls::segment))

@@ -175,6 +175,7 @@ async fn ingest_rules() {
     let res = r.put(&uri("0"), Some(&key), seg(0)).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.json()["duplicate"], true);
+    assert!(!res.headers.contains_key(header::CONNECTION), "accepted uploads keep the connection");
     let res = r.put(&uri("0"), Some(&key), seg(1)).await;
     assert_eq!((res.status, res.error_code().as_str()), (StatusCode::CONFLICT, "segment_conflict"));
 
@@ -183,6 +184,7 @@ async fn ingest_rules() {
     for k in [None, Some("wrong"), Some(other_key.as_str())] {
         let res = r.put(&uri("1"), k, seg(1)).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{k:?}");
+        assert_eq!(res.header(header::CONNECTION), "close", "a refused upload's body may be unread");
     }
     // An unknown stream looks the same as a wrong key.
     let res = r.put("/live/0123456789abcdef/1.ts", Some(&key), seg(1)).await;
