@@ -133,22 +133,34 @@ export function bufferedRanges(target) {
 
 /**
  * GETs `url` as bytes with a timeout. Never rejects: resolves to `{ status, bytes, ms,
- * error }` where `status` is 0 and `error` a message when no answer came, `ms` the time from
- * the request to the last byte.
+ * error, superseded }` where `status` is 0 and `error` a message when no answer came, `ms`
+ * the time from the request to the last byte. With `seekTarget` and `isSuperseded`, each
+ * `seeking` event of `seekTarget` asks `isSuperseded()`; when it says so, the request is
+ * aborted and resolves with `superseded: true` (the playhead no longer needs these bytes).
  */
-export async function fetchBytes(url, timeoutMs) {
+export async function fetchBytes(url, timeoutMs, seekTarget, isSuperseded) {
   const started = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  let superseded = false;
+  const onSeeking = () => {
+    if (!superseded && isSuperseded()) {
+      superseded = true;
+      controller.abort();
+    }
+  };
+  if (seekTarget && isSuperseded) seekTarget.addEventListener('seeking', onSeeking);
   try {
     const res = await fetch(url, { signal: controller.signal, cache: 'no-store' });
     const bytes = new Uint8Array(await res.arrayBuffer());
-    return { status: res.status, bytes, ms: performance.now() - started, error: res.ok ? null : `HTTP ${res.status}` };
+    return { status: res.status, bytes, ms: performance.now() - started, error: res.ok ? null : `HTTP ${res.status}`, superseded: false };
   } catch (e) {
-    const error = controller.signal.aborted ? `no answer within ${timeoutMs} ms` : String(e?.message ?? e);
-    return { status: 0, bytes: new Uint8Array(0), ms: performance.now() - started, error };
+    const error = superseded ? 'aborted: a seek made it unneeded'
+      : controller.signal.aborted ? `no answer within ${timeoutMs} ms` : String(e?.message ?? e);
+    return { status: 0, bytes: new Uint8Array(0), ms: performance.now() - started, error, superseded };
   } finally {
     clearTimeout(timer);
+    seekTarget?.removeEventListener('seeking', onSeeking);
   }
 }
 

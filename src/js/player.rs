@@ -58,7 +58,7 @@ extern "C" {
     #[wasm_bindgen(js_name = bufferedRanges)]
     fn buffered_ranges(target: &JsValue) -> Float64Array;
     #[wasm_bindgen(js_name = fetchBytes)]
-    fn fetch_bytes(url: &str, timeout_ms: f64) -> Promise;
+    fn fetch_bytes(url: &str, timeout_ms: f64, seek_target: Option<&EventTarget>, is_superseded: Option<&Function>) -> Promise;
     #[wasm_bindgen(js_name = resolveUrl, catch)]
     fn resolve_url(relative: &str, base: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = sleep)]
@@ -149,6 +149,8 @@ export interface PlayerStats {
   /** Segments appended, skipped (failed after retries, or gaps on every level). */
   fragments: number;
   skipped: number;
+  /** Segment downloads (VOD) aborted because a seek made them unneeded. */
+  abortedBySeek: number;
   /** SourceBuffer pipeline resets after media errors (at most one). */
   mediaResets: number;
   /** "mse" or "native" (the browser plays HLS itself). */
@@ -246,6 +248,8 @@ struct Inner {
     stalled_ms: f64,
     fragments: u32,
     skipped: u32,
+    /// Segment downloads aborted because a seek made them unneeded.
+    superseded: u32,
 }
 
 type Shared = Rc<RefCell<Inner>>;
@@ -323,6 +327,7 @@ impl Player {
             stalled_ms: 0.0,
             fragments: 0,
             skipped: 0,
+            superseded: 0,
         };
         Ok(Player { inner: Rc::new(RefCell::new(inner)) })
     }
@@ -453,6 +458,7 @@ impl Player {
             ("stalledMs", (i.stalled_ms + i.monitor.stalled_since.map_or(0.0, |s| now_ms() - s)).into()),
             ("fragments", i.fragments.into()),
             ("skipped", i.skipped.into()),
+            ("abortedBySeek", i.superseded.into()),
             ("mediaResets", i.media_resets.into()),
             ("mode", if i.native { "native" } else { "mse" }.into()),
         ])
@@ -519,6 +525,7 @@ fn reset_session(i: &mut Inner) {
     i.stalled_ms = 0.0;
     i.fragments = 0;
     i.skipped = 0;
+    i.superseded = 0;
 }
 
 fn parse_config(value: &JsValue) -> Result<PlayerConfig, LivecastError> {
@@ -637,15 +644,31 @@ fn fatal_details(e: &PlayerError) -> &'static str {
     }
 }
 
-/// One GET. `Ok((bytes, ms))`, or the failure as a network error.
-async fn get(url: &str, what: &'static str, timeout_ms: f64) -> Result<(Vec<u8>, f64), PlayerError> {
-    let result = JsFuture::from(fetch_bytes(url, timeout_ms)).await.unwrap_or(JsValue::UNDEFINED);
+/// How a GET that did not fail ended.
+enum Fetched {
+    /// The body, and the ms from the request to its last byte.
+    Bytes(Vec<u8>, f64),
+    /// Aborted because a seek made it unneeded (see [`superseded`]).
+    Superseded,
+}
+
+/// A segment request's watch on seeks: the element whose `seeking` events are checked, and
+/// the check (true: abort the request).
+type SeekWatch<'a> = (&'a EventTarget, &'a Function);
+
+/// One GET, or the failure as a network error.
+async fn get(url: &str, what: &'static str, timeout_ms: f64, watch: Option<SeekWatch<'_>>) -> Result<Fetched, PlayerError> {
+    let promise = fetch_bytes(url, timeout_ms, watch.map(|w| w.0), watch.map(|w| w.1));
+    let result = JsFuture::from(promise).await.unwrap_or(JsValue::UNDEFINED);
     let field = |k: &str| Reflect::get(&result, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    if field("superseded").is_truthy() {
+        return Ok(Fetched::Superseded);
+    }
     let status = field("status").as_f64().unwrap_or(0.0);
     let ms = field("ms").as_f64().unwrap_or(0.0);
     if (200.0..300.0).contains(&status) {
         let bytes = field("bytes").dyn_into::<Uint8Array>().map(|a| a.to_vec()).unwrap_or_default();
-        return Ok((bytes, ms));
+        return Ok(Fetched::Bytes(bytes, ms));
     }
     let reason = field("error").as_string().unwrap_or_else(|| "no answer".into());
     Err(PlayerError::Network { what, url: url.to_string(), reason })
@@ -655,7 +678,9 @@ async fn get(url: &str, what: &'static str, timeout_ms: f64) -> Result<(Vec<u8>,
 /// `mind_buffer` (live segments), a segment that is missing (404, 410: unlikely to appear)
 /// is not retried when the retry would outlast the media buffered ahead of a playing video:
 /// skipping it costs less than a stall. Transient failures (5xx, timeouts) always get the
-/// policy's retries. The error comes back with the number of retries made.
+/// policy's retries. The error comes back with the number of retries made. With `watch`,
+/// a seek that makes the request unneeded ends it (no retry, no error).
+#[allow(clippy::too_many_arguments)]
 async fn get_with_retry(
     inner: &Shared,
     session: u32,
@@ -663,12 +688,13 @@ async fn get_with_retry(
     what: &'static str,
     policy: RetryPolicy,
     mind_buffer: bool,
+    watch: Option<SeekWatch<'_>>,
     mut on_retry: impl FnMut(&PlayerError, u32),
-) -> Result<(Vec<u8>, f64), (PlayerError, u32)> {
+) -> Result<Fetched, (PlayerError, u32)> {
     let timeout = inner.borrow().config.request_timeout_ms;
     let mut retry = 0;
     loop {
-        match get(url, what, timeout).await {
+        match get(url, what, timeout, watch).await {
             Ok(ok) => return Ok(ok),
             Err(e) => {
                 retry += 1;
@@ -694,6 +720,40 @@ async fn get_with_retry(
     }
 }
 
+/// [`get_with_retry`] for what no seek supersedes (playlists, init segments): the bytes and
+/// ms, or the last failure.
+async fn get_required(
+    inner: &Shared,
+    session: u32,
+    url: &str,
+    what: &'static str,
+    policy: RetryPolicy,
+    on_retry: impl FnMut(&PlayerError, u32),
+) -> Result<(Vec<u8>, f64), PlayerError> {
+    match get_with_retry(inner, session, url, what, policy, false, None, on_retry).await {
+        Ok(Fetched::Bytes(bytes, ms)) => Ok((bytes, ms)),
+        Ok(Fetched::Superseded) => Err(PlayerError::Network { what, url: url.to_string(), reason: "aborted".into() }),
+        Err((e, _)) => Err(e),
+    }
+}
+
+/// The SourceBuffer's buffered ranges (none before the pipeline is open).
+fn source_ranges(i: &Inner) -> Vec<(f64, f64)> {
+    let sb = i.pipeline.as_ref().and_then(|p| p.source_buffer.clone());
+    sb.map(|sb| pairs(&buffered_ranges(&sb))).unwrap_or_default()
+}
+
+/// Whether segment `sequence` of `level`, being downloaded, became unneeded: after a seek,
+/// the loader's next step would jump elsewhere (`seek::jump` to another segment). A seek
+/// inside that segment, or into media the download extends, keeps it.
+fn superseded(i: &Inner, level: usize, sequence: u64) -> bool {
+    let Some(p) = i.levels.get(level).and_then(|l| l.playlist.as_ref()) else { return false };
+    let failed = |s: u64| i.failed.contains(&s);
+    let origin = i.vod_origin.unwrap_or(0.0);
+    let plan = seek::jump(p, &i.timeline, origin, &source_ranges(i), i.video.current_time(), sequence, &failed);
+    plan.is_some_and(|j| j.sequence != sequence)
+}
+
 /// Loads (or reloads) level `index`'s media playlist, with the playlist retries unless
 /// `once` (live reloads: their retries are scheduled by the loader, which keeps loading
 /// segments meanwhile). Returns whether it grew.
@@ -706,11 +766,10 @@ async fn load_level(inner: &Shared, session: u32, index: usize, once: bool) -> R
         }
         (i.levels[index].url.clone(), policy)
     };
-    let (bytes, _) = get_with_retry(inner, session, &url, "playlist", policy, false, |e, _| {
+    let (bytes, _) = get_required(inner, session, &url, "playlist", policy, |e, _| {
         report(inner, e, "levelLoadError", false, None);
     })
-    .await
-    .map_err(|(e, _)| e)?;
+    .await?;
     let parsed = playlist::parse(&bytes, &url)?;
     let Parsed::Media(media) = parsed else {
         return Err(PlayerError::Unsupported(format!("{url} is a master playlist where a media playlist was expected")));
@@ -727,11 +786,10 @@ async fn load_level(inner: &Shared, session: u32, index: usize, once: bool) -> R
 /// The loader: manifest, then segments until the stream ends or the session changes.
 async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError> {
     let policy = inner.borrow().config.playlist_retry;
-    let (bytes, _) = get_with_retry(inner, session, url, "playlist", policy, false, |e, _| {
+    let (bytes, _) = get_required(inner, session, url, "playlist", policy, |e, _| {
         report(inner, e, "manifestLoadError", false, None);
     })
-    .await
-    .map_err(|(e, _)| e)?;
+    .await?;
     if !alive(inner, session) {
         return Ok(());
     }
@@ -848,8 +906,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     }
     let (position, ranges, cap, back, next) = {
         let i = inner.borrow();
-        let sb = i.pipeline.as_ref().and_then(|p| p.source_buffer.clone());
-        let ranges = sb.map(|sb| pairs(&buffered_ranges(&sb))).unwrap_or_default();
+        let ranges = source_ranges(&i);
         let cap = i.buffer_cap_s.unwrap_or(i.config.max_buffer_seconds).min(i.config.max_buffer_seconds);
         (i.video.current_time(), ranges, cap, i.config.back_buffer_seconds, i.next_sequence)
     };
@@ -946,7 +1003,16 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     let url = resolve_url(&segment.uri, &base).unwrap_or_else(|_| segment.uri.clone());
     let policy = inner.borrow().config.segment_retry;
     let live = inner.borrow().levels[level].playlist.as_ref().is_some_and(|p| !p.ended);
-    let loaded = get_with_retry(inner, session, &url, "segment", policy, live, |e, _| {
+    // A VOD download is watched: a seek elsewhere aborts it, and the next step jumps.
+    let video: EventTarget = inner.borrow().video.clone().into();
+    let weak = Rc::downgrade(inner);
+    let check = Closure::<dyn FnMut() -> bool>::new(move || {
+        // (The loader holds no borrow across the download; `try_borrow` is belt and braces.)
+        weak.upgrade().is_some_and(|inner| inner.try_borrow().is_ok_and(|i| superseded(&i, level, mapped)))
+    });
+    let check: &Function = check.as_ref().unchecked_ref();
+    let watch = (!live).then_some((&video, check));
+    let loaded = get_with_retry(inner, session, &url, "segment", policy, live, watch, |e, _| {
         report(inner, e, "fragLoadError", false, Some(mapped));
     })
     .await;
@@ -954,7 +1020,11 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         return Ok(Step::Done);
     }
     let (bytes, ms) = match loaded {
-        Ok(ok) => ok,
+        Ok(Fetched::Bytes(bytes, ms)) => (bytes, ms),
+        Ok(Fetched::Superseded) => {
+            inner.borrow_mut().superseded += 1;
+            return Ok(Step::Appended);
+        }
         Err((e, retries)) => {
             // Retries are spent (or would outlast the buffer): skip it, the next one plays on.
             give_up(inner, level, mapped);
@@ -973,11 +1043,10 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
             match cached {
                 Some(b) => Some(b),
                 None => {
-                    let (b, _) = get_with_retry(inner, session, &init_url, "segment", policy, false, |e, _| {
+                    let (b, _) = get_required(inner, session, &init_url, "segment", policy, |e, _| {
                         report(inner, e, "fragLoadError", false, Some(mapped));
                     })
-                    .await
-                    .map_err(|(e, _)| e)?;
+                    .await?;
                     inner.borrow_mut().init_cache.insert(init_url, b.clone());
                     Some(b)
                 }

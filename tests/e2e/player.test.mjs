@@ -360,6 +360,42 @@ test('VOD: a missing segment is given up, playback jumps its hole, and a seek in
   });
 });
 
+/** Resolves once the test server has seen a request whose path ends with `suffix`. */
+async function requestFor(server, suffix, timeout = 20_000) {
+  const t0 = Date.now();
+  for (;;) {
+    const r = server.requests.find((r) => r.path.endsWith(suffix));
+    if (r) return r;
+    if (Date.now() - t0 > timeout) throw new Error(`no request for ${suffix} within ${timeout} ms`);
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+}
+
+test('VOD: a seek aborts the segment download it made unneeded, and keeps one it still needs', async () => {
+  const strip = await referenceStrip('360p');
+  await withPlayerPage({}, async ({ page, server }) => {
+    // Segment 5 answers only after 8 s: the loader is stuck on it when the page seeks away.
+    server.faults.held = new Set(['5.ts', '24.ts']);
+    await page.evaluate(() => window.start('/hls/ladder/360p/index.m3u8', { maxBufferSeconds: 4, backBufferSeconds: 3 }));
+    const held = await requestFor(server, '/360p/5.ts');
+    const ms = await seekAndPlay(page, 20.3);
+    assert.ok(ms < 4000, `seeked after ${ms.toFixed(0)} ms: the held download was not waited for`);
+    await assertPictureAtCurrentTime(page, strip);
+    assert.ok(held.aborted, 'the request for segment 5 was aborted by the player');
+    assert.equal(await page.evaluate(() => window.t.player.stats.abortedBySeek), 1);
+
+    // Segment 24 is held for 3 s; a seek into it (just past the buffer's end) still needs it.
+    server.faults.heldMs = 3000;
+    const needed = await requestFor(server, '/360p/24.ts');
+    await seekAndPlay(page, 24.2);
+    await assertPictureAtCurrentTime(page, strip);
+    assert.equal(needed.aborted, false, 'the download the seek still needed went on');
+    assert.equal(server.requests.filter((r) => r.path.endsWith('/360p/24.ts')).length, 1, 'and was not made twice');
+    assert.equal(await page.evaluate(() => window.t.player.stats.abortedBySeek), 1);
+    assert.deepEqual(await events(page, 'error'), [], 'an aborted download is not an error');
+  });
+});
+
 test('a media error (a corrupt fMP4 segment) gets one pipeline reset, and playback goes on', async () => {
   await withPlayerPage({}, async ({ page, server }) => {
     server.faults.corrupt = new Set(['3.m4s']);

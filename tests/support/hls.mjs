@@ -12,7 +12,9 @@
 // `segment503Every` (every Nth segment request answers 503), `missing` (segment names that
 // answer 404), `playlistFailures` (the next N media-playlist requests answer 503),
 // `throttleKbps` (segments are delivered at that rate), `corrupt` (file names whose bytes
-// after the first 8 are overwritten: a media error in the browser).
+// after the first 8 are overwritten: a media error in the browser), `held` (segment names
+// answered only after `heldMs`, 8 s by default). A request the client gave up before its
+// answer was sent has `aborted: true` in `requests`.
 import { createServer } from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -129,7 +131,7 @@ export async function startHlsServer({ fixtures, live = {} }) {
   const { window = 6, segmentSeconds = 1, startSegments = 8 } = live;
   const count = await segmentCount(fixtures);
   const liveEpochMs = Date.now() - startSegments * segmentSeconds * 1000;
-  const faults = { segment503Every: 0, missing: new Set(), playlistFailures: 0, throttleKbps: 0, corrupt: new Set() };
+  const faults = { segment503Every: 0, missing: new Set(), playlistFailures: 0, throttleKbps: 0, corrupt: new Set(), held: new Set(), heldMs: 8000 };
   const requests = [];
   let segmentRequests = 0;
 
@@ -152,8 +154,9 @@ export async function startHlsServer({ fixtures, live = {} }) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     const path = decodeURIComponent(url.pathname);
-    const entry = { path, t: Date.now(), status: 200 };
+    const entry = { path, t: Date.now(), status: 200, aborted: false };
     requests.push(entry);
+    res.on('close', () => { entry.aborted = !res.writableFinished; });
     const send = (status, body, type = 'text/plain; charset=utf-8') => {
       entry.status = status;
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
@@ -200,6 +203,8 @@ export async function startHlsServer({ fixtures, live = {} }) {
       if (!body) return send(404, 'not found');
       if (faults.corrupt.has(file.split(sep).pop())) body.fill(0x5a, 8); // box sizes kept, contents garbage
       if (isThrottled(file)) await new Promise((ok) => setTimeout(ok, (body.length * 8) / faults.throttleKbps));
+      if (faults.held.has(file.split(sep).pop())) await new Promise((ok) => setTimeout(ok, faults.heldMs));
+      if (res.destroyed) return;
       entry.status = 200;
       entry.bytes = body.length;
       res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store', 'content-length': body.length });
