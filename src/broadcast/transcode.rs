@@ -306,7 +306,7 @@ mod tests {
         // The faster node fails: it sits out, the other takes over; retries skip tried nodes.
         s.record(&second, 2, Err(()));
         assert_eq!(s.choose(3, &[]).unwrap().uri, first);
-        assert_eq!(s.choose(3, &[first.clone()]).unwrap().uri, second, "a penalised node is still a last resort");
+        assert_eq!(s.choose(3, std::slice::from_ref(&first)).unwrap().uri, second, "a penalised node is still a last resort");
         assert!(s.choose(3, &[first.clone(), second.clone()]).is_none());
         assert_eq!(s.choose(100, &[]).unwrap().uri, second, "once its penalty is over, the faster node is back");
     }

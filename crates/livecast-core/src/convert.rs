@@ -48,7 +48,7 @@ mod tests {
     use super::*;
 
     fn solid(r: u8, g: u8, b: u8) -> I420Frame {
-        let rgba: Vec<u8> = std::iter::repeat([r, g, b, 255]).take(16 * 16).flatten().collect();
+        let rgba: Vec<u8> = std::iter::repeat_n([r, g, b, 255], 16 * 16).flatten().collect();
         I420Frame::from_rgba(&rgba, 16, 16).unwrap()
     }
 

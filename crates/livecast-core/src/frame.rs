@@ -20,7 +20,7 @@ pub struct I420Frame {
 pub fn check_size(width: u32, height: u32) -> Result<(), Error> {
     let reason = if width == 0 || height == 0 {
         "width and height must be non-zero"
-    } else if width % 2 != 0 || height % 2 != 0 {
+    } else if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
         "I420 needs even width and height"
     } else if width > MAX_DIMENSION || height > MAX_DIMENSION {
         "width and height must be at most 8192"

@@ -41,8 +41,7 @@ impl Decoder {
             return Err(Error::Codec { call: "WelsCreateDecoder", code: rc as i64 });
         }
         let decoder = Self { raw };
-        let mut params = sys::SDecodingParam::default();
-        params.eEcActiveIdc = sys::ERROR_CON_DISABLE;
+        let mut params = sys::SDecodingParam { eEcActiveIdc: sys::ERROR_CON_DISABLE, ..Default::default() };
         params.sVideoProperty.eVideoBsType = sys::VIDEO_BITSTREAM_AVC;
         // SAFETY: `raw` is live; `params` and `quiet` outlive the calls.
         unsafe {

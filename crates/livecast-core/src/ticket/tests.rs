@@ -129,11 +129,14 @@ fn payment_round_trips_through_the_header() {
     }
 }
 
+/// A change that breaks a `Payment`, and the field the error must name.
+type Breakage = (Box<dyn Fn(&mut net::Payment)>, &'static str);
+
 #[test]
 fn malformed_payments_name_the_bad_field() {
     let k = key(1);
     let good = PaymentBatch { params: sample_params(), sender: k.address(), price: Price::new(1, 1).unwrap(), tickets: vec![] };
-    let cases: Vec<(Box<dyn Fn(&mut net::Payment)>, &str)> = vec![
+    let cases: Vec<Breakage> = vec![
         (Box::new(|p| p.sender = vec![1; 19]), "payment sender"),
         (Box::new(|p| p.sender = vec![0; 20]), "zero address"),
         (Box::new(|p| p.ticket_params = None), "ticket_params"),

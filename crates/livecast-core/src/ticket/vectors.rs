@@ -43,7 +43,7 @@ pub fn signed_sample_lines(seed: u64, n: usize) -> String {
     sample_cases(seed, n)
         .iter()
         .map(|(key, ticket)| {
-            let sig = ticket.sign(key).map(|s| alloy_primitives::hex::encode(s)).unwrap_or_else(|e| format!("error: {e}"));
+            let sig = ticket.sign(key).map(alloy_primitives::hex::encode).unwrap_or_else(|e| format!("error: {e}"));
             format!("{} {} {}\n", ticket.sender, ticket.hash(), sig)
         })
         .collect()

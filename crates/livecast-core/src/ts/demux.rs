@@ -42,7 +42,7 @@ fn invalid(message: impl Into<String>) -> Error {
 /// Splits a transport stream into its video access units, in stream order.
 /// Anything that is not whole 188-byte packets with PAT, PMT and video PES is an error.
 pub fn demux(data: &[u8]) -> Result<Vec<AccessUnit>, Error> {
-    if data.is_empty() || data.len() % PACKET_SIZE != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(PACKET_SIZE) {
         return Err(invalid(format!("{} bytes is not a whole number of 188-byte packets", data.len())));
     }
     if let Some(at) = data.chunks(PACKET_SIZE).position(|p| p[0] != 0x47) {
