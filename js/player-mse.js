@@ -186,10 +186,3 @@ export function sleepUntilEvent(target, type, ms) {
 export function sleep(ms) {
   return new Promise((ok) => setTimeout(ok, ms));
 }
-
-/** Adds a listener that receives `event.detail`; returns a function that removes it. */
-export function onDetail(target, type, callback) {
-  const listener = (event) => callback(event.detail);
-  target.addEventListener(type, listener);
-  return () => target.removeEventListener(type, listener);
-}

@@ -5,6 +5,7 @@
 //! `fetch` (retries with backoff and jitter, a bounded queue). State changes, stats,
 //! acknowledged segments and errors are events on the object.
 
+use super::events::Events;
 use super::interop::{object, OptionsReader};
 use crate::broadcast::stats::{StatsSnapshot, StatsWindow};
 use super::wallet::payer::{self, Payer, PaymentOptions};
@@ -22,7 +23,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{
-    AbortController, CustomEvent, CustomEventInit, EventTarget, Headers, MediaStream, MediaStreamConstraints,
+    AbortController, Headers, MediaStream, MediaStreamConstraints,
     MediaStreamTrack, MessageEvent, RequestInit, Response, Worker, WorkerOptions, WorkerType,
 };
 
@@ -36,8 +37,6 @@ extern "C" {
 extern "C" {
     #[wasm_bindgen(js_name = openFrameStream, catch)]
     fn open_frame_stream(track: &MediaStreamTrack) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = onDetail)]
-    fn on_detail(target: &EventTarget, kind: &str, callback: &Function) -> Function;
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -228,7 +227,7 @@ struct Waiter {
 struct Inner {
     options: Options,
     state: State,
-    events: EventTarget,
+    events: Events,
     worker: Option<Worker>,
     stream: Option<MediaStream>,
     owns_stream: bool,
@@ -282,7 +281,7 @@ impl Broadcaster {
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(unchecked_param_type = "BroadcasterOptions")] options: JsValue) -> Result<Broadcaster, JsValue> {
         let options = parse_options(&options)?;
-        let events = EventTarget::new()?;
+        let events = Events::new("Broadcaster", &["state", "stats", "segment", "error"])?;
         let inner = Inner {
             queue: UploadQueue::new(options.max_queued_segments),
             options,
@@ -383,26 +382,28 @@ impl Broadcaster {
 
     /// Adds a listener for `"state" | "stats" | "segment" | "error"`; it receives a
     /// `CustomEvent` whose `detail` is the payload (see `BroadcasterEventMap`).
+    /// Throws `INVALID_CONFIG` (a `TypeError`) for a name this object never fires.
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        self.inner.borrow().events.add_event_listener_with_callback(kind, listener)
+        self.inner.borrow().events.add(kind, listener)
     }
 
     /// Removes a listener added with `addEventListener`.
     #[wasm_bindgen(js_name = removeEventListener)]
     pub fn remove_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        self.inner.borrow().events.remove_event_listener_with_callback(kind, listener)
+        self.inner.borrow().events.remove(kind, listener)
     }
 
     /// hls.js-style subscription: `callback` receives the payload itself. Returns a
     /// function that unsubscribes.
+    /// Throws like `addEventListener` for an unknown name.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(
         &self,
         #[wasm_bindgen(unchecked_param_type = "keyof BroadcasterEventMap")] kind: &str,
         #[wasm_bindgen(unchecked_param_type = "(detail: any) => void")] callback: &Function,
-    ) -> Function {
-        on_detail(&self.inner.borrow().events, kind, callback)
+    ) -> Result<Function, JsValue> {
+        self.inner.borrow().events.on(kind, callback)
     }
 }
 
@@ -511,7 +512,8 @@ fn parse_transcode(value: &JsValue, capture_height: u32) -> Result<Option<Transc
         return Err(bad("`transcode`: no profile below the capture size; name profiles or turn transcoding off".into()));
     }
     let max_price_per_pixel = reader.number("maxPricePerPixel")?.unwrap_or(0.0);
-    if !(max_price_per_pixel >= 0.0) {
+    // (NaN is refused too.)
+    if max_price_per_pixel.is_nan() || max_price_per_pixel < 0.0 {
         return Err(bad(format!("`transcode.maxPricePerPixel` must be >= 0, got {max_price_per_pixel}")));
     }
     Ok(Some(TranscodeOptions { profiles, max_price_per_pixel }))
@@ -900,7 +902,7 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
                     tried.push(uri.clone());
                     let t = i.transcode.as_mut().expect("a node was chosen from the session");
                     t.record(uri, segment.seq, Err(()));
-                    (tried.len() < MAX_ATTEMPTS).then(|| t.choose(segment.seq, &tried).is_some()).unwrap_or(false)
+                    tried.len() < MAX_ATTEMPTS && t.choose(segment.seq, &tried).is_some()
                 };
                 let what = if code == ErrorCode::PaymentRejected { "refused the payment for" } else { "failed" };
                 emit_error(inner, code, format!("transcoder {uri} {what} segment {}: {message}", segment.seq), false, Some(segment.seq), status);
@@ -1240,13 +1242,9 @@ fn set_state(inner: &Shared, state: State) {
 }
 
 fn dispatch(inner: &Shared, kind: &str, detail: &JsValue) {
-    let init = CustomEventInit::new();
-    init.set_detail(detail);
-    if let Ok(event) = CustomEvent::new_with_event_init_dict(kind, &init) {
-        let target = inner.borrow().events.clone();
-        // Listeners run synchronously: no borrow of `inner` is held here.
-        let _ = target.dispatch_event(&event);
-    }
+    // Listeners run synchronously: no borrow of `inner` is held while they do.
+    let events = inner.borrow().events.clone();
+    events.dispatch(kind, detail);
 }
 
 /// `PUT` of a segment; the status and body, or `None` when no answer came (network, timeout).

@@ -10,6 +10,7 @@
 mod broadcaster;
 #[cfg(feature = "broadcast")]
 mod h264_encoder;
+mod events;
 mod interop;
 mod player;
 #[cfg(feature = "broadcast")]

@@ -14,6 +14,7 @@
 //! with a `longtask` PerformanceObserver and sees no long task (≥ 50 ms) after start-up, so
 //! a Worker would only add copies and latency. Move it if that test starts failing.
 
+use super::events::Events;
 use super::interop::{object, OptionsReader};
 use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
@@ -31,7 +32,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{CustomEvent, CustomEventInit, EventTarget, HtmlMediaElement};
+use web_sys::{EventTarget, HtmlMediaElement};
 
 #[wasm_bindgen(module = "/js/player-mse.js")]
 extern "C" {
@@ -65,8 +66,6 @@ extern "C" {
     fn sleep_promise(ms: f64) -> Promise;
     #[wasm_bindgen(js_name = sleepUntilEvent)]
     fn sleep_until_event(target: &EventTarget, kind: &str, ms: f64) -> Promise;
-    #[wasm_bindgen(js_name = onDetail)]
-    fn on_detail(target: &EventTarget, kind: &str, callback: &Function) -> Function;
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -210,7 +209,7 @@ struct Monitor {
 struct Inner {
     config: PlayerConfig,
     video: HtmlMediaElement,
-    events: EventTarget,
+    events: Events,
     /// Bumped by `load` and `destroy`: loops of an older session end.
     session: u32,
     destroyed: bool,
@@ -299,7 +298,7 @@ impl Player {
         let inner = Inner {
             config,
             video,
-            events: EventTarget::new()?,
+            events: Events::new("Player", &EVENTS)?,
             session: 0,
             destroyed: false,
             native: false,
@@ -467,32 +466,24 @@ impl Player {
 
     /// Adds a listener for one of `PlayerEventMap`'s events; it receives a `CustomEvent`
     /// whose `detail` is the payload.
+    /// Throws `INVALID_CONFIG` (a `TypeError`) for a name this object never fires.
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        check_event(kind)?;
-        self.inner.borrow().events.add_event_listener_with_callback(kind, listener)
+        self.inner.borrow().events.add(kind, listener)
     }
 
     /// Removes a listener added with `addEventListener`.
     #[wasm_bindgen(js_name = removeEventListener)]
     pub fn remove_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        self.inner.borrow().events.remove_event_listener_with_callback(kind, listener)
+        self.inner.borrow().events.remove(kind, listener)
     }
 
     /// hls.js-style subscription: `callback` receives the payload itself. Returns a function
     /// that unsubscribes. (Typed per event by the `Player` interface in `TS_TYPES`.)
+    /// Throws like `addEventListener` for an unknown name.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, kind: &str, callback: &Function) -> Result<Function, JsValue> {
-        check_event(kind)?;
-        Ok(on_detail(&self.inner.borrow().events, kind, callback))
-    }
-}
-
-fn check_event(kind: &str) -> Result<(), LivecastError> {
-    if EVENTS.contains(&kind) {
-        Ok(())
-    } else {
-        Err(LivecastError::ConfigType { object: "Player", message: format!("unknown event `{kind}` (known: {})", EVENTS.join(", ")) })
+        self.inner.borrow().events.on(kind, callback)
     }
 }
 
@@ -610,12 +601,8 @@ fn pairs(flat: &Float64Array) -> Vec<(f64, f64)> {
 }
 
 fn dispatch(inner: &Shared, kind: &str, detail: &JsValue) {
-    let init = CustomEventInit::new();
-    init.set_detail(detail);
     let events = inner.borrow().events.clone();
-    if let Ok(event) = CustomEvent::new_with_event_init_dict(kind, &init) {
-        let _ = events.dispatch_event(&event);
-    }
+    events.dispatch(kind, detail);
 }
 
 /// Sends an `error` event.

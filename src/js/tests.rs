@@ -186,3 +186,28 @@ fn ts_segmenter_cuts_encoder_output_into_probeable_segments() {
     }
     assert_js_error(TsSegmenter::new(options(r#"{"segmentSeconds":0}"#)).err().unwrap(), "RangeError", "INVALID_CONFIG", "`segmentSeconds`");
 }
+
+#[wasm_bindgen_test]
+fn events_refuse_unknown_names_and_deliver_details() {
+    use super::events::Events;
+    let events = Events::new("Broadcaster", &["state", "stats"]).unwrap();
+    let noop = js_sys::Function::new_no_args("");
+    let err = events.add("stat", &noop).unwrap_err();
+    assert_js_error(err, "TypeError", "INVALID_CONFIG", "unknown event `stat` (known: state, stats)");
+    let err = events.on("segmnet", &noop).unwrap_err();
+    assert_js_error(err, "TypeError", "INVALID_CONFIG", "unknown event `segmnet`");
+
+    // `on` hands the detail over and its return value unsubscribes; `addEventListener`
+    // listeners get the CustomEvent.
+    let seen = js_sys::Array::new();
+    let push_detail = js_sys::Function::new_with_args("d", "this.push(d)").bind0(&seen);
+    let push_event = js_sys::Function::new_with_args("e", "this.push('event:' + e.detail)").bind0(&seen);
+    let off: js_sys::Function = events.on("state", &push_detail).unwrap();
+    events.add("state", &push_event).unwrap();
+    events.dispatch("state", &"live".into());
+    off.call0(&JsValue::NULL).unwrap();
+    events.remove("state", &push_event).unwrap();
+    events.dispatch("state", &"ended".into());
+    let seen: Vec<String> = seen.iter().filter_map(|v| v.as_string()).collect();
+    assert_eq!(seen, ["live", "event:live"]);
+}

@@ -103,9 +103,10 @@ test('the package exports the player module as livecast/player, much smaller tha
   assert.equal(pkg.exports['./player'].types, './player/livecast_player.d.ts');
   assert.equal(pkg.exports['.'].default, './livecast.js');
   assert.ok(pkg.files.includes('player/livecast_player_bg.wasm') && pkg.files.includes('player/snippets'));
-  // Its snippets are the Player's only: no encode worker, no camera frame source.
+  // Its snippets are the Player's and the shared event helpers: no encode worker, no camera
+  // frame source.
   const snippets = await readdir(join(repoRoot, 'pkg/player/snippets'), { recursive: true });
-  assert.deepEqual(snippets.filter((f) => f.endsWith('.js')).map((f) => f.split('/').pop()), ['player-mse.js']);
+  assert.deepEqual(snippets.filter((f) => f.endsWith('.js')).map((f) => f.split('/').pop()).sort(), ['events.js', 'player-mse.js']);
 
   const fullWasm = await readFile(join(repoRoot, 'pkg/livecast_bg.wasm'));
   const playerWasm = await readFile(join(repoRoot, 'pkg/player/livecast_player_bg.wasm'));

@@ -10,6 +10,7 @@ mod broker;
 pub(crate) mod payer;
 pub(crate) mod provider;
 
+use super::events::Events;
 use super::interop::object;
 use crate::broadcast::payment::{session_key_from_signature, session_key_message};
 use crate::{ErrorCode, LivecastError};
@@ -22,13 +23,6 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
-use web_sys::{CustomEvent, CustomEventInit, EventTarget};
-
-#[wasm_bindgen(module = "/js/frame-source.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = onDetail)]
-    fn on_detail(target: &EventTarget, kind: &str, callback: &Function) -> Function;
-}
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -89,7 +83,7 @@ pub(crate) struct Inner {
     pub(crate) provider: Provider,
     pub(crate) address: Address,
     pub(crate) chain_id: u64,
-    events: EventTarget,
+    events: Events,
     unsubscribe: Vec<Function>,
     // Closures the provider calls back into; kept alive while subscribed.
     listeners: Vec<Closure<dyn FnMut(JsValue)>>,
@@ -161,7 +155,7 @@ impl Wallet {
                 provider,
                 address,
                 chain_id,
-                events: EventTarget::new()?,
+                events: Events::new("Wallet", &["accountsChanged", "chainChanged", "disconnect"])?,
                 unsubscribe: Vec::new(),
                 listeners: Vec::new(),
                 session_key: None,
@@ -360,25 +354,27 @@ impl Wallet {
 
     /// Adds a listener for `"accountsChanged" | "chainChanged" | "disconnect"`; it receives
     /// a `CustomEvent` whose `detail` is the payload (see `WalletEventMap`).
+    /// Throws `INVALID_CONFIG` (a `TypeError`) for a name this object never fires.
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        self.inner.borrow().events.add_event_listener_with_callback(kind, listener)
+        self.inner.borrow().events.add(kind, listener)
     }
 
     /// Removes a listener added with `addEventListener`.
     #[wasm_bindgen(js_name = removeEventListener)]
     pub fn remove_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        self.inner.borrow().events.remove_event_listener_with_callback(kind, listener)
+        self.inner.borrow().events.remove(kind, listener)
     }
 
     /// `callback` receives each event's payload; returns a function that unsubscribes.
+    /// Throws like `addEventListener` for an unknown name.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(
         &self,
         #[wasm_bindgen(unchecked_param_type = "keyof WalletEventMap")] kind: &str,
         #[wasm_bindgen(unchecked_param_type = "(detail: any) => void")] callback: &Function,
-    ) -> Function {
-        on_detail(&self.inner.borrow().events, kind, callback)
+    ) -> Result<Function, JsValue> {
+        self.inner.borrow().events.on(kind, callback)
     }
 }
 
@@ -445,12 +441,8 @@ fn subscribe(inner: &SharedWallet) {
                     object(&[("code", e.code.map_or(JsValue::NULL, |c| JsValue::from(c as f64))), ("message", e.message.into())]).into()
                 }
             };
-            let init = CustomEventInit::new();
-            init.set_detail(&detail);
-            if let Ok(event) = CustomEvent::new_with_event_init_dict(kind, &init) {
-                let target = inner.borrow().events.clone();
-                let _ = target.dispatch_event(&event);
-            }
+            let events = inner.borrow().events.clone();
+            events.dispatch(kind, &detail);
         });
         if let Some(unsubscribe) = provider.subscribe(kind, listener.as_ref().unchecked_ref()) {
             inner.borrow_mut().unsubscribe.push(unsubscribe);
