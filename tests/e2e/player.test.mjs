@@ -29,10 +29,13 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** A fresh server and page with the package loaded; `fn` gets `{ page, server }`. */
-async function withPlayerPage(options, fn) {
+/**
+ * A fresh server and page with the package loaded; `fn` gets `{ page, server }`. `options`:
+ * the server's, and `inBrowser` for another browser than the shared one.
+ */
+async function withPlayerPage({ inBrowser = browser, ...options }, fn) {
   const server = await startHlsServer({ fixtures: join(dir, 'fixtures'), ...options });
-  const page = await browser.context.newPage();
+  const page = await inBrowser.context.newPage();
   try {
     await page.goto(`${server.url}/player-test.html`);
     await page.waitForFunction(() => window.ready, null, { timeout: 30_000 });
@@ -410,6 +413,32 @@ test('a media error (a corrupt fMP4 segment) gets one pipeline reset, and playba
     assert.ok(!after.includes(3), `the corrupt segment is not buffered: ${after}`);
     assert.ok(after.includes(4), 'loading went on after it');
   });
+});
+
+test('a SourceBuffer quota far below the buffer goal: the player evicts, then pauses loading, and plays on', async () => {
+  // Chromium holding at most 1 MB of video per SourceBuffer (about 3 s of the 720p level)
+  // while the player is asked to buffer 30 s ahead and keep 60 s behind.
+  const small = await openBrowser({ args: ['--mse-video-buffer-size-limit-mb=1'] });
+  try {
+    await withPlayerPage({ inBrowser: small }, async ({ page }) => {
+      await page.evaluate(() => window.start('/hls/ladder/720p/index.m3u8', { maxBufferSeconds: 30, backBufferSeconds: 60 }));
+      await waitForTime(page, 14, 45_000);
+      await assertRealPictures(page);
+      const s = await page.evaluate(() => window.state());
+      const errors = await events(page, 'error');
+      assert.deepEqual(errors.filter((e) => e.fatal), [], 'no fatal error');
+      const full = errors.filter((e) => e.details === 'bufferFullError');
+      assert.ok(full.length >= 1, `the quota was reached and reported: ${JSON.stringify(errors)}`);
+      const requests = (await events(page, 'fragmentBuffered')).length;
+      assert.ok(full.length <= requests, `one report per refused segment at most, not a loop: ${full.length} reports, ${requests} segments`);
+      const span = s.buffered.reduce((sum, [a, b]) => sum + (b - a), 0);
+      assert.ok(span < 8, `what is buffered fits the quota: ${span.toFixed(1)} s in ${JSON.stringify(s.buffered)}`);
+      assert.ok(s.stats.stalls <= 1, `at most one stall: ${s.stats.stalls}`);
+      console.log(`# quota: ${full.length} bufferFullError for ${requests} segments, ${span.toFixed(1)} s buffered, ${s.stats.stalls} stalls`);
+    });
+  } finally {
+    await small.close();
+  }
 });
 
 test('live: after a long pause the player jumps back near the edge', async () => {
