@@ -221,9 +221,13 @@ function setError(error) {
 async function stop() {
   $('stop').disabled = true;
   $('status').textContent = 'Stopping: uploading the last segment…';
-  await broadcaster?.stop();
+  const result = await broadcaster?.stop();
+  window.stopResult = result;
   $('preview').srcObject = null;
-  $('status').textContent = 'Ended. The recording stays available on the watch page.';
+  const missing = result?.segmentsNotConfirmed ?? [];
+  $('status').textContent = missing.length
+    ? `Ended, but the relay had not confirmed segment(s) ${missing.join(', ')}: the recording may lack them.`
+    : 'Ended. The recording stays available on the watch page.';
   $('start').disabled = false;
   window.broadcastEnded = true;
 }

@@ -74,6 +74,10 @@ impl StatsWindow {
     pub fn segment_dropped(&mut self) {
         self.segments_dropped += 1;
     }
+    /// Segments the relay acknowledged since the start.
+    pub fn segments_acknowledged(&self) -> u64 {
+        self.segments_acked
+    }
 
     /// The report for a window of `seconds`, and a fresh window (totals carry on).
     pub fn snapshot(&mut self, seconds: f64, upload_queue: usize) -> StatsSnapshot {

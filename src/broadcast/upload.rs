@@ -115,6 +115,12 @@ impl UploadQueue {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+
+    /// Empties the queue (a stop that could not wait any longer); the sequence numbers of
+    /// what was waiting, oldest first.
+    pub fn abandon(&mut self) -> Vec<u64> {
+        self.items.drain(..).map(|s| s.seq).collect()
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +129,18 @@ mod tests {
 
     fn segment(seq: u64) -> PendingSegment {
         PendingSegment { seq, data: vec![seq as u8; 4], duration_ms: 2000, capture_start_ms: 0.0 }
+    }
+
+    #[test]
+    fn abandon_empties_the_queue_oldest_first() {
+        let mut q = UploadQueue::new(3);
+        for seq in [4, 5, 6] {
+            q.push(segment(seq));
+        }
+        assert_eq!(q.pop().map(|s| s.seq), Some(4));
+        assert_eq!(q.abandon(), [5, 6]);
+        assert!(q.is_empty());
+        assert_eq!(q.abandon(), Vec::<u64>::new());
     }
 
     #[test]

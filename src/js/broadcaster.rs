@@ -104,6 +104,37 @@ export interface BroadcasterOptions {
   };
 }
 
+/** Options of `stop()`. */
+export interface StopOptions {
+  /**
+   * How long to wait for the segments still queued or uploading, ms, once the encoder has
+   * cut the last one. Default 15000; at most 600000.
+   */
+  drainTimeoutMs?: number;
+}
+
+export interface Broadcaster {
+  /**
+   * Stops: the encoder cuts the last segment, what is queued is uploaded (waiting up to
+   * `drainTimeoutMs`, default 15 s), the relay is told the stream ended and the camera is
+   * released if the Broadcaster opened it. Resolves when `state` is `"ended"`.
+   */
+  stop(options?: StopOptions): Promise<StopResult>;
+}
+
+/** What `stop()` resolves to. */
+export interface StopResult {
+  /** Segments the relay acknowledged over the whole broadcast. */
+  segmentsAcknowledged: number;
+  /**
+   * Segments the relay had not acknowledged when the drain timeout ran out (empty when
+   * everything was uploaded): the stream may lack them. Also reported as a `SEGMENT_DROPPED`
+   * error event. The first may be an upload still in flight, whose `segment` event can
+   * follow; the rest were never sent.
+   */
+  segmentsNotConfirmed: number[];
+}
+
 /** `idle` → `connecting` → `live` ⇄ `reconnecting` → `ended`. */
 export type BroadcasterState = "idle" | "connecting" | "live" | "reconnecting" | "ended";
 
@@ -248,7 +279,11 @@ struct Inner {
     /// Stats reports so far (the winning-ticket count is read every few).
     stats_ticks: u32,
     ready: Option<Waiter>,
+    /// `stop()`'s waits: the encoder flushed its last segment; every segment uploaded.
+    flushed: Option<Function>,
     drained: Option<Function>,
+    /// The segment being uploaded.
+    uploading_seq: Option<u64>,
     // Closures the browser calls back into; kept alive for the broadcast's lifetime.
     on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
     on_tick: Option<Closure<dyn FnMut()>>,
@@ -303,7 +338,9 @@ impl Broadcaster {
             payer: None,
             stats_ticks: 0,
             ready: None,
+            flushed: None,
             drained: None,
+            uploading_seq: None,
             on_message: None,
             on_tick: None,
         };
@@ -346,37 +383,66 @@ impl Broadcaster {
         })
     }
 
-    /// Stops: the last segment is cut and uploaded (waiting up to 15 s for the queue to
-    /// drain), the relay is told the stream ended, and the camera is released if the
-    /// Broadcaster opened it. Resolves when `state` is `"ended"`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn stop(&self) -> Promise {
+    /// Stops: the encoder cuts the last segment (waiting up to 10 s for it), what is queued
+    /// is uploaded (waiting up to `drainTimeoutMs`, default 15 s), the relay is told the
+    /// stream ended, and the camera is released if the Broadcaster opened it. Resolves when
+    /// `state` is `"ended"`, with the segments the relay had not confirmed by then (also
+    /// reported as a `SEGMENT_DROPPED` error event). Rejects `INVALID_CONFIG` for bad options.
+    /// (Typed by the `Broadcaster` interface in `TS_TYPES`: its options are optional.)
+    #[wasm_bindgen(skip_typescript)]
+    pub fn stop(&self, options: Option<js_sys::Object>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
+            let drain_timeout_ms = stop_options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
             let state = inner.borrow().state;
             if matches!(state, State::Idle | State::Ended) {
                 set_state(&inner, State::Ended);
-                return Ok(JsValue::UNDEFINED);
+                return Ok(stop_result(&inner, &[]));
             }
             if let Some(worker) = inner.borrow().worker.as_ref() {
                 let _ = worker.post_message(&object(&[("type", "stop".into())]));
             }
+            let flushed = Promise::new(&mut |resolve, _| {
+                inner.borrow_mut().flushed = Some(resolve);
+            });
             let drained = Promise::new(&mut |resolve, _| {
                 inner.borrow_mut().drained = Some(resolve);
             });
             check_drained(&inner);
-            let timeout = sleep(15_000.0);
-            let _ = JsFuture::from(Promise::race(&Array::of2(&drained, &timeout))).await;
+            let _ = JsFuture::from(Promise::race(&Array::of2(&flushed, &sleep(FLUSH_TIMEOUT_MS)))).await;
+            let _ = JsFuture::from(Promise::race(&Array::of2(&drained, &sleep(drain_timeout_ms)))).await;
+            // What the relay has not confirmed: the queue (abandoned now) and the upload in
+            // flight, unless it is acknowledged before the stream is ended.
+            let (in_flight, acknowledged, abandoned) = {
+                let mut i = inner.borrow_mut();
+                let abandoned = i.queue.abandon();
+                for _ in &abandoned {
+                    i.stats.segment_dropped();
+                }
+                (i.uploading_seq, i.stats.segments_acknowledged(), abandoned)
+            };
             let (relay, id, key) = {
                 let o = &inner.borrow().options;
                 (o.relay_url.clone(), o.stream_id.clone(), o.stream_key.clone())
             };
             // Best effort: the relay also ends streams that go quiet.
             let _ = http(&format!("{relay}/api/streams/{id}/end"), "POST", Some(&key), None, 5_000.0).await;
+            let in_flight = in_flight.filter(|_| {
+                let i = inner.borrow();
+                i.uploading_seq.is_some() || i.stats.segments_acknowledged() == acknowledged
+            });
+            let not_confirmed: Vec<u64> = in_flight.into_iter().chain(abandoned).collect();
+            if let Some(&first) = not_confirmed.first() {
+                let list = not_confirmed.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+                let message = format!(
+                    "stop(): the relay had not confirmed segment(s) {list} after {drain_timeout_ms} ms; the stream may lack them (a longer drainTimeoutMs waits more)"
+                );
+                emit_error(&inner, ErrorCode::SegmentDropped, message, false, Some(first), None);
+            }
             teardown(&inner);
             emit_final_stats(&inner);
             set_state(&inner, State::Ended);
-            Ok(JsValue::UNDEFINED)
+            Ok(stop_result(&inner, &not_confirmed))
         })
     }
 
@@ -405,6 +471,33 @@ impl Broadcaster {
     ) -> Result<Function, JsValue> {
         self.inner.borrow().events.on(kind, callback)
     }
+}
+
+/// How long `stop()` waits for the encoder to cut the last segment, ms.
+const FLUSH_TIMEOUT_MS: f64 = 10_000.0;
+/// `stop()`'s default wait for the uploads, ms.
+const DRAIN_TIMEOUT_MS: f64 = 15_000.0;
+/// The longest `drainTimeoutMs`, ms.
+const MAX_DRAIN_TIMEOUT_MS: f64 = 600_000.0;
+
+/// `stop()`'s options: the drain timeout, ms.
+fn stop_options(value: &JsValue) -> Result<f64, LivecastError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(DRAIN_TIMEOUT_MS);
+    }
+    let reader = OptionsReader::new(value, "stop", &["drainTimeoutMs"])?;
+    let ms = reader.number("drainTimeoutMs")?.unwrap_or(DRAIN_TIMEOUT_MS);
+    if !(0.0..=MAX_DRAIN_TIMEOUT_MS).contains(&ms) {
+        return Err(LivecastError::InvalidConfig { object: "stop", message: format!("`drainTimeoutMs` must be within 0..={MAX_DRAIN_TIMEOUT_MS}, got {ms}") });
+    }
+    Ok(ms)
+}
+
+/// `stop()`'s result (`StopResult`).
+fn stop_result(inner: &Shared, not_confirmed: &[u64]) -> JsValue {
+    let seqs: Array = not_confirmed.iter().map(|&s| JsValue::from(s as f64)).collect();
+    let acknowledged = inner.borrow().stats.segments_acknowledged() as f64;
+    object(&[("segmentsAcknowledged", acknowledged.into()), ("segmentsNotConfirmed", seqs.into())]).into()
 }
 
 fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
@@ -814,7 +907,9 @@ fn pump_uploads(inner: &Shared) {
             if inner.borrow().state == State::Ended {
                 break;
             }
+            inner.borrow_mut().uploading_seq = Some(segment.seq);
             upload_segment(&inner, segment).await;
+            inner.borrow_mut().uploading_seq = None;
         }
         inner.borrow_mut().uploading = false;
         check_drained(&inner);
@@ -1084,12 +1179,19 @@ async fn give_up_transcoding(inner: &Shared, segment: &PendingSegment, key: &str
     emit_error(inner, ErrorCode::TranscodeFailed, format!("no transcoder could transcode segment {}: the source is stored, its renditions show a gap", segment.seq), false, Some(segment.seq), None);
 }
 
-/// Resolves `stop()`'s wait once the worker has flushed and every segment is uploaded.
+/// Resolves `stop()`'s waits: once the worker has flushed, and once every segment is
+/// uploaded too.
 fn check_drained(inner: &Shared) {
-    let done = {
+    let (flushed, done) = {
         let i = inner.borrow();
-        (i.worker_finished || i.worker.is_none()) && i.queue.is_empty() && !i.uploading
+        let flushed = i.worker_finished || i.worker.is_none();
+        (flushed, flushed && i.queue.is_empty() && !i.uploading)
     };
+    if flushed {
+        if let Some(resolve) = inner.borrow_mut().flushed.take() {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    }
     if done {
         if let Some(resolve) = inner.borrow_mut().drained.take() {
             let _ = resolve.call0(&JsValue::NULL);

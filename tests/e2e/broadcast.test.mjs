@@ -57,6 +57,8 @@ async function broadcastAndCheck(browserUnderTest, query, { seconds = 12, kbps =
 
     const status = await (await fetch(`${relay.url}/api/streams/${id}`)).json();
     assert.ok(status.segments >= 5, `${status.segments} segments stored`);
+    const stopped = await page.evaluate(() => window.stopResult);
+    assert.deepEqual(stopped, { segmentsAcknowledged: status.segments, segmentsNotConfirmed: [] }, 'stop() drained everything');
     assert.equal(status.ended, true);
     const playlistUrl = `${relay.url}/hls/${id}/index.m3u8`;
     const playlist = await (await fetch(playlistUrl)).text();
@@ -155,6 +157,64 @@ test('a wrong stream key ends the broadcast with BAD_STREAM_KEY', async () => {
   assert.equal(outcome.state, 'ended');
   assert.equal(outcome.errors.at(-1)?.code, 'BAD_STREAM_KEY');
   assert.equal(outcome.errors.at(-1)?.fatal, true);
+});
+
+test('stop() with a drain timeout too short lists the segments the relay had not confirmed; bad stop options are refused', async () => {
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${relay.url}/www/broadcast.html`);
+    await page.waitForFunction(() => window.livecastReady);
+    const res = await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const stream = await res.json();
+    const args = { id: stream.id, streamKey: stream.streamKey, relayUrl: relay.url };
+    await page.evaluate(async ({ id, streamKey, relayUrl }) => {
+      const { Broadcaster } = await import('../pkg/livecast.js');
+      const b = new Broadcaster({ relayUrl, streamId: id, streamKey, video: { width: 320, height: 240, bitrateKbps: 600 }, segmentSeconds: 1, encoder: 'openh264' });
+      window.t = { b, errors: [], acked: [] };
+      b.on('error', (e) => window.t.errors.push(e));
+      b.on('segment', (s) => window.t.acked.push(s.seq));
+      b.on('stats', (s) => { window.t.queue = s.uploadQueue; });
+      await b.start();
+      while (window.t.acked.length < 2) await new Promise((r) => setTimeout(r, 100));
+    }, args);
+    // A slow uplink (8 KB/s for ~75 KB segments): segments queue up behind the upload.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 8_000 });
+    await page.waitForFunction(() => window.t.queue >= 2, null, { timeout: 20_000 });
+    const outcome = await page.evaluate(async () => {
+      const { b, errors, acked } = window.t;
+      const refusals = [];
+      for (const options of [{ drainTimeoutMs: -1 }, { drainTimeoutMs: 'soon' }, { drain: 5 }]) {
+        try { await b.stop(options); refusals.push('accepted'); } catch (e) { refusals.push(`${e.name} ${e.code}: ${e.message}`); }
+      }
+      const stateAfterRefusals = b.state;
+      const result = await b.stop({ drainTimeoutMs: 0 });
+      return { result, errors, acked: [...acked], refusals, stateAfterRefusals, state: b.state };
+    });
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    assert.match(outcome.refusals[0], /^RangeError INVALID_CONFIG: .*`drainTimeoutMs` must be within 0..=600000, got -1/);
+    assert.match(outcome.refusals[1], /^TypeError INVALID_CONFIG: .*`drainTimeoutMs` must be a number/);
+    assert.match(outcome.refusals[2], /^TypeError INVALID_CONFIG: .*unknown option `drain`/);
+    assert.equal(outcome.stateAfterRefusals, 'live', 'a refused stop() leaves the broadcast running');
+    assert.equal(outcome.state, 'ended');
+    const { segmentsNotConfirmed: missing, segmentsAcknowledged } = outcome.result;
+    assert.equal(segmentsAcknowledged, outcome.acked.length);
+    assert.ok(missing.length >= 2, `segments queued behind the slow upload are listed: ${JSON.stringify(outcome.result)}`);
+    assert.ok(missing.every((s) => !outcome.acked.includes(s)), 'acknowledged segments are not listed');
+    assert.ok(Math.min(...missing) > Math.max(...outcome.acked), 'the newest segments are the ones listed');
+    const dropped = outcome.errors.filter((e) => e.code === 'SEGMENT_DROPPED' && /drainTimeoutMs/.test(e.message));
+    assert.equal(dropped.length, 1, JSON.stringify(outcome.errors));
+    assert.equal(dropped[0].fatal, false);
+    assert.equal(dropped[0].seq, missing[0]);
+    // The relay has exactly what was acknowledged, plus perhaps the one upload in flight.
+    const playlist = await (await fetch(`${relay.url}/hls/${stream.id}/index.m3u8`)).text();
+    const stored = [...playlist.matchAll(/^(\d+)\.ts$/gm)].map((m) => Number(m[1]));
+    for (const seq of outcome.acked) assert.ok(stored.includes(seq), `acknowledged ${seq} is stored: ${stored}`);
+    assert.ok(missing.slice(1).every((s) => !stored.includes(s)), `never-sent segments ${missing.slice(1)} are not stored: ${stored}`);
+  } finally {
+    await page.close();
+  }
 });
 
 test('an unknown stream or an unreachable relay rejects start() with a typed error', async () => {

@@ -39,7 +39,7 @@ export function wrongBuffer(encoder: H264Encoder) {
 }
 
 // The Broadcaster, as a page uses it.
-import { Broadcaster, type BroadcasterOptions, type BroadcastStats, type BroadcastError, type BroadcasterState, TsSegmenter, type TsSegment } from '../../pkg/livecast.js';
+import { Broadcaster, type BroadcasterOptions, type BroadcastStats, type BroadcastError, type BroadcasterState, type StopResult, TsSegmenter, type TsSegment } from '../../pkg/livecast.js';
 
 export async function goLive(relayUrl: string, streamId: string, streamKey: string): Promise<() => Promise<void>> {
   const options: BroadcasterOptions = { relayUrl, streamId, streamKey, video: { width: 1280, height: 720, fps: 30, bitrateKbps: 2500 }, segmentSeconds: 2 };
@@ -52,7 +52,12 @@ export async function goLive(relayUrl: string, streamId: string, streamKey: stri
   const preview: MediaStream | undefined = b.mediaStream;
   void state;
   void preview;
-  return async () => { off(); await b.stop(); };
+  return async () => {
+    off();
+    const result: StopResult = await b.stop({ drainTimeoutMs: 30_000 });
+    if (result.segmentsNotConfirmed.length > 0) console.warn('missing', result.segmentsNotConfirmed.join(', '), 'of', result.segmentsAcknowledged);
+    await b.stop(); // options are optional; stopping again resolves at once
+  };
 }
 
 export function segment(frames: { data: Uint8Array; keyframe: boolean; timestampUs: number }[]): TsSegment[] {
