@@ -160,7 +160,9 @@ test('a wrong stream key ends the broadcast with BAD_STREAM_KEY', async () => {
 });
 
 test('stop() with a drain timeout too short lists the segments the relay had not confirmed; bad stop options are refused', async () => {
-  const page = await browser.context.newPage();
+  // The shared page: the fake camera delivers no frames to a second page of the context.
+  const { page } = browser;
+  const cdp = await page.context().newCDPSession(page);
   try {
     await page.goto(`${relay.url}/www/broadcast.html`);
     await page.waitForFunction(() => window.livecastReady);
@@ -173,12 +175,15 @@ test('stop() with a drain timeout too short lists the segments the relay had not
       window.t = { b, errors: [], acked: [] };
       b.on('error', (e) => window.t.errors.push(e));
       b.on('segment', (s) => window.t.acked.push(s.seq));
-      b.on('stats', (s) => { window.t.queue = s.uploadQueue; });
+      b.on('stats', (s) => { window.t.queue = s.uploadQueue; window.t.stats = s; });
       await b.start();
-      while (window.t.acked.length < 2) await new Promise((r) => setTimeout(r, 100));
+      const deadline = Date.now() + 30_000;
+      while (window.t.acked.length < 2) {
+        if (Date.now() > deadline) throw new Error(`no two acknowledged segments in 30 s: ${JSON.stringify({ state: b.state, errors: window.t.errors, acked: window.t.acked, stats: window.t.stats })}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }, args);
     // A slow uplink (8 KB/s for ~75 KB segments): segments queue up behind the upload.
-    const cdp = await page.context().newCDPSession(page);
     await cdp.send('Network.enable');
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 8_000 });
     await page.waitForFunction(() => window.t.queue >= 2, null, { timeout: 20_000 });
@@ -192,7 +197,6 @@ test('stop() with a drain timeout too short lists the segments the relay had not
       const result = await b.stop({ drainTimeoutMs: 0 });
       return { result, errors, acked: [...acked], refusals, stateAfterRefusals, state: b.state };
     });
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     assert.match(outcome.refusals[0], /^RangeError INVALID_CONFIG: .*`drainTimeoutMs` must be within 0..=600000, got -1/);
     assert.match(outcome.refusals[1], /^TypeError INVALID_CONFIG: .*`drainTimeoutMs` must be a number/);
     assert.match(outcome.refusals[2], /^TypeError INVALID_CONFIG: .*unknown option `drain`/);
@@ -213,7 +217,8 @@ test('stop() with a drain timeout too short lists the segments the relay had not
     for (const seq of outcome.acked) assert.ok(stored.includes(seq), `acknowledged ${seq} is stored: ${stored}`);
     assert.ok(missing.slice(1).every((s) => !stored.includes(s)), `never-sent segments ${missing.slice(1)} are not stored: ${stored}`);
   } finally {
-    await page.close();
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 }).catch(() => {});
+    await cdp.detach().catch(() => {});
   }
 });
 
