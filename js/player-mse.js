@@ -186,3 +186,16 @@ export function sleepUntilEvent(target, type, ms) {
 export function sleep(ms) {
   return new Promise((ok) => setTimeout(ok, ms));
 }
+
+/**
+ * Sets `ms`'s live seekable range to a live playlist's window, so that `video.seekable`
+ * (a page's seek bar) spans it. Quietly does nothing when the MediaSource is not open or
+ * the browser lacks the method: `seekable` then stays what is buffered.
+ */
+export function setLiveSeekableRange(ms, start, end) {
+  try {
+    if (ms.readyState === 'open' && typeof ms.setLiveSeekableRange === 'function' && end > start) ms.setLiveSeekableRange(start, end);
+  } catch {
+    // (An InvalidStateError while the MediaSource closes: nothing to do.)
+  }
+}

@@ -68,6 +68,10 @@ if (!url) {
     }
   });
   video.addEventListener('playing', () => status('Playing.'));
+  $('go-live').addEventListener('click', () => {
+    const sync = player.liveSyncPosition;
+    if (sync != null) video.currentTime = sync;
+  });
   try {
     player.load(url);
   } catch (e) {
@@ -81,6 +85,9 @@ if (!url) {
     $('bandwidth').textContent = `${(s.bandwidthEstimate / 1e6).toFixed(2)} Mbit/s`;
     $('buffer').textContent = `${s.bufferSeconds.toFixed(1)} s`;
     $('latency').textContent = s.latency == null ? '–' : `${s.latency.toFixed(1)} s`;
+    // Behind the edge on purpose (a seek back in the live window): offer the way back.
+    const sync = player.liveSyncPosition;
+    $('go-live').hidden = sync == null || video.currentTime > sync - 2;
     $('stalls').textContent = s.stalls ? `${s.stalls} (${(s.stalledMs / 1000).toFixed(1)} s)` : 'none';
   }, 500);
 }

@@ -54,6 +54,8 @@ extern "C" {
     fn end_of_stream(ms: &JsValue, sb: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = setTimestampOffset, catch)]
     fn set_timestamp_offset(sb: &JsValue, seconds: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_name = setLiveSeekableRange)]
+    fn set_live_seekable_range(ms: &JsValue, start: f64, end: f64);
     #[wasm_bindgen(js_name = setDuration)]
     fn set_duration(ms: &JsValue, sb: &JsValue, seconds: f64) -> Promise;
     #[wasm_bindgen(js_name = bufferedRanges)]
@@ -235,6 +237,9 @@ struct Inner {
     place_next_at: Option<f64>,
     /// VOD: where the playlist's clock starts in the SourceBuffer, s (set by the first append).
     vod_origin: Option<f64>,
+    /// Live: the viewer seeked back into the window (DVR). No catch-up and no jump to the
+    /// edge until they come back near it; the loader follows their seeks as in a VOD.
+    dvr: bool,
     /// Segments given up this session (failed after retries, gaps, unparsable, media errors).
     failed: HashSet<u64>,
     ended_stream: bool,
@@ -316,6 +321,7 @@ impl Player {
             seek_to_sequence: None,
             place_next_at: None,
             vod_origin: None,
+            dvr: false,
             failed: HashSet::new(),
             ended_stream: false,
             buffer_cap_s: None,
@@ -436,6 +442,18 @@ impl Player {
         self.inner.borrow().latency
     }
 
+    /// Live: where "go live" should seek (as hls.js's `liveSyncPosition`): the end of the
+    /// playlist's window less the target latency, on the element's clock. `undefined` for
+    /// VOD and before the first segment is buffered.
+    #[wasm_bindgen(getter, js_name = liveSyncPosition)]
+    pub fn live_sync_position(&self) -> Option<f64> {
+        let i = self.inner.borrow();
+        let level = i.loaded_level?;
+        let p = i.levels.get(level)?.playlist.as_ref().filter(|p| !p.ended)?;
+        let end = seek::live_origin(p, &i.timeline)? + p.duration();
+        Some((end - i.config.target_latency(p.target_duration)).max(0.0))
+    }
+
     /// Throughput estimate, bit/s.
     #[wasm_bindgen(getter, js_name = bandwidthEstimate)]
     pub fn bandwidth_estimate(&self) -> f64 {
@@ -506,6 +524,7 @@ fn reset_session(i: &mut Inner) {
     i.seek_to_sequence = None;
     i.place_next_at = None;
     i.vod_origin = None;
+    i.dvr = false;
     i.failed.clear();
     i.ended_stream = false;
     i.buffer_cap_s = None;
@@ -762,6 +781,11 @@ async fn load_level(inner: &Shared, session: u32, index: usize, once: bool) -> R
         return Err(PlayerError::Unsupported(format!("{url} is a master playlist where a media playlist was expected")));
     };
     let mut i = inner.borrow_mut();
+    // Live: `video.seekable` spans the window (where DVR seeks can go).
+    let window = (!media.ended).then(|| seek::live_origin(&media, &i.timeline)).flatten().map(|origin| (origin, origin + media.duration()));
+    if let (Some((start, end)), Some(p)) = (window, i.pipeline.as_ref()) {
+        set_live_seekable_range(&p.media_source, start, end);
+    }
     let level = &mut i.levels[index];
     let grew = level.playlist.as_ref().is_none_or(|p| p.end_sequence() != media.end_sequence() || p.ended != media.ended);
     level.playlist = Some(media);
@@ -807,15 +831,21 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
     if inner.borrow().levels[start].playlist.is_none() {
         load_level(inner, session, start, false).await?;
     }
-    let (live_start, is_live) = {
+    let (live_start, is_live, place) = {
         let i = inner.borrow();
         let p = i.levels[start].playlist.as_ref().ok_or_else(|| PlayerError::Unsupported("no media playlist".into()))?;
-        (live::start_sequence(p, i.config.live_sync_segments), !p.ended)
+        let live_start = live::start_sequence(p, i.config.live_sync_segments);
+        (live_start, !p.ended, seek::live_place(p, &i.timeline, live_start).filter(|_| !p.ended))
     };
     {
         let mut i = inner.borrow_mut();
         i.next_sequence = Some(live_start);
         i.loaded_level = None;
+        // Live: media goes on the playlist's clock, the join point after the window behind it.
+        if place.is_some() {
+            i.place_next_at = place;
+            i.seek_to_sequence = Some(live_start);
+        }
     }
     let levels = inner.borrow().levels.iter().map(level_to_js).collect::<Array>();
     dispatch(inner, "manifestLoaded", &object(&[("url", url.into()), ("levels", levels.into()), ("live", is_live.into())]).into());
@@ -907,7 +937,8 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         let i = inner.borrow();
         let plan = i.levels[*current].playlist.as_ref().and_then(|p| {
             let failed = |s: u64| i.failed.contains(&s);
-            seek::jump(p, &i.timeline, i.vod_origin.unwrap_or(0.0), &ranges, position, next, &failed)
+            let origin = if p.ended { i.vod_origin.unwrap_or(0.0) } else if i.dvr { seek::live_origin(p, &i.timeline)? } else { return None };
+            seek::jump(p, &i.timeline, origin, &ranges, position, next, &failed)
         });
         drop(i);
         // (A plan already in place is not news: applying it again would spin the loader.)
@@ -942,8 +973,10 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         if let Some(p) = i.levels[*current].playlist.as_ref() {
             if sequence < p.media_sequence {
                 let s = live::start_sequence(p, sync);
+                let place = seek::live_place(p, &i.timeline, s);
                 i.next_sequence = Some(s);
                 i.seek_to_sequence = Some(s);
+                i.place_next_at = place;
                 return Ok(Step::Appended);
             }
         }
@@ -1384,25 +1417,30 @@ async fn recover(inner: &Shared, e: &JsValue, failed: Failed) -> Result<(), Play
             i.failed.insert(bad);
         }
         // A VOD keeps its clock: media goes back where the playlist puts it (the seek logic
-        // then reloads what the playhead needs). A live stream restarts where it lands.
+        // then reloads what the playhead needs). A live stream restarts behind its window
+        // on the playlist's clock, and the playhead goes there.
         let level = i.loaded_level.unwrap_or(0);
-        let vod_place = match (i.levels.get(level).and_then(|l| l.playlist.as_ref()), restart) {
-            (Some(p), Some(r)) if p.ended => p.segment(r).map(|s| i.vod_origin.unwrap_or(0.0) + s.start),
-            _ => None,
+        let (vod_place, live_place) = match (i.levels.get(level).and_then(|l| l.playlist.as_ref()), restart) {
+            (Some(p), Some(r)) if p.ended => (p.segment(r).map(|s| i.vod_origin.unwrap_or(0.0) + s.start), None),
+            (Some(p), Some(r)) => (None, seek::live_place(p, &Timeline::default(), r)),
+            _ => (None, None),
         };
         i.skipped += 1;
         i.timeline.clear();
         i.pipeline = None;
         i.monitor = Monitor::default();
-        (restart, vod_place)
+        (restart, vod_place, live_place)
     };
     open_pipeline(inner).await?;
-    let (restart, vod_place) = restart;
+    let (restart, vod_place, live_place) = restart;
     let mut i = inner.borrow_mut();
     i.next_sequence = restart;
     match vod_place {
         Some(t) => i.place_next_at = Some(t),
-        None => i.seek_to_sequence = restart,
+        None => {
+            i.place_next_at = live_place;
+            i.seek_to_sequence = restart;
+        }
     }
     Ok(())
 }
@@ -1481,8 +1519,17 @@ fn tick(inner: &Shared) {
     // Waiting for media after the page seeked is not a stall (hls.js counts it apart too).
     let seeking = video.seeking();
     let mut stalled_event = None;
+    // A seek back by the viewer: the playhead went back, or it sits before all buffered
+    // media without the player having put it there (it only ever moves it onto media).
+    let seeked_back = {
+        let i = inner.borrow();
+        let before_media = i.seek_to_sequence.is_none() && ranges.first().is_some_and(|r| position < r.0 - 0.5);
+        (i.monitor.started && seek::dvr_seek(i.monitor.last_position, position)) || before_media
+    };
     {
         let mut i = inner.borrow_mut();
+        // (Kept until the live branch below sees the playhead back near the edge.)
+        i.dvr |= seeked_back;
         let moved = (position - i.monitor.last_position).abs() > 0.01;
         if moved {
             i.monitor.last_position = position;
@@ -1516,6 +1563,7 @@ fn tick(inner: &Shared) {
     if playlist.ended {
         let mut i = inner.borrow_mut();
         i.latency = None;
+        i.dvr = false;
         if i.playback_rate != 1.0 {
             i.playback_rate = 1.0;
             video.set_playback_rate(1.0);
@@ -1535,11 +1583,17 @@ fn tick(inner: &Shared) {
         let t = playlist.target_duration;
         (i.config.target_latency(t), i.config.max_latency(t), i.config.max_catch_up_rate)
     };
-    inner.borrow_mut().latency = Some(latency);
+    let dvr = {
+        let mut i = inner.borrow_mut();
+        i.latency = Some(latency);
+        // Watching behind the edge on purpose until the viewer comes back near it.
+        i.dvr &= latency > target + 1.0;
+        i.dvr
+    };
     if paused {
         return;
     }
-    if live::should_jump(latency, max) {
+    if !dvr && live::should_jump(latency, max) {
         let mut i = inner.borrow_mut();
         let sync = i.config.live_sync_segments;
         let to = live::start_sequence(&playlist, sync);
@@ -1552,9 +1606,10 @@ fn tick(inner: &Shared) {
         if i.seek_to_sequence.is_none() && i.next_sequence.is_some_and(|n| n < to) {
             i.next_sequence = Some(to);
             i.seek_to_sequence = Some(to);
+            i.place_next_at = seek::live_place(&playlist, &i.timeline, to);
         }
     }
-    let rate = live::catch_up_rate(latency, target, rate_max, ahead);
+    let rate = if dvr { 1.0 } else { live::catch_up_rate(latency, target, rate_max, ahead) };
     let emit = {
         let mut i = inner.borrow_mut();
         if (rate - i.playback_rate).abs() > 0.001 {

@@ -1,4 +1,5 @@
-//! Seeking in an ended (VOD) playlist: when the playhead is somewhere the loader is not
+//! Seeking in an ended (VOD) playlist, or in a live one's window once the viewer has seeked
+//! back (DVR; see [`dvr_seek`]): when the playhead is somewhere the loader is not
 //! heading (the page set `currentTime` outside what is buffered, or the media there was
 //! evicted), the loader jumps to the segment that holds it. When the playhead is in buffered
 //! media that in-order loading is not extending (a seek into media buffered earlier, or a
@@ -63,8 +64,9 @@ fn media_at(ranges: &[(f64, f64)], t: f64) -> Option<f64> {
 /// - `skipped(sequence)`: segments that failed for good this session (a jump lands after
 ///   them rather than retrying them forever).
 ///
-/// Only ended playlists jump: a live playlist has its own rules (start behind the edge,
-/// jump to the edge when too far behind; see [`super::live`]).
+/// The player asks only for ended playlists, and for live ones while the viewer watches
+/// behind the edge on purpose (DVR): live playback at the edge has its own rules (start
+/// behind the edge, jump to the edge when too far behind; see [`super::live`]).
 pub fn jump(
     playlist: &MediaPlaylist,
     timeline: &Timeline,
@@ -74,7 +76,7 @@ pub fn jump(
     next_sequence: u64,
     skipped: &dyn Fn(u64) -> bool,
 ) -> Option<Jump> {
-    if !playlist.ended || playlist.segments.is_empty() {
+    if playlist.segments.is_empty() {
         return None;
     }
     // Segments given up are stepped over; what follows keeps its place on the playlist's
@@ -106,6 +108,29 @@ pub fn jump(
     // stream.)
     let heading = timeline.last()?.end;
     ((heading - frontier).abs() > HOLE_TOLERANCE_S).then_some(after)
+}
+
+/// Where a live playlist's clock starts in the SourceBuffer: from the newest appended
+/// segment the playlist still lists (its start minus its start in the playlist). The
+/// window slides, so this is worked out again against each reload. `None` before any
+/// listed segment is appended.
+pub fn live_origin(playlist: &MediaPlaylist, timeline: &Timeline) -> Option<f64> {
+    timeline.newest_first().find_map(|e| playlist.segment(e.sequence).map(|s| e.start - s.start))
+}
+
+/// Where live segment `sequence` belongs in the SourceBuffer: on the playlist's clock from
+/// [`live_origin`], or, before anything is appended, at its place in the window (so the
+/// window behind the join point has room at non-negative times for DVR seeks).
+pub fn live_place(playlist: &MediaPlaylist, timeline: &Timeline, sequence: u64) -> Option<f64> {
+    let start = playlist.segment(sequence)?.start;
+    Some(live_origin(playlist, timeline).unwrap_or(0.0) + start)
+}
+
+/// Whether a change of playhead between two monitor ticks was a seek back by the viewer: it
+/// went back by more than half a second (the player itself only ever moves it forward: to
+/// the live edge, over holes, to the start of what it loaded).
+pub fn dvr_seek(previous: f64, position: f64) -> bool {
+    position < previous - 0.5
 }
 
 /// How far media is buffered on from `end` (the end of the range holding the playhead),
@@ -227,8 +252,9 @@ mod tests {
         assert_eq!(jump(&p, &first, 1.4, &[(1.4, 3.4)], 0.0, 1, &never), None);
         // Stalled at the end of the buffer, waiting for the next segment.
         assert_eq!(jump(&p, &t, 0.0, &[(0.0, 21.0)], 21.0, 10, &never), None);
-        // A live playlist never jumps here.
-        assert_eq!(jump(&vod(30, false), &t, 0.0, &[(0.0, 21.0)], 50.0, 10, &never), None);
+        // A live playlist the viewer seeked back in (DVR): the same rules.
+        assert_eq!(jump(&vod(30, false), &t, 0.0, &[(0.0, 21.0)], 12.0, 10, &never), None);
+        assert_eq!(jump(&vod(30, false), &t, 0.0, &[(14.0, 21.0)], 5.0, 10, &never), Some(Jump { sequence: 2, start: 4.0 }));
     }
 
     #[test]
@@ -300,5 +326,31 @@ mod tests {
         }
         t2.push(entry(19, 38.0, 40.0));
         assert_eq!(jump(&p, &t2, 0.0, &[(38.0, 60.0)], 38.5, 20, &never), Some(Jump { sequence: 30, start: 60.0 }));
+    }
+
+    #[test]
+    fn live_origin_follows_the_sliding_window_and_seeks_back_are_told_apart() {
+        // Segments 0..30 of 2 s; appended 10..14 at 100 s on (the stream joined late).
+        let p = vod(30, false);
+        let mut t = Timeline::default();
+        assert_eq!(live_origin(&p, &t), None);
+        for i in 10..14 {
+            t.push(entry(i, 100.0 + (i - 10) as f64 * 2.0, 102.0 + (i - 10) as f64 * 2.0));
+        }
+        assert_eq!(live_origin(&p, &t), Some(80.0));
+        // The window slid past everything appended: no anchor.
+        let mut later = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:20\n");
+        for i in 20..26 {
+            later.push_str(&format!("#EXTINF:2.000,\n{i}.ts\n"));
+        }
+        let Ok(Parsed::Media(later)) = playlist::parse(later.as_bytes(), "live.m3u8") else { panic!() };
+        assert_eq!(live_origin(&later, &t), None);
+        t.push(entry(21, 122.0, 124.0));
+        assert_eq!(live_origin(&later, &t), Some(120.0), "segment 20 starts the window at 120 s");
+        assert_eq!(live_place(&later, &t, 24), Some(128.0));
+        // Before any append: the join point at its place in the window, room behind it.
+        assert_eq!(live_place(&later, &Timeline::default(), 23), Some(6.0));
+        assert_eq!(live_place(&later, &t, 99), None);
+        assert!(dvr_seek(30.0, 20.0) && !dvr_seek(30.0, 29.7) && !dvr_seek(30.0, 31.0));
     }
 }

@@ -74,6 +74,11 @@ impl Timeline {
         self.entries.is_empty()
     }
 
+    /// The appended segments, newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().rev()
+    }
+
     /// Latency at `position` from the segment's date: `now_ms` minus the wall-clock time of
     /// the frame at the playhead, s. `None` without a dated segment there.
     pub fn dated_latency(&self, position: f64, now_ms: f64) -> Option<f64> {

@@ -291,7 +291,9 @@ async function seekAndPlay(page, to) {
     const t0 = performance.now();
     const seeked = new Promise((ok) => video.addEventListener('seeked', ok, { once: true }));
     video.currentTime = to;
-    await seeked;
+    // (Bounded: a seek that never completes fails the test with the player's trace.)
+    const late = new Promise((_, fail) => setTimeout(() => fail(new Error(`no seeked event 20 s after seeking to ${to}`)), 20_000));
+    await Promise.race([seeked, late]);
     return performance.now() - t0;
   }, to);
   await waitForTime(page, to + 0.5, 15_000);
@@ -454,6 +456,47 @@ test('live: after a long pause the player jumps back near the edge', async () =>
     await page.waitForFunction(() => window.t.player.latency < 6, null, { timeout: 10_000 });
     const s = await page.evaluate(() => window.state());
     assert.ok(!s.paused && s.latency > 1, `playing ${s.latency.toFixed(1)} s behind live`);
+    assert.deepEqual((await events(page, 'error')).filter((e) => e.fatal), []);
+  });
+});
+
+test('live DVR: a seek back into the window plays from there without being pulled to the edge; a seek to the edge resumes live', async () => {
+  // A 24-segment window of 1 s segments: target latency 3 s, jump beyond 6 s.
+  await withPlayerPage({ live: { window: 24, startSegments: 30 } }, async ({ page }) => {
+    await page.evaluate(() => window.start('/live/360p/index.m3u8', { backBufferSeconds: 2 }));
+    // Joined behind a window of media: the first segment is placed at its time in the window.
+    await page.waitForFunction(() => window.t.events.some((e) => e.kind === 'fragmentBuffered'), null, { timeout: 20_000 });
+    const join = (await events(page, 'fragmentBuffered'))[0].start;
+    assert.ok(join > 15, `the join point leaves room for the window behind it: ${join}`);
+    await waitForTime(page, join + 3);
+    await page.waitForFunction(() => typeof window.t.player.latency === 'number', null, { timeout: 10_000 });
+    const before = await page.evaluate(() => {
+      const v = document.getElementById('video');
+      return { time: v.currentTime, latency: window.t.player.latency, seekable: [v.seekable.start(0), v.seekable.end(v.seekable.length - 1)] };
+    });
+    const [from, to] = before.seekable;
+    assert.ok(to - from > 20, `video.seekable spans the playlist's window: ${from.toFixed(1)}..${to.toFixed(1)}`);
+
+    // 12 s back: outside the 2 s back buffer, inside the window.
+    const target = before.time - 12;
+    const loadedBefore = (await events(page, 'fragmentBuffered')).length;
+    await seekAndPlay(page, target);
+    const reloaded = (await events(page, 'fragmentBuffered')).slice(loadedBefore);
+    assert.ok(reloaded.length >= 1, 'the segments there were loaded again');
+    await page.waitForTimeout(6000);
+    const dvr = await page.evaluate(() => ({ time: document.getElementById('video').currentTime, latency: window.t.player.latency, rate: document.getElementById('video').playbackRate }));
+    assert.ok(dvr.time > target + 4 && dvr.time < target + 8, `played on from the seek target at normal speed: ${target.toFixed(1)} → ${dvr.time.toFixed(1)}`);
+    assert.ok(Math.abs(dvr.latency - (before.latency + 12)) < 2.5, `latency (from the segments' dates) is the old one plus 12 s: ${before.latency.toFixed(1)} → ${dvr.latency.toFixed(1)}`);
+    assert.equal(dvr.rate, 1, 'no catch-up while behind on purpose');
+    await assertRealPictures(page);
+
+    // Back to the edge: live rules again.
+    const sync = await page.evaluate(() => window.t.player.liveSyncPosition);
+    assert.ok(sync > dvr.time + 8, `liveSyncPosition is near the edge: ${sync}`);
+    await page.evaluate((to) => { document.getElementById('video').currentTime = to; }, sync);
+    await page.waitForFunction(() => window.t.player.latency < 5, null, { timeout: 15_000 });
+    const s = await page.evaluate(() => window.state());
+    assert.ok(!s.paused && s.latency > 1, `playing ${s.latency.toFixed(1)} s behind live again`);
     assert.deepEqual((await events(page, 'error')).filter((e) => e.fatal), []);
   });
 });

@@ -126,6 +126,8 @@ export function watch(video: HTMLVideoElement, url: string): () => void {
   player.currentLevel = -1;
   const stats: PlayerStats = player.stats;
   const latency: number | undefined = player.latency;
+  const goLive: number | undefined = player.liveSyncPosition;
+  if (goLive !== undefined && (latency ?? 0) > 10) video.currentTime = goLive;
   void stats;
   void latency;
   return () => player.destroy();
