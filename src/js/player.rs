@@ -449,8 +449,8 @@ impl Player {
     pub fn live_sync_position(&self) -> Option<f64> {
         let i = self.inner.borrow();
         let level = i.loaded_level?;
-        let p = i.levels.get(level)?.playlist.as_ref().filter(|p| !p.ended)?;
-        let end = seek::live_origin(p, &i.timeline)? + p.duration();
+        let p = i.levels.get(level)?.playlist.as_ref()?;
+        let (_, end) = seek::live_window(p, &i.timeline)?;
         Some((end - i.config.target_latency(p.target_duration)).max(0.0))
     }
 
@@ -782,8 +782,7 @@ async fn load_level(inner: &Shared, session: u32, index: usize, once: bool) -> R
     };
     let mut i = inner.borrow_mut();
     // Live: `video.seekable` spans the window (where DVR seeks can go).
-    let window = (!media.ended).then(|| seek::live_origin(&media, &i.timeline)).flatten().map(|origin| (origin, origin + media.duration()));
-    if let (Some((start, end)), Some(p)) = (window, i.pipeline.as_ref()) {
+    if let (Some((start, end)), Some(p)) = (seek::live_window(&media, &i.timeline), i.pipeline.as_ref()) {
         set_live_seekable_range(&p.media_source, start, end);
     }
     let level = &mut i.levels[index];

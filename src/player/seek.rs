@@ -118,6 +118,13 @@ pub fn live_origin(playlist: &MediaPlaylist, timeline: &Timeline) -> Option<f64>
     timeline.newest_first().find_map(|e| playlist.segment(e.sequence).map(|s| e.start - s.start))
 }
 
+/// A live playlist's window on the SourceBuffer's clock: `(start, end)` from
+/// [`live_origin`]. `None` for an ended playlist or before a listed segment is appended.
+pub fn live_window(playlist: &MediaPlaylist, timeline: &Timeline) -> Option<(f64, f64)> {
+    let origin = live_origin(playlist, timeline).filter(|_| !playlist.ended)?;
+    Some((origin, origin + playlist.duration()))
+}
+
 /// Where live segment `sequence` belongs in the SourceBuffer: on the playlist's clock from
 /// [`live_origin`], or, before anything is appended, at its place in the window (so the
 /// window behind the join point has room at non-negative times for DVR seeks).
@@ -348,6 +355,8 @@ mod tests {
         t.push(entry(21, 122.0, 124.0));
         assert_eq!(live_origin(&later, &t), Some(120.0), "segment 20 starts the window at 120 s");
         assert_eq!(live_place(&later, &t, 24), Some(128.0));
+        assert_eq!(live_window(&later, &t), Some((120.0, 132.0)));
+        assert_eq!(live_window(&vod(30, true), &t), None, "not for an ended playlist");
         // Before any append: the join point at its place in the window, room behind it.
         assert_eq!(live_place(&later, &Timeline::default(), 23), Some(6.0));
         assert_eq!(live_place(&later, &t, 99), None);
