@@ -68,7 +68,7 @@ class EncodeWorker {
   }
 
   async start({ readable, config }) {
-    const { fps, segmentSeconds } = config;
+    const { segmentSeconds } = config;
     this.config = config;
     this.backend = await chooseBackend(this.glue, config);
     this.backend.onOutput = (out) => this.mux(out);
@@ -80,7 +80,6 @@ class EncodeWorker {
     this.stats = { captured: 0, encoded: 0, bytes: 0, dropped: 0, encodeMs: [] };
     this.statsTimer = setInterval(() => this.flushStats(), 250);
     post({ type: 'ready', backend: this.backend.name, reason: this.backend.reason });
-    const frameUs = 1e6 / fps;
     const targetUs = segmentSeconds * 1e6;
     let lastTs = -Infinity;
     let segmentStart = -Infinity;
@@ -88,13 +87,11 @@ class EncodeWorker {
       const { value: frame, done } = await this.reader.read();
       if (done) break;
       this.stats.captured++;
-      // Frames the camera skipped, or that the browser discarded while we were busy,
-      // show up as gaps in the timestamps.
+      // `dropped` counts frames the camera delivered that the encoder did not take: those
+      // skipped below while the backend is busy, and those the frame slot replaced before
+      // they were read. Gaps in the timestamps are not drops: a camera that gives 20 fps
+      // for a 30 fps setting shows as a lower captured rate, not as dropped frames.
       let ts = frame.timestamp;
-      if (lastTs > -Infinity) {
-        const gap = Math.round((ts - lastTs) / frameUs) - 1;
-        if (gap > 0) this.stats.dropped += gap;
-      }
       if (ts <= lastTs) ts = lastTs + 1000; // timestamps must increase, by at least a 90 kHz tick
       lastTs = ts;
       // Segment boundaries are decided here, before encoding, so that parallel encoders
@@ -149,6 +146,10 @@ class EncodeWorker {
 
   flushStats() {
     if (!this.stats) return;
+    // Frames the slot replaced unread were delivered (captured) but not taken (dropped).
+    const unread = this.slot.takeDropped();
+    this.stats.captured += unread;
+    this.stats.dropped += unread;
     post({ type: 'stats', ...this.stats });
     this.stats = { captured: 0, encoded: 0, bytes: 0, dropped: 0, encodeMs: [] };
   }
@@ -418,12 +419,14 @@ class SegmentEncoderWorker {
   }
 }
 
-/** Holds the newest posted frame; a frame replaced before it was read is closed (dropped). */
+/** Holds the newest posted frame; a frame replaced before it was read is closed and
+ *  counted as dropped. */
 class FrameSlot {
   constructor() {
     this.frame = null;
     this.waiting = null;
     this.done = false;
+    this.dropped = 0;
   }
 
   put(frame) {
@@ -433,8 +436,18 @@ class FrameSlot {
       this.waiting = null;
       return resolve({ value: frame, done: false });
     }
-    this.frame?.close();
+    if (this.frame) {
+      this.frame.close();
+      this.dropped++;
+    }
     this.frame = frame;
+  }
+
+  /** Frames replaced unread since the last call. */
+  takeDropped() {
+    const n = this.dropped;
+    this.dropped = 0;
+    return n;
   }
 
   read() {

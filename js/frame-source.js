@@ -10,8 +10,10 @@
  */
 export function openFrameStream(track) {
   if (typeof MediaStreamTrackProcessor === 'function') {
-    // maxBufferSize 2: frames that arrive while the encoder is busy are discarded by the
-    // browser rather than queued without bound (the worker counts them from timestamps).
+    // maxBufferSize 2: frames are not queued without bound. The worker reads each frame as
+    // it arrives and counts those its encoder cannot take as dropped; only while a
+    // synchronous openh264 encode runs in the worker itself can the browser discard frames
+    // from this queue unseen (they show as a lower captured rate, not as drops).
     const processor = new MediaStreamTrackProcessor({ track, maxBufferSize: 2 });
     return { readable: processor.readable, kind: 'MediaStreamTrackProcessor', close() {} };
   }

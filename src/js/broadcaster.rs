@@ -145,7 +145,7 @@ export interface BroadcastStats {
   encodeMsP50: number;
   encodeMsP95: number;
   outputKbps: number;
-  /** Frames dropped since the start (camera gaps or a busy encoder). */
+  /** Frames the camera delivered that the encoder did not take (it was busy), since the start. A camera slower than `video.fps` shows in `capturedFps`, not here. */
   droppedFrames: number;
   /** Segments waiting for upload. */
   uploadQueue: number;
