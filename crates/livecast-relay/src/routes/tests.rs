@@ -117,6 +117,20 @@ async fn create_in_open_mode() {
 }
 
 #[tokio::test]
+async fn public_url_makes_the_returned_urls_absolute() {
+    // `--public-url https://relay.example.com/` (the trailing slash is dropped by the config).
+    let r = relay_with(|s| s.public_url = Some("https://relay.example.com".into()));
+    let created = r.send(Request::post("/api/streams").body(Body::empty()).unwrap()).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let v = created.json();
+    let id = v["id"].as_str().unwrap();
+    assert_eq!(v["playbackUrl"], format!("https://relay.example.com/hls/{id}/index.m3u8"));
+    assert_eq!(v["ingestUrl"], format!("https://relay.example.com/live/{id}/"));
+    let status = r.get(&format!("/api/streams/{id}")).await.json();
+    assert_eq!(status["playbackUrl"], format!("https://relay.example.com/hls/{id}/index.m3u8"));
+}
+
+#[tokio::test]
 async fn create_needs_admin_token_unless_open() {
     let r = relay_with(|s| {
         s.open = false;
