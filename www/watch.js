@@ -2,6 +2,7 @@
 // master playlist of a transcoded stream (else its source playlist); `?src=URL` plays any
 // HLS URL. Rendition picker, live stats and plain error messages.
 import init, { Player } from '../pkg/livecast.js';
+import { Sparkline } from './lib/sparkline.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -77,9 +78,30 @@ if (!url) {
   } catch (e) {
     status(e.code === 'PLAYBACK_UNSUPPORTED' ? 'This browser cannot play HLS.' : e.message, true);
   }
+  const seconds = (v) => `${v.toFixed(1)} s`;
+  const mbps = (v) => `${v.toFixed(2)} Mbit/s`;
+  const charts = {
+    latency: new Sparkline($('chart-latency'), { format: seconds, color: '#c62828' }),
+    buffer: new Sparkline($('chart-buffer'), { format: seconds, color: '#1565c0' }),
+    bandwidth: new Sparkline($('chart-bandwidth'), { format: mbps }),
+    bitrate: new Sparkline($('chart-bitrate'), { format: mbps, color: '#6a1b9a' }),
+  };
+  window.charts = charts;
+  let tick = 0;
   setInterval(() => {
     const s = player.stats;
     const level = player.levels[s.level];
+    // Charts take a point a second (the numbers below refresh twice as often).
+    if (tick++ % 2 === 0) {
+      charts.latency.push(s.latency ?? NaN);
+      charts.buffer.push(s.bufferSeconds);
+      charts.bandwidth.push(s.bandwidthEstimate / 1e6);
+      if (level?.bitrate) charts.bitrate.push(level.bitrate / 1e6);
+      $('now-latency').textContent = s.latency == null ? '–' : seconds(s.latency);
+      $('now-buffer').textContent = seconds(s.bufferSeconds);
+      $('now-bandwidth').textContent = mbps(s.bandwidthEstimate / 1e6);
+      $('now-bitrate').textContent = level?.bitrate ? mbps(level.bitrate / 1e6) : '–';
+    }
     $('position').textContent = `${video.currentTime.toFixed(1)} s`;
     $('level').textContent = level ? `${level.name}${player.autoLevelEnabled ? ' (auto)' : ''}` : '–';
     $('bandwidth').textContent = `${(s.bandwidthEstimate / 1e6).toFixed(2)} Mbit/s`;
