@@ -7,34 +7,39 @@
 //   - openh264 in N sub-workers, each encoding whole segments, re-ordered here.
 // The page's main thread only uploads.
 //
-// This file is a wasm-bindgen snippet: it lands in pkg/snippets/<crate>-<hash>/js/, three
-// folders below the package's livecast.js. On the main thread it only exports its URL.
+// This file is not a wasm-bindgen snippet: scripts/pkg-workers.mjs copies it into the
+// package's workers/ folder, beside the two Workers' main scripts that import it
+// (encode-worker-entry.js, openh264-worker-entry.js). The page's glue never imports it.
 
-/** The URL to start this file as a module Worker. */
-export function encodeWorkerUrl() {
-  return import.meta.url;
+/** Starts a new openh264 sub-worker (set by serveEncodeWorker). */
+let startSubWorker = null;
+
+/**
+ * Runs this Worker as the encode worker. `load()` resolves to the initialised glue;
+ * `subWorker(index)` starts one openh264 sub-worker (the parallel backend's).
+ */
+export function serveEncodeWorker(load, subWorker) {
+  startSubWorker = subWorker;
+  serve(load, (glue) => new EncodeWorker(glue));
 }
 
-/** Sub-workers of the parallel openh264 backend carry this name. */
-const SUB_WORKER_NAME = 'livecast-openh264-encoder';
+/** Runs this Worker as an openh264 sub-worker of the parallel backend. */
+export function serveSegmentEncoderWorker(load) {
+  serve(load, (glue) => new SegmentEncoderWorker(glue));
+}
 
-// Run as the encode worker only when this file is the worker's own script: the package's
-// glue imports it too, in pages and in any Worker of the page author's that loads the
-// package, and those must be left alone.
-const isEncodeWorker = typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlobalScope
-  && globalThis.location?.href === import.meta.url;
-if (isEncodeWorker) {
-  // Queue messages until the wasm module is ready, so none is lost.
+/** Queues messages until the wasm module is ready, so none is lost; a module that does not
+ *  load is reported as a fatal error. */
+function serve(load, make) {
   const early = [];
   globalThis.onmessage = (event) => early.push(event.data);
-  import(new URL('../../../livecast.js', import.meta.url))
-    .then(async (glue) => {
-      await glue.default();
-      const worker = globalThis.name === SUB_WORKER_NAME ? new SegmentEncoderWorker(glue) : new EncodeWorker(glue);
+  load()
+    .then((glue) => {
+      const worker = make(glue);
       globalThis.onmessage = (event) => worker.handle(event.data);
       for (const message of early) worker.handle(message);
     })
-    .catch((error) => post({ type: 'error', code: 'WORKER_FAILED', fatal: true, message: `the encode worker could not load: ${error?.message ?? error}` }));
+    .catch((error) => post({ type: 'error', code: 'ENCODER_FAILED', fatal: true, message: `the encode worker could not load the wasm module: ${error?.message ?? error}` }));
 }
 
 function post(message, transfer = []) {
@@ -296,9 +301,13 @@ class ParallelOpenH264Backend {
     this.maxInFlight = Math.ceil(config.fps * config.segmentSeconds * 1.5) * count;
     this.waiters = [];
     this.workers = Array.from({ length: count }, (_, i) => {
-      const w = new Worker(encodeWorkerUrl(), { type: 'module', name: SUB_WORKER_NAME });
+      const w = startSubWorker(i);
       w.onmessage = (event) => this.onMessage(event.data);
-      w.onerror = (event) => this.fail(new Error(`openh264 worker ${i} failed: ${event.message}`));
+      w.onerror = (event) => {
+        event.preventDefault();
+        this.fail(new Error(`openh264 worker ${i} failed: ${event.message || 'its script could not be loaded'}`));
+      };
+      w.onmessageerror = () => this.fail(new Error(`openh264 worker ${i}: a message could not be deserialised`));
       w.postMessage({ type: 'configure', config });
       return w;
     });

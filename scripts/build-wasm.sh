@@ -28,8 +28,10 @@ if [ "$profile" = --release ] && [ -x "$wasm_opt" ]; then
   done
 fi
 
-# pkg/package.json (written by wasm-pack for the full module) also exports the player
-# module as `livecast/player`.
+# The package's entry starts the encode Worker, whose scripts go into pkg/workers/
+# (scripts/pkg-workers.mjs says why). pkg/package.json (written by wasm-pack for the full
+# module) also exports the player module as `livecast/player`.
+node scripts/pkg-workers.mjs pkg
 node scripts/pkg-exports.mjs pkg
 
 # hls.js is the reference player of the tests (www/tests/play-levels.html) and of the player

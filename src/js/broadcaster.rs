@@ -24,13 +24,15 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{
     AbortController, Headers, MediaStream, MediaStreamConstraints,
-    MediaStreamTrack, MessageEvent, RequestInit, Response, Worker, WorkerOptions, WorkerType,
+    MediaStreamTrack, MessageEvent, RequestInit, Response, Worker,
 };
 
-#[wasm_bindgen(module = "/js/encode-worker.js")]
+#[wasm_bindgen(module = "/js/encode-worker-start.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = encodeWorkerUrl)]
-    fn encode_worker_url() -> String;
+    /// A new encode Worker (made by the package's entry, livecast.js) whose messages, and
+    /// failures as `{ type: "error" }` messages, go to `on_message`.
+    #[wasm_bindgen(js_name = startEncodeWorker, catch)]
+    fn start_encode_worker(on_message: &Function) -> Result<Worker, JsValue>;
 }
 
 #[wasm_bindgen(module = "/js/frame-source.js")]
@@ -354,10 +356,11 @@ impl Broadcaster {
     }
 
     /// The video being broadcast (the camera the Broadcaster opened, or the stream given
-    /// to `start`), for a preview `<video>`; `null` before `start` and after `stop`.
-    #[wasm_bindgen(getter, js_name = mediaStream)]
-    pub fn media_stream(&self) -> Option<MediaStream> {
-        self.inner.borrow().stream.clone()
+    /// to `start`), for a preview `<video>` (`video.srcObject = b.mediaStream`); `null`
+    /// before `start` and after `stop`.
+    #[wasm_bindgen(getter, js_name = mediaStream, unchecked_return_type = "MediaStream | null")]
+    pub fn media_stream(&self) -> JsValue {
+        self.inner.borrow().stream.clone().map_or(JsValue::NULL, JsValue::from)
     }
 
     /// Starts broadcasting `stream` (or the camera, asked for at the configured size when
@@ -760,17 +763,16 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
     inner.borrow_mut().frame_source = Some(source.clone());
 
     // 3. The encode Worker.
-    let worker_options = WorkerOptions::new();
-    worker_options.set_type(WorkerType::Module);
-    let worker = Worker::new_with_options(&encode_worker_url(), &worker_options)
-        .map_err(|e| broadcast_error(ErrorCode::EncoderFailed, format!("cannot start the encode worker: {}", js_message(&e))))?;
+    // Its failures (script not loaded, an error thrown, no `ready` in time) come as `error`
+    // messages: start() rejects with ENCODER_FAILED instead of waiting.
     let weak = Rc::downgrade(inner);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         if let Some(inner) = weak.upgrade() {
             on_worker_message(&inner, event.data());
         }
     });
-    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let worker = start_encode_worker(on_message.as_ref().unchecked_ref())
+        .map_err(|e| broadcast_error(ErrorCode::EncoderFailed, format!("cannot start the encode worker: {}", js_message(&e))))?;
     let config = object(&[
         ("width", options.width.into()),
         ("height", options.height.into()),
