@@ -279,6 +279,14 @@ pub struct Player {
 }
 
 #[wasm_bindgen]
+extern "C" {
+    /// The Player's options as the page passed them: typed `PlayerConfig`, and optional
+    /// (`config?: PlayerConfig | null`), unlike an `unchecked_param_type` parameter.
+    #[wasm_bindgen(typescript_type = "PlayerConfig")]
+    pub type PlayerConfigValue;
+}
+
+#[wasm_bindgen]
 impl Player {
     /// Whether this browser can play through the Player: Media Source Extensions with
     /// fMP4 H.264. (Where it cannot but plays HLS natively, `load` falls back to that.)
@@ -287,13 +295,14 @@ impl Player {
         mse_supported()
     }
 
-    /// A player for `video`; throws `INVALID_CONFIG` (TypeError or RangeError) naming a
-    /// bad option.
+    /// A player for `video` (`config` optional: every option has a default); throws
+    /// `INVALID_CONFIG` (TypeError or RangeError) naming a bad option.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "HTMLVideoElement")] video: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "PlayerConfig")] config: JsValue,
+        config: Option<PlayerConfigValue>,
     ) -> Result<Player, JsValue> {
+        let config = config.map_or(JsValue::UNDEFINED, JsValue::from);
         let video = video.dyn_into::<HtmlMediaElement>().map_err(|_| LivecastError::ConfigType {
             object: "Player",
             message: "the first argument must be a <video> element".into(),

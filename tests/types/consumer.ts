@@ -49,7 +49,10 @@ export async function goLive(relayUrl: string, streamId: string, streamKey: stri
   b.addEventListener('state', (e: Event) => console.log((e as CustomEvent<BroadcasterState>).detail));
   await b.start();
   const state: BroadcasterState = b.state;
-  const preview: MediaStream | undefined = b.mediaStream;
+  const preview: MediaStream | null = b.mediaStream;
+  // The preview as pages write it: `srcObject` takes `MediaStream | null`.
+  const video = document.createElement('video');
+  video.srcObject = b.mediaStream;
   void state;
   void preview;
   return async () => {
@@ -118,6 +121,8 @@ export function watch(video: HTMLVideoElement, url: string): () => void {
     segmentRetry: { maxRetries: 2, retryDelayMs: 200, backoff: 'linear' },
   };
   const player = new Player(video, config);
+  // Every option has a default: the config may be left out.
+  new Player(document.createElement('video')).destroy();
   player.on('manifestLoaded', ({ levels, live }) => console.log(levels.map((l: PlayerLevel) => `${l.name} ${l.bitrate}`), live));
   player.on('levelSwitched', ({ level }) => console.log(player.levels[level].height ?? 0));
   player.on('error', (e: PlayerErrorEvent) => { if (e.fatal && e.type === 'network') console.error(e.details, e.message); });
