@@ -216,7 +216,7 @@ function showStats(stats) {
   charts.kbps.push(stats.outputKbps);
   $('now-kbps').textContent = kbps(stats.outputKbps);
   charts.fps.push(stats.encodedFps);
-  $('now-fps').textContent = `${stats.encodedFps.toFixed(1)} of ${stats.capturedFps.toFixed(1)} fps captured`;
+  $('now-fps').textContent = `${stats.encodedFps.toFixed(1)} fps`;
   charts.encode.push(stats.encodeMsP95);
   $('now-encode').textContent = `${stats.encodeMsP95.toFixed(1)} ms`;
 }
@@ -267,7 +267,7 @@ async function start() {
     broadcaster.on('stats', showStats);
     broadcaster.on('segment', (s) => {
       charts.upload.push(s.uploadMs);
-      $('now-upload').textContent = `${s.uploadMs.toFixed(0)} ms for ${(s.bytes / 1024).toFixed(0)} KiB`;
+      $('now-upload').textContent = `${s.uploadMs.toFixed(0)} ms`;
       const ladder = s.renditions.length ? `, renditions ${s.renditions.map((r) => `${r.height}p`).join(' ')} by ${s.transcoder}` : '';
       const paid = s.payment ? `, paid ${s.payment.tickets} ticket(s) worth ${Wallet.formatEther(s.payment.ev)} ETH for a fee of ${Wallet.formatEther(s.payment.fee)} ETH` : '';
       log(`segment ${s.seq}: ${(s.bytes / 1024).toFixed(0)} KiB, ${s.durationMs} ms, uploaded in ${s.uploadMs.toFixed(0)} ms${ladder}${paid}`);
