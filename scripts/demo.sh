@@ -44,7 +44,7 @@ bash scripts/setup.sh
 
 # The wasm package: rebuilt only when a file it is built from is newer than its output.
 wasm_inputs=(src js crates/livecast-core crates/livecast-openh264 crates/livecast-protocol
-  crates/livecast-broker Cargo.toml Cargo.lock package-lock.json scripts/build-wasm.sh scripts/pkg-exports.mjs)
+  crates/livecast-broker Cargo.toml Cargo.lock package-lock.json scripts/build-wasm.sh scripts/*.mjs)
 wasm_outputs=(pkg/livecast_bg.wasm pkg/player/livecast_player_bg.wasm pkg/package.json)
 stale=
 for out in "${wasm_outputs[@]}"; do
