@@ -41,6 +41,9 @@ step "relay and transcoder binaries for the end-to-end tests (the transcoder opt
 cargo build -p livecast-relay
 cargo build --release -p livecast-transcoder
 
+step "the npm package as apps use it (node --test tests/package): the tarball's files, Vite build/dev, webpack 5 and plain ESM apps broadcasting to a relay and playing back, strict TypeScript on the README's examples"
+node --test --test-concurrency=1 tests/package/
+
 step "browser end-to-end tests (node --test tests/e2e)"
 node --test --test-concurrency=1 tests/e2e/
 
