@@ -10,7 +10,7 @@
 // target/debug/livecast-relay.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +109,15 @@ test('vite build + vite preview', async () => {
     logLevel: 'warn',
     build: { outDir, emptyOutDir: true, rollupOptions: { input: { broadcast: join(app, 'broadcast.html'), watch: join(app, 'watch.html') } } },
   });
+  // The Workers were bundled and emitted as chunks of their own, and no raw copy of the
+  // package's glue was (one whose ./snippets/ imports would 404).
+  const assets = await readdir(join(outDir, 'assets'));
+  for (const worker of ['encode-worker-entry', 'openh264-worker-entry']) {
+    assert.ok(assets.some((f) => f.startsWith(worker) && f.endsWith('.js')), `${worker} emitted: ${assets.join(' ')}`);
+  }
+  for (const f of assets.filter((a) => a.endsWith('.js'))) {
+    assert.doesNotMatch(await readFile(join(outDir, 'assets', f), 'utf8'), /from\s*["']\.\/snippets\//, `${f} is bundled, not a raw copy`);
+  }
   const server = await preview({ root: app, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: 0 } });
   closers.push(() => new Promise((ok) => server.httpServer.close(ok)));
   await broadcastAndWatch(server.resolvedUrls.local[0].replace(/\/$/, ''));
