@@ -25,8 +25,11 @@ data="${LIVECAST_DEMO_DATA:-./relay-data}"
 
 # Every process started below, stopped (and waited for) however the script ends.
 pids=()
+build_pid=
 cleanup() {
   trap - EXIT INT TERM
+  # A build still running: its whole process group (cargo and its compilers).
+  if [ -n "$build_pid" ]; then kill -TERM -- "-$build_pid" 2>/dev/null || true; wait "$build_pid" 2>/dev/null || true; fi
   [ ${#pids[@]} -gt 0 ] || return 0
   kill "${pids[@]}" 2>/dev/null || true
   for _ in $(seq 100); do
@@ -40,6 +43,18 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
+# Runs a build in a process group of its own and waits for it: bash runs a trap only once
+# its foreground command has finished, so a SIGTERM would otherwise wait for the whole build.
+build() {
+  if ! command -v setsid >/dev/null; then "$@"; return; fi
+  setsid "$@" &
+  build_pid=$!
+  local status=0
+  wait "$build_pid" || status=$?
+  build_pid=
+  return "$status"
+}
+
 bash scripts/setup.sh
 
 # The wasm package: rebuilt only when a file it is built from is newer than its output.
@@ -51,14 +66,14 @@ for out in "${wasm_outputs[@]}"; do
   if [ ! -f "$out" ] || [ -n "$(find "${wasm_inputs[@]}" -type f -newer "$out" -print -quit)" ]; then stale=1; fi
 done
 if [ -n "$stale" ]; then
-  bash scripts/build-wasm.sh
+  build bash scripts/build-wasm.sh
 else
   echo "pkg/ is up to date"
 fi
 # The same two builds as scripts/test.sh (building both packages in one cargo command
 # unifies their features differently and would recompile both).
-cargo build -p livecast-relay
-cargo build --release -p livecast-transcoder
+build cargo build -p livecast-relay
+build cargo build --release -p livecast-transcoder
 
 mkdir -p "$data"
 

@@ -94,7 +94,8 @@ before(async () => {
     demo.stdout.on('data', onData);
     demo.once('exit', (code) => { clearTimeout(timer); reject(new Error(`demo.sh exited with ${code}:\n${output}`)); });
   });
-  console.log(`demo.sh printed its URL after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const built = output.split('\n').filter((l) => /Finished|up to date|Compiling|Done in/.test(l)).map((l) => l.trim());
+  console.log(`demo.sh printed its URL after ${((Date.now() - started) / 1000).toFixed(1)} s (${built.join('; ')})`);
   services = await descendants(demo.pid);
   browser = await openBrowser({ fakeCamera: join(dir, 'camera.y4m') });
   await browser.page.setViewportSize({ width: 1280, height: 800 });
