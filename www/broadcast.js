@@ -140,7 +140,7 @@ async function showFunds() {
     const unlocking = info.withdrawRound ? ` (unlocking: withdraw from round ${info.withdrawRound})` : '';
     $('funds').textContent = `Funds on the TicketBroker, read from the chain at ${new Date().toLocaleTimeString()}: `
       + `deposit ${Wallet.formatEther(info.deposit)} ETH, reserve ${Wallet.formatEther(info.reserve)} ETH${unlocking}.`;
-    window.fundsShown = { deposit: String(info.deposit), reserve: String(info.reserve), sender: sender ?? null };
+    window.fundsShown = { deposit: String(info.deposit), reserve: String(info.reserve), sender: sender ?? null, reads: (window.fundsShown?.reads ?? 0) + 1 };
   } catch (e) {
     $('funds').textContent = `Funds on the TicketBroker: could not be read (${e.code ?? ''} ${e.message}).`;
   }

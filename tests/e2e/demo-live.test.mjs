@@ -223,6 +223,8 @@ test('demo page: Go live with the dev wallet; encoder, stats, charts, funds from
   const latest = await page.evaluate(() => window.fundsShown);
   assert.equal(BigInt(latest.deposit), chain.deposit, 'the deposit shown is the chain\'s');
   assert.equal(BigInt(latest.reserve), chain.reserve);
+  // ... and read again while live (every few seconds), not once at connect.
+  await page.waitForFunction((n) => window.fundsShown.reads > n, latest.reads, { timeout: 15_000 });
   assert.ok(chain.deposit > 0n && chain.deposit <= 5n * ETH / 10n, `deposit ${chain.deposit}`);
   assert.match(shown.funds, /read from the chain at .*deposit 0\.\d+ ETH, reserve 0\.1 ETH/);
   assert.notEqual(shown.funds.includes('deposit 0 ETH'), true, shown.funds);
@@ -234,6 +236,23 @@ test('demo page: Go live with the dev wallet; encoder, stats, charts, funds from
   assert.ok(shown.boxes.stats.bottom <= 800 && shown.boxes.spend.bottom <= 800, JSON.stringify(shown.boxes));
   assert.ok(shown.boxes.start.bottom <= 800, JSON.stringify(shown.boxes.start));
   assert.ok(shown.scrollWidth <= 1280, `page is ${shown.scrollWidth} px wide`);
+
+  // The watch link, as a person follows it: the stream plays, with its live charts.
+  const [watch] = await Promise.all([browser.context.waitForEvent('page'), page.click('#watch-link')]);
+  try {
+    await watch.setViewportSize({ width: 1280, height: 800 });
+    await watch.waitForFunction(() => window.charts && ['latency', 'buffer', 'bandwidth'].every((k) => window.charts[k].values.length >= 2)
+      && document.getElementById('video').currentTime > 1, null, { timeout: 45_000 });
+    const seen = await watch.evaluate(() => ({
+      latency: document.getElementById('latency').textContent,
+      scrollWidth: document.documentElement.scrollWidth,
+      chartsBottom: document.querySelector('.charts').getBoundingClientRect().bottom,
+    }));
+    assert.match(seen.latency, /^\d+\.\d s$/);
+    assert.ok(seen.scrollWidth <= 1280 && seen.chartsBottom <= 800, JSON.stringify(seen));
+  } finally {
+    await watch.close();
+  }
 
   await page.click('#stop');
   await page.waitForFunction(() => window.broadcastEnded, null, { timeout: 30_000 });
