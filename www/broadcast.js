@@ -154,6 +154,7 @@ async function confirmFunding(broker, deposit, reserve) {
   $('funding-text').textContent = `Your wallet will send ${Wallet.formatEther(need.total)} ETH to the TicketBroker for session key ${key}: `
     + `deposit ${Wallet.formatEther(need.deposit)} ETH + reserve ${Wallet.formatEther(need.reserve)} ETH. You can get what is left back with Unlock, then Withdraw.`;
   $('confirm-funding').hidden = false;
+  $('status').textContent = 'Confirm the funding below: nothing is sent before you do.';
   try {
     return await new Promise((resolve) => {
       $('funding-ok').onclick = () => resolve(true);
@@ -278,7 +279,7 @@ async function start() {
     $('watch-link').href = watch;
     $('watch-link').textContent = location.origin + watch;
     $('watch').hidden = false;
-    $('status').textContent = 'Opening the camera…';
+    $('status').textContent = payment ? 'Funding the session key (if needed) and opening the camera…' : 'Opening the camera…';
     await broadcaster.start();
     $('preview').srcObject = broadcaster.mediaStream;
     $('status').textContent = `Live as stream ${stream.id}.`;
