@@ -22,7 +22,7 @@ const WORKER_FILES = ['encode-worker-entry.js', 'openh264-worker-entry.js', 'enc
 const entry = join(dir, 'livecast.js');
 const glue = join(dir, 'livecast_glue.js');
 const current = await readFile(entry, 'utf8');
-if (!current.startsWith(MARKER)) await rename(entry, glue);
+if (!current.includes(MARKER)) await rename(entry, glue);
 else await access(glue);
 
 const glueText = await readFile(glue, 'utf8');
@@ -32,7 +32,8 @@ if (!start) throw new Error(`${glue} does not import encode-worker-start.js: was
 await mkdir(join(dir, 'workers'), { recursive: true });
 for (const file of WORKER_FILES) await copyFile(join(js, file), join(dir, 'workers', file));
 
-await writeFile(entry, `${MARKER}: the wasm-bindgen glue (livecast_glue.js) and the
+await writeFile(entry, `/* @ts-self-types="./livecast.d.ts" */
+${MARKER}: the wasm-bindgen glue (livecast_glue.js) and the
 // Broadcaster's encode Worker, started here with the form bundlers rewrite and emit.
 // Written by scripts/pkg-workers.mjs.
 import { setEncodeWorkerFactory } from '${start[1]}';
