@@ -27,7 +27,7 @@ pub struct StatsSnapshot {
     pub encode_ms_p95: f64,
     /// Encoder output, kbit/s.
     pub output_kbps: f64,
-    /// Frames dropped since the start (the encoder was busy or the camera skipped).
+    /// Frames the camera delivered that the encoder did not take (it was busy), since the start.
     pub dropped_frames: u64,
     /// Segments waiting for upload.
     pub upload_queue: usize,
