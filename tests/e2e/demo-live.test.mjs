@@ -129,6 +129,7 @@ test('demo.sh: the printed URL carries the ports it was given, and the page uses
   await page.goto(`${pageUrl}&wallet=dev`);
   await page.waitForFunction(() => window.livecastReady && document.getElementById('wallet-choice').value === 'dev');
   assert.equal(await page.inputValue('#dev-rpc'), `http://127.0.0.1:${ports.ANVIL_PORT}`);
+  await page.waitForFunction(() => document.getElementById('transcoders').textContent !== '');
   const transcoders = await page.textContent('#transcoders');
   assert.ok(transcoders.includes(`127.0.0.1:${ports.TRANSCODER_PORT}`), transcoders);
 });
