@@ -131,7 +131,7 @@ fn broadcaster_options_are_checked_with_typed_errors() {
         assert!(Broadcaster::new(options(&json)).is_ok(), "{json}");
     }
     assert_eq!(b.state(), "idle");
-    assert!(b.media_stream().is_none());
+    assert!(b.media_stream().is_null(), "null (not undefined) before start: `video.srcObject = b.mediaStream` type-checks");
     let cases = [
         (r#"{"streamId":"a","streamKey":"k"}"#, "TypeError", "`relayUrl` is required"),
         (r#"{"relayUrl":"ftp://x","streamId":"a","streamKey":"k"}"#, "RangeError", "`relayUrl` must be an http(s) URL"),
