@@ -181,13 +181,16 @@ pub async fn serve(
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(ActiveIo { inner: stream, activity: activity.clone() });
         let app = app.clone();
+        let counted = activity.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            counted.requests.fetch_add(1, Ordering::Relaxed);
             req.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(req.map(Body::new))
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let idle = limits.idle_timeout;
+        let header = limits.header_read_timeout;
         tokio::spawn(async move {
             let _permit: OwnedSemaphorePermit = permit;
             let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
@@ -197,6 +200,7 @@ pub async fn serve(
                     tracing::debug!(%peer, "connection: {e}");
                 },
                 () = activity.idle_for(idle) => tracing::debug!(%peer, "connection idle for {idle:?}: closed"),
+                () = activity.no_request_within(header) => tracing::debug!(%peer, "no request within {header:?}: closed"),
             }
         });
     }
@@ -214,11 +218,23 @@ pub async fn serve(
 struct Activity {
     start: Instant,
     last_ms: AtomicU64,
+    /// Request heads received so far.
+    requests: AtomicU64,
 }
 
 impl Activity {
     fn new() -> Self {
-        Self { start: Instant::now(), last_ms: AtomicU64::new(0) }
+        Self { start: Instant::now(), last_ms: AtomicU64::new(0), requests: AtomicU64::new(0) }
+    }
+
+    /// Resolves when no request head has arrived `within` of the accept; never otherwise.
+    /// hyper's header timer does not run while the auto builder is still reading the first
+    /// bytes to tell HTTP/1 from HTTP/2, nor before an HTTP/2 connection's first request.
+    async fn no_request_within(&self, within: Duration) {
+        tokio::time::sleep_until((self.start + within).into()).await;
+        if self.requests.load(Ordering::Relaxed) > 0 {
+            std::future::pending::<()>().await;
+        }
     }
 
     fn touch(&self) {
