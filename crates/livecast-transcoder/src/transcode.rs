@@ -183,8 +183,9 @@ pub fn larger_than_source(profile: &Profile, sps: &SpsInfo) -> bool {
 }
 
 /// Decodes the source and encodes every profile, in parallel on `pool`. A profile larger
-/// than the source gives `None`. Each decoded picture goes through every encoder before the
-/// next is decoded, so memory holds one picture, not the segment.
+/// than the source gives `None`. Each decoded picture goes through every encoder on the pool
+/// while the calling thread decodes the next one, so memory holds two pictures, not the
+/// segment.
 pub fn transcode(
     source: &Source,
     profiles: &[Profile],
@@ -195,25 +196,52 @@ pub fn transcode(
         .iter()
         .map(|p| if larger_than_source(p, &source.sps) { Ok(None) } else { RenditionEncoder::new(p, source.fps, frames).map(Some) })
         .collect::<Result<_, _>>()?;
-    let codec = |e: livecast_openh264::Error| TranscodeError::Codec(format!("decode: {e}"));
-    let mut decoder = Decoder::new().map_err(codec)?;
+    let mut decoder = Decoder::new().map_err(decode_error)?;
+    let mut units = source.units.iter();
     let mut shown = 0usize;
-    for unit in &source.units {
-        let Some(picture) = decoder.decode(unit).map_err(codec)? else { continue };
-        if (picture.width, picture.height) != (source.sps.width, source.sps.height) {
-            return Err(TranscodeError::Codec(format!(
-                "decoded a {}x{} picture from a {}x{} SPS",
-                picture.width, picture.height, source.sps.width, source.sps.height
-            )));
-        }
+    let mut next = decode_next(&mut decoder, &mut units, source)?;
+    // While the pool encodes picture i, this thread decodes picture i + 1.
+    while let Some(picture) = next {
         let Some(&pts) = source.pts.get(shown) else { break };
-        pool.install(|| encoders.par_iter_mut().flatten().try_for_each(|e| e.push(&picture, pts)))?;
+        let mut encoded = Ok(());
+        let mut decoded = Ok(None);
+        pool.in_place_scope(|scope| {
+            scope.spawn(|_| encoded = encoders.par_iter_mut().flatten().try_for_each(|e| e.push(&picture, pts)));
+            decoded = decode_next(&mut decoder, &mut units, source);
+        });
+        encoded?;
         shown += 1;
+        next = decoded?;
     }
     if shown == 0 {
         return Err(TranscodeError::Codec("no picture decoded".into()));
     }
     Ok(encoders.into_iter().map(|e| e.map(RenditionEncoder::finish)).collect())
+}
+
+fn decode_error(e: livecast_openh264::Error) -> TranscodeError {
+    TranscodeError::Codec(format!("decode: {e}"))
+}
+
+/// Feeds access units to the decoder until it gives a picture (checked against the SPS
+/// size) or the units run out.
+fn decode_next<'a>(
+    decoder: &mut Decoder,
+    units: &mut impl Iterator<Item = &'a Vec<u8>>,
+    source: &Source,
+) -> Result<Option<DecodedPicture>, TranscodeError> {
+    for unit in units {
+        if let Some(picture) = decoder.decode(unit).map_err(decode_error)? {
+            if (picture.width, picture.height) != (source.sps.width, source.sps.height) {
+                return Err(TranscodeError::Codec(format!(
+                    "decoded a {}x{} picture from a {}x{} SPS",
+                    picture.width, picture.height, source.sps.width, source.sps.height
+                )));
+            }
+            return Ok(Some(picture));
+        }
+    }
+    Ok(None)
 }
 
 /// Reusable buffers for one scaled picture.
