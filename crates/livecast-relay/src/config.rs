@@ -34,7 +34,7 @@ pub const DEFAULT_MAX_DURATION_FACTOR: f64 = 4.0;
 /// Default cap on a segment's duration, seconds, whatever the stream's usual segment.
 pub const DEFAULT_MAX_SEGMENT_SECS: f64 = 30.0;
 /// Default `--open` stream creations allowed per client address and minute.
-pub const DEFAULT_OPEN_CREATES_PER_MINUTE: u32 = 10;
+pub const DEFAULT_OPEN_CREATES_PER_MINUTE: u32 = 30;
 
 /// Livecast relay: takes MPEG-TS segments uploaded by a browser broadcaster and serves live
 /// HLS of them.
