@@ -319,6 +319,21 @@ fn recover(db: &Db, storage: &Storage) -> Result<Recovery, RecoverError> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_master_playlists_sps_probe_is_read_once_per_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _) = AppState::open(Settings::for_tests(dir.path().join("data"))).unwrap();
+        let data = &crate::test_media::segments()[0];
+        state.storage().write_segment("s1", 0, data).unwrap();
+        let probe = state.source_probe("s1", 0).await.unwrap().expect("an SPS");
+        assert!(probe.codecs.starts_with("avc1."), "{probe:?}");
+        // Cached: the file is not read again for the same seq...
+        std::fs::remove_file(state.storage().segment_path("s1", 0)).unwrap();
+        assert_eq!(state.source_probe("s1", 0).await.unwrap(), Some(probe));
+        // ...and read for a new one (here missing: no SPS).
+        assert_eq!(state.source_probe("s1", 1).await.unwrap(), None);
+    }
+
     #[test]
     fn recovery_reconciles_disk_and_database() {
         let dir = tempfile::tempdir().unwrap();
