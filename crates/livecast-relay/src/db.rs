@@ -306,6 +306,27 @@ pub fn segments(conn: &Connection, stream_id: &str) -> rusqlite::Result<Vec<Segm
     rows
 }
 
+/// The stream's latest `n` segments (highest `seq`), by ascending `seq`.
+pub fn latest_segments(conn: &Connection, stream_id: &str, n: usize) -> rusqlite::Result<Vec<SegmentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE stream_id = ?1 ORDER BY seq DESC LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query_map(params![stream_id, n as i64], segment_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// The stream's segments with `after < seq < before` (`after` `None`: from the first), by
+/// ascending `seq`.
+pub fn segments_between(conn: &Connection, stream_id: &str, after: Option<u32>, before: u32) -> rusqlite::Result<Vec<SegmentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE stream_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq"
+    ))?;
+    let after = after.map_or(-1, i64::from);
+    let rows = stmt.query_map(params![stream_id, after, before], segment_from_row)?.collect();
+    rows
+}
+
 /// Counts and bounds of a stream's segments, computed by SQLite (no row is loaded).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SegmentSummary {

@@ -115,6 +115,7 @@ struct Inner {
     uploads: livecast_serve::Uploads,
     creates: CreateLimiter,
     source_probe: Mutex<HashMap<String, (u32, Option<SourceProbe>)>>,
+    prefixes: crate::window::Prefixes,
 }
 
 /// Per-client-address limiter of `--open` stream creation (governor's keyed GCRA).
@@ -188,6 +189,7 @@ impl AppState {
             uploads,
             creates,
             source_probe: Mutex::new(HashMap::new()),
+            prefixes: crate::window::Prefixes::default(),
         };
         Ok((AppState { inner: Arc::new(inner) }, recovery))
     }
@@ -210,6 +212,11 @@ impl AppState {
     /// The transcoder nodes.
     pub fn transcoders(&self) -> &Registry {
         &self.inner.transcoders
+    }
+
+    /// What the live playlists keep of the rows before their window.
+    pub fn prefixes(&self) -> &crate::window::Prefixes {
+        &self.inner.prefixes
     }
 
     /// The bound on segment bodies read at once.

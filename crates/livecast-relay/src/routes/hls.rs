@@ -34,17 +34,25 @@ pub const PLAYLIST_CACHE_CONTROL: &str = "max-age=1";
 pub const SEGMENT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// `GET /hls/{id}/index.m3u8`: a sliding window while live, everything once ended.
+///
+/// While live it costs O(window): the rows before the window are summed once per stream and
+/// extended as it slides ([`crate::window`]).
 pub async fn playlist(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
-    let (stream, segments) = state
+    let window = state.settings().window_segments;
+    let shared = state.clone();
+    let list = state
         .db()
         .call(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
-            Ok((stream, db::segments(c, &id)?))
+            if stream.ended_at_ms.is_some() {
+                Ok(playlist::media_playlist(&db::segments(c, &id)?, true, window))
+            } else {
+                Ok(shared.prefixes().live_playlist(c, &id, window)?)
+            }
         })
         .await?;
-    let ended = stream.ended_at_ms.is_some();
-    let text = playlist::render(&playlist::media_playlist(&segments, ended, state.settings().window_segments));
+    let text = playlist::render(&list);
     let headers = [(header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE), (header::CACHE_CONTROL, PLAYLIST_CACHE_CONTROL)];
     Ok((headers, text).into_response())
 }

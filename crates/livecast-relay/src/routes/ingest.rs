@@ -357,6 +357,7 @@ async fn store_source(
     let stored = row.clone();
     let insert_id = id.clone();
     state.db().call(move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
+    state.prefixes().stored(&id, seq);
     tracing::info!(stream = %id, seq, bytes = row.size, duration = row.duration_secs, "segment stored");
     Ok((StatusCode::CREATED, accepted(&row, false), row))
 }
