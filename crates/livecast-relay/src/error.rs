@@ -240,12 +240,14 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<livecast_serve::BodyError> for AppError {
-    fn from(e: livecast_serve::BodyError) -> Self {
+impl From<livecast_serve::ServeError> for AppError {
+    fn from(e: livecast_serve::ServeError) -> Self {
+        use livecast_serve::ServeError;
         match e {
-            livecast_serve::BodyError::TooLarge { limit } => Self::PayloadTooLarge { limit },
-            livecast_serve::BodyError::TooSlow { .. } => Self::TooSlow(e.to_string()),
-            livecast_serve::BodyError::Read(m) => Self::BodyRead(m),
+            ServeError::BodyTooLarge { limit } => Self::PayloadTooLarge { limit },
+            ServeError::BodyTooSlow { .. } => Self::TooSlow(e.to_string()),
+            ServeError::BodyRead(m) => Self::BodyRead(m),
+            other => Self::internal(other),
         }
     }
 }

@@ -81,7 +81,7 @@ impl Default for ConnLimits {
     }
 }
 
-/// What can stop a server from starting or serving.
+/// What can stop a server from starting or serving, or a request body from being read.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The file-descriptor limit is too low for the requested connection cap.
@@ -105,6 +105,29 @@ pub enum ServeError {
     /// Accepting or serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    /// A request body over the cap (declared or received).
+    #[error("the body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The cap.
+        limit: u64,
+    },
+    /// Slower than [`BodyRate::min_bytes_per_sec`] after the grace, or stalled.
+    #[error("the body arrives too slowly: {received} bytes in {elapsed_ms} ms (at least {min_rate} bytes/s after {grace_secs} s, no pause over {stall_secs} s)")]
+    BodyTooSlow {
+        /// Bytes received.
+        received: u64,
+        /// Since the body started.
+        elapsed_ms: u64,
+        /// The floor.
+        min_rate: u64,
+        /// The grace, seconds.
+        grace_secs: u64,
+        /// The stall deadline, seconds.
+        stall_secs: u64,
+    },
+    /// The connection failed mid-body.
+    #[error("could not read the body: {0}")]
+    BodyRead(String),
 }
 
 /// Raises the soft file-descriptor limit to the hard one and returns the connection cap:
@@ -322,34 +345,6 @@ impl Default for BodyRate {
     }
 }
 
-/// Why a body was not read.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    /// More than the cap (declared or received).
-    #[error("the body is larger than {limit} bytes")]
-    TooLarge {
-        /// The cap.
-        limit: u64,
-    },
-    /// Slower than [`BodyRate::min_bytes_per_sec`] after the grace, or stalled.
-    #[error("the body arrives too slowly: {received} bytes in {elapsed_ms} ms (at least {min_rate} bytes/s after {grace_secs} s, no pause over {stall_secs} s)")]
-    TooSlow {
-        /// Bytes received.
-        received: u64,
-        /// Since the body started.
-        elapsed_ms: u64,
-        /// The floor.
-        min_rate: u64,
-        /// The grace, seconds.
-        grace_secs: u64,
-        /// The stall deadline, seconds.
-        stall_secs: u64,
-    },
-    /// The connection failed mid-body.
-    #[error("could not read the body: {0}")]
-    Read(String),
-}
-
 /// The body's declared `Content-Length`, when it is a number.
 pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
     headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
@@ -358,10 +353,10 @@ pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
 /// Reads the whole body: refused as soon as it exceeds `limit` (checked against the
 /// declared length first, then against the bytes received, so at most `limit` bytes are
 /// buffered) or falls below `rate`.
-pub async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: u64, rate: BodyRate) -> Result<Vec<u8>, BodyError> {
+pub async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: u64, rate: BodyRate) -> Result<Vec<u8>, ServeError> {
     let declared = declared_length(headers);
     if declared.is_some_and(|n| n > limit) {
-        return Err(BodyError::TooLarge { limit });
+        return Err(ServeError::BodyTooLarge { limit });
     }
     let start = Instant::now();
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
@@ -369,7 +364,7 @@ pub async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: u64, 
     loop {
         let allowed = rate.grace + Duration::from_secs_f64(buf.len() as f64 / rate.min_bytes_per_sec.max(1) as f64);
         let left = allowed.saturating_sub(start.elapsed()).min(rate.stall);
-        let too_slow = |received: usize| BodyError::TooSlow {
+        let too_slow = |received: usize| ServeError::BodyTooSlow {
             received: received as u64,
             elapsed_ms: start.elapsed().as_millis() as u64,
             min_rate: rate.min_bytes_per_sec,
@@ -379,12 +374,12 @@ pub async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: u64, 
         let frame = match tokio::time::timeout(left, body.frame()).await {
             Err(_) => return Err(too_slow(buf.len())),
             Ok(None) => return Ok(buf),
-            Ok(Some(Err(e))) => return Err(BodyError::Read(e.to_string())),
+            Ok(Some(Err(e))) => return Err(ServeError::BodyRead(e.to_string())),
             Ok(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {
             if (buf.len() + data.len()) as u64 > limit {
-                return Err(BodyError::TooLarge { limit });
+                return Err(ServeError::BodyTooLarge { limit });
             }
             buf.extend_from_slice(&data);
         }
@@ -543,19 +538,19 @@ mod tests {
         let body = slow_body(vec![(0, b"ab"), (10, b"cd")]);
         assert_eq!(read_body(&h, body, 4, fast).await.unwrap(), b"abcd");
         let body = slow_body(vec![(0, b"ab"), (10, b"cde")]);
-        assert!(matches!(read_body(&h, body, 4, fast).await, Err(BodyError::TooLarge { limit: 4 })));
+        assert!(matches!(read_body(&h, body, 4, fast).await, Err(ServeError::BodyTooLarge { limit: 4 })));
         let mut declared = HeaderMap::new();
         declared.insert(axum::http::header::CONTENT_LENGTH, "5".parse().unwrap());
-        assert!(matches!(read_body(&declared, Body::from("ab"), 4, fast).await, Err(BodyError::TooLarge { .. })));
+        assert!(matches!(read_body(&declared, Body::from("ab"), 4, fast).await, Err(ServeError::BodyTooLarge { .. })));
         // A stall longer than `stall`, even inside the grace.
         let body = slow_body(vec![(0, b"ab"), (1000, b"cd")]);
         let started = Instant::now();
-        assert!(matches!(read_body(&h, body, 100, BodyRate { grace: Duration::from_secs(5), ..fast }).await, Err(BodyError::TooSlow { received: 2, .. })));
+        assert!(matches!(read_body(&h, body, 100, BodyRate { grace: Duration::from_secs(5), ..fast }).await, Err(ServeError::BodyTooSlow { received: 2, .. })));
         assert!(started.elapsed() < Duration::from_millis(900));
         // A trickle: 1 byte every 100 ms is 10 bytes/s, under the 1000 bytes/s floor.
         let trickle: Vec<(u64, &'static [u8])> = (0..20).map(|_| (100, &b"x"[..])).collect();
         let e = read_body(&h, slow_body(trickle), 100, fast).await.unwrap_err();
-        assert!(matches!(e, BodyError::TooSlow { .. }), "{e}");
+        assert!(matches!(e, ServeError::BodyTooSlow { .. }), "{e}");
         assert!(e.to_string().contains("at least 1000 bytes/s"), "{e}");
     }
 

@@ -241,9 +241,9 @@ async fn post_segment(State(node): State<Arc<Node>>, request: Request) -> Result
     };
     let rate = livecast_serve::BodyRate { min_bytes_per_sec: node.config.min_upload_rate, ..livecast_serve::BodyRate::default() };
     let body = livecast_serve::read_body(&parts.headers, body, limit as u64, rate).await.map_err(|e| match e {
-        livecast_serve::BodyError::TooLarge { .. } => too_large(&node),
-        livecast_serve::BodyError::TooSlow { .. } => SegmentError::new(StatusCode::REQUEST_TIMEOUT, e.to_string()),
-        livecast_serve::BodyError::Read(_) => SegmentError::new(StatusCode::BAD_REQUEST, format!("could not read the segment body: {e}")),
+        livecast_serve::ServeError::BodyTooLarge { .. } => too_large(&node),
+        livecast_serve::ServeError::BodyTooSlow { .. } => SegmentError::new(StatusCode::REQUEST_TIMEOUT, e.to_string()),
+        _ => SegmentError::new(StatusCode::BAD_REQUEST, format!("could not read the segment body: {e}")),
     })?;
     if livecast_protocol::keccak256(&body).as_slice() != accepted.seg.hash.as_slice() {
         return Err(SegmentError::new(StatusCode::FORBIDDEN, "Forbidden: keccak256 of the body does not match SegData.hash"));
