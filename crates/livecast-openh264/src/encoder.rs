@@ -130,6 +130,13 @@ pub struct Encoder {
     info: Box<sys::SFrameBSInfo>,
 }
 
+// SAFETY: an openh264 encoder instance keeps no thread-affine state (no thread-locals, no
+// callbacks into the creating thread); what it must not have is concurrent calls, and
+// `Encoder` is not `Sync` and every call takes `&mut self`. So it may move to another
+// thread, which is what the doc above asks of users (the node feeds each rendition's
+// encoder from its worker pool, one frame at a time).
+unsafe impl Send for Encoder {}
+
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encoder").field("config", &self.config).finish_non_exhaustive()

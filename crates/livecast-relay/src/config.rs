@@ -19,6 +19,22 @@ pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_WINDOW_SEGMENTS: usize = 6;
 /// Default time limit on one request, upload included.
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+/// Default time a request's header may take, and a kept-alive connection may wait for one.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Default time a connection may move no byte at all before it is closed.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default floor on an upload's average rate after its first 10 s: 32 KiB/s.
+pub const DEFAULT_MIN_UPLOAD_RATE: u64 = 32 * 1024;
+/// Default number of segment bodies read at once.
+pub const DEFAULT_MAX_UPLOADS: usize = 16;
+/// Default number of them from one client address.
+pub const DEFAULT_MAX_UPLOADS_PER_ADDRESS: usize = 4;
+/// Default cap on a segment's duration, as a multiple of the stream's usual segment.
+pub const DEFAULT_MAX_DURATION_FACTOR: f64 = 4.0;
+/// Default cap on a segment's duration, seconds, whatever the stream's usual segment.
+pub const DEFAULT_MAX_SEGMENT_SECS: f64 = 30.0;
+/// Default `--open` stream creations allowed per client address and minute.
+pub const DEFAULT_OPEN_CREATES_PER_MINUTE: u32 = 30;
 
 /// Livecast relay: takes MPEG-TS segments uploaded by a browser broadcaster and serves live
 /// HLS of them.
@@ -73,6 +89,60 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
 
+    /// Time for a request's header to arrive, in seconds; also how long a kept-alive
+    /// connection may wait for its next request (hyper runs one timer for both). Then the
+    /// connection is closed.
+    #[arg(long, env = "LIVECAST_RELAY_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout_secs: u64,
+
+    /// A connection that moves no byte either way for this long, in seconds, is closed (a
+    /// silent client, or a reader that stopped reading its response).
+    #[arg(long, env = "LIVECAST_RELAY_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_secs: u64,
+
+    /// Slowest accepted upload, bytes per second on average after its first 10 s (and no
+    /// pause over 10 s); slower uploads get `408`.
+    #[arg(long, env = "LIVECAST_RELAY_MIN_UPLOAD_RATE", default_value_t = DEFAULT_MIN_UPLOAD_RATE,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_upload_rate: u64,
+
+    /// Open connections at most (more are closed on accept). Default: 1024, or what the
+    /// file-descriptor limit allows (2 per connection plus 64); a value that does not fit
+    /// the limit stops the relay at start with a message.
+    #[arg(long, env = "LIVECAST_RELAY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(8..=1_000_000))]
+    pub max_connections: Option<u64>,
+
+    /// Segment bodies read at the same time (each may buffer up to --max-segment-bytes);
+    /// an upload that waits more than 2 s for a slot gets `503` with `Retry-After`.
+    #[arg(long, env = "LIVECAST_RELAY_MAX_UPLOADS", default_value_t = DEFAULT_MAX_UPLOADS,
+          value_parser = parse_uploads)]
+    pub max_uploads: usize,
+
+    /// Of those, bodies from one client address at the same time (more get `503` at once),
+    /// so one address cannot take every slot.
+    #[arg(long, env = "LIVECAST_RELAY_MAX_UPLOADS_PER_ADDRESS", default_value_t = DEFAULT_MAX_UPLOADS_PER_ADDRESS,
+          value_parser = parse_uploads)]
+    pub max_uploads_per_address: usize,
+
+    /// Longest accepted segment, as a multiple of the stream's usual segment (the median of
+    /// its last 16); longer ones get `422`.
+    #[arg(long, env = "LIVECAST_RELAY_MAX_DURATION_FACTOR", default_value_t = DEFAULT_MAX_DURATION_FACTOR,
+          value_parser = parse_factor)]
+    pub max_duration_factor: f64,
+
+    /// Longest accepted segment in seconds, whatever the stream's usual segment (and the cap
+    /// of a stream's first segments); longer ones get `422`.
+    #[arg(long, env = "LIVECAST_RELAY_MAX_SEGMENT_SECS", default_value_t = DEFAULT_MAX_SEGMENT_SECS,
+          value_parser = parse_factor)]
+    pub max_segment_secs: f64,
+
+    /// With `--open`: streams one client address may create per minute (`429` beyond).
+    #[arg(long, env = "LIVECAST_RELAY_OPEN_CREATES_PER_MINUTE", default_value_t = DEFAULT_OPEN_CREATES_PER_MINUTE,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub open_creates_per_minute: u32,
+
     /// Public base URL (e.g. `https://relay.example.com`) put in front of the `playbackUrl` and
     /// `ingestUrl` returned by `POST /api/streams`. Default: paths relative to this server.
     #[arg(long, env = "LIVECAST_RELAY_PUBLIC_URL")]
@@ -84,6 +154,20 @@ pub struct Config {
     /// comma-separated list. Broadcasters can use only these nodes.
     #[arg(long = "transcoder", env = "LIVECAST_RELAY_TRANSCODERS", value_delimiter = ',', value_name = "URI")]
     pub transcoders: Vec<String>,
+}
+
+fn parse_uploads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to 10000, got {s:?}")),
+    }
+}
+
+fn parse_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (1.0..=3600.0).contains(&x) => Ok(x),
+        _ => Err(format!("must be a number from 1 to 3600, got {s:?}")),
+    }
 }
 
 fn parse_window(s: &str) -> Result<usize, String> {
@@ -159,6 +243,15 @@ impl Config {
             window_segments: self.window_segments,
             static_mounts,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            min_upload_rate: self.min_upload_rate,
+            max_connections: self.max_connections.map(|n| n as usize),
+            max_uploads: self.max_uploads,
+            max_uploads_per_address: self.max_uploads_per_address,
+            max_duration_factor: self.max_duration_factor,
+            max_segment_secs: self.max_segment_secs,
+            open_creates_per_minute: self.open_creates_per_minute,
             public_url,
         })
     }

@@ -306,6 +306,66 @@ pub fn segments(conn: &Connection, stream_id: &str) -> rusqlite::Result<Vec<Segm
     rows
 }
 
+/// The stream's latest `n` segments (highest `seq`), by ascending `seq`.
+pub fn latest_segments(conn: &Connection, stream_id: &str, n: usize) -> rusqlite::Result<Vec<SegmentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE stream_id = ?1 ORDER BY seq DESC LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query_map(params![stream_id, n as i64], segment_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// The stream's segments with `after < seq < before` (`after` `None`: from the first), by
+/// ascending `seq`.
+pub fn segments_between(conn: &Connection, stream_id: &str, after: Option<u32>, before: u32) -> rusqlite::Result<Vec<SegmentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE stream_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq"
+    ))?;
+    let after = after.map_or(-1, i64::from);
+    let rows = stmt.query_map(params![stream_id, after, before], segment_from_row)?.collect();
+    rows
+}
+
+/// Counts and bounds of a stream's segments, computed by SQLite (no row is loaded).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SegmentSummary {
+    /// Segments stored.
+    pub count: usize,
+    /// Their total duration.
+    pub duration_secs: f64,
+    /// Lowest `seq`.
+    pub first_seq: Option<u32>,
+    /// Highest `seq`.
+    pub last_seq: Option<u32>,
+}
+
+/// [`SegmentSummary`] of a stream.
+pub fn segment_summary(conn: &Connection, stream_id: &str) -> rusqlite::Result<SegmentSummary> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(duration_secs), 0.0), MIN(seq), MAX(seq) FROM segments WHERE stream_id = ?1",
+    )?;
+    stmt.query_row([stream_id], |r| {
+        Ok(SegmentSummary {
+            count: r.get::<_, i64>(0)? as usize,
+            duration_secs: r.get(1)?,
+            first_seq: r.get(2)?,
+            last_seq: r.get(3)?,
+        })
+    })
+}
+
+/// `(duration_secs, video_frames)` of the stream's latest `n` segments (highest `seq`).
+pub fn recent_durations(conn: &Connection, stream_id: &str, n: usize) -> rusqlite::Result<crate::sanity::History> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT duration_secs, video_frames FROM segments WHERE stream_id = ?1 ORDER BY seq DESC LIMIT ?2",
+    )?;
+    let recent = stmt
+        .query_map(rusqlite::params![stream_id, n as i64], |r| Ok((r.get::<_, f64>(0)?, r.get::<_, u32>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(crate::sanity::History { recent })
+}
+
 /// Deletes the row of a segment whose file is gone (start-up recovery).
 pub fn delete_segment(conn: &Connection, stream_id: &str, seq: u32) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM segments WHERE stream_id = ?1 AND seq = ?2", params![stream_id, seq])?;

@@ -72,6 +72,24 @@ pub enum AppError {
     /// The request took longer than `--request-timeout-secs`.
     #[error("request timed out")]
     Timeout,
+    /// The upload arrived slower than `--min-upload-rate` allows, or stalled.
+    #[error("{0}")]
+    TooSlow(String),
+    /// Every upload slot stayed busy (`--max-uploads`): try again shortly.
+    #[error("too many uploads in progress (at most {max} at once); retry shortly")]
+    Busy {
+        /// The bound.
+        max: usize,
+    },
+    /// A segment whose timing or H.264 cannot be real; nothing was stored.
+    #[error("implausible segment: {0}")]
+    Implausible(String),
+    /// Too many streams created from one address (`--open`).
+    #[error("too many streams created from this address; at most {per_minute} a minute")]
+    RateLimited {
+        /// The quota.
+        per_minute: u32,
+    },
     /// The disk is full.
     #[error("insufficient storage")]
     InsufficientStorage,
@@ -117,7 +135,10 @@ impl AppError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Timeout | Self::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Implausible(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotMpegTs(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::SegmentConflict { .. } | Self::StreamEnded => StatusCode::CONFLICT,
@@ -139,6 +160,10 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Timeout => "timeout",
+            Self::TooSlow(_) => "upload_too_slow",
+            Self::Busy { .. } => "busy",
+            Self::Implausible(_) => "implausible_segment",
+            Self::RateLimited { .. } => "rate_limited",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::NotMpegTs(_) => "not_mpegts",
             Self::SegmentConflict { .. } => "segment_conflict",
@@ -206,7 +231,24 @@ impl IntoResponse for AppError {
             }
             _ => json!({ "error": { "code": self.code(), "message": message } }),
         };
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if matches!(self, Self::Busy { .. } | Self::RateLimited { .. }) {
+            let after = if matches!(self, Self::Busy { .. }) { "1" } else { "60" };
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static(after));
+        }
+        res
+    }
+}
+
+impl From<livecast_serve::ServeError> for AppError {
+    fn from(e: livecast_serve::ServeError) -> Self {
+        use livecast_serve::ServeError;
+        match e {
+            ServeError::BodyTooLarge { limit } => Self::PayloadTooLarge { limit },
+            ServeError::BodyTooSlow { .. } => Self::TooSlow(e.to_string()),
+            ServeError::BodyRead(m) => Self::BodyRead(m),
+            other => Self::internal(other),
+        }
     }
 }
 

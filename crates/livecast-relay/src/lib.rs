@@ -31,6 +31,8 @@
 //! - [`db`]: the SQLite metadata store (streams and acknowledged segments).
 //! - [`storage`]: segment files on disk: atomic writes, reads, start-up clean-up.
 //! - [`playlist`]: the HLS media, rendition and master playlists, built with `m3u8-rs`.
+//! - [`sanity`]: timing and H.264 checks of an uploaded segment (`422`).
+//! - [`window`]: live playlists in O(window): the rows before the window, kept per stream.
 //! - [`transcoders`]: the node registry, gRPC discovery, forwarding and result checks.
 //! - [`state`]: the shared application state and start-up recovery.
 //! - [`routes`]: the HTTP API, ingest, HLS and static routes; [`app`] assembles them.
@@ -45,9 +47,11 @@ pub mod ids;
 pub mod keys;
 pub mod playlist;
 pub mod routes;
+pub mod sanity;
 pub mod state;
 pub mod storage;
 pub mod transcoders;
+pub mod window;
 #[cfg(test)]
 mod test_media;
 

@@ -44,6 +44,17 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     if settings.open {
         tracing::warn!("--open: anyone can create streams");
     }
+    let max_connections = livecast_serve::fit_connection_cap(settings.max_connections)?;
+    let limits = livecast_serve::ConnLimits {
+        header_read_timeout: settings.header_timeout,
+        idle_timeout: settings.idle_timeout,
+        max_connections,
+        ..livecast_serve::ConnLimits::default()
+    };
+    tracing::info!(
+        max_connections, max_uploads = settings.max_uploads, header_timeout = ?limits.header_read_timeout,
+        idle_timeout = ?limits.idle_timeout, request_timeout = ?settings.request_timeout, "limits"
+    );
     let data_dir = settings.data_dir.clone();
     let (state, recovery) = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
     tracing::info!(data_dir = %data_dir.display(), ?recovery, "data directory ready");
@@ -55,7 +66,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     std::io::stdout().flush()?;
     tracing::info!(%addr, "listening");
 
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    livecast_serve::serve(listener, app(state), limits, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -14,6 +14,9 @@ use crate::keys::Hash;
 use crate::storage::Storage;
 use crate::transcoders::{NodeUri, Registry};
 
+/// How long an upload waits for a free body slot before `503`.
+pub const UPLOAD_SLOT_WAIT: Duration = Duration::from_secs(2);
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -47,6 +50,24 @@ pub struct Settings {
     pub static_mounts: Vec<StaticMount>,
     /// Time limit for one request.
     pub request_timeout: Duration,
+    /// Time for a request's header (and a kept-alive connection's wait for the next).
+    pub header_timeout: Duration,
+    /// A connection moving no byte for this long is closed.
+    pub idle_timeout: Duration,
+    /// Slowest accepted upload after its grace, bytes per second.
+    pub min_upload_rate: u64,
+    /// Connection cap asked for (`None`: as many as fit, up to 1024).
+    pub max_connections: Option<usize>,
+    /// Segment bodies read at once.
+    pub max_uploads: usize,
+    /// Of those, from one client address.
+    pub max_uploads_per_address: usize,
+    /// Longest segment as a multiple of the stream's usual one.
+    pub max_duration_factor: f64,
+    /// Longest segment, seconds.
+    pub max_segment_secs: f64,
+    /// `--open` creations per client address and minute.
+    pub open_creates_per_minute: u32,
     /// Base URL put in front of returned URLs, without a trailing slash.
     pub public_url: Option<String>,
     /// The transcoder nodes segments may be forwarded to.
@@ -64,6 +85,15 @@ impl Settings {
             window_segments: crate::config::DEFAULT_WINDOW_SEGMENTS,
             static_mounts: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(crate::config::DEFAULT_HEADER_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(crate::config::DEFAULT_IDLE_TIMEOUT_SECS),
+            min_upload_rate: crate::config::DEFAULT_MIN_UPLOAD_RATE,
+            max_connections: None,
+            max_uploads: crate::config::DEFAULT_MAX_UPLOADS,
+            max_uploads_per_address: crate::config::DEFAULT_MAX_UPLOADS_PER_ADDRESS,
+            max_duration_factor: crate::config::DEFAULT_MAX_DURATION_FACTOR,
+            max_segment_secs: crate::config::DEFAULT_MAX_SEGMENT_SECS,
+            open_creates_per_minute: crate::config::DEFAULT_OPEN_CREATES_PER_MINUTE,
             public_url: None,
             transcoders: Vec::new(),
         }
@@ -82,6 +112,22 @@ struct Inner {
     storage: Storage,
     stream_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     transcoders: Registry,
+    uploads: livecast_serve::Uploads,
+    creates: CreateLimiter,
+    source_probe: Mutex<HashMap<String, (u32, Option<SourceProbe>)>>,
+    prefixes: crate::window::Prefixes,
+}
+
+/// Per-client-address limiter of `--open` stream creation (governor's keyed GCRA).
+type CreateLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+
+/// What the master playlist reads from a source segment's SPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProbe {
+    /// Width and height.
+    pub resolution: (u32, u32),
+    /// RFC 6381 codec string.
+    pub codecs: String,
 }
 
 /// Start-up failed.
@@ -131,7 +177,20 @@ impl AppState {
         })?;
         let transcoders =
             Registry::new(&settings.transcoders, settings.max_segment_bytes).map_err(OpenError::Transcoders)?;
-        let inner = Inner { settings, db, storage, stream_locks: Mutex::new(HashMap::new()), transcoders };
+        let uploads = livecast_serve::Uploads::new(settings.max_uploads, settings.max_uploads_per_address, UPLOAD_SLOT_WAIT);
+        let per_minute = std::num::NonZeroU32::new(settings.open_creates_per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+        let creates = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
+        let inner = Inner {
+            settings,
+            db,
+            storage,
+            stream_locks: Mutex::new(HashMap::new()),
+            transcoders,
+            uploads,
+            creates,
+            source_probe: Mutex::new(HashMap::new()),
+            prefixes: crate::window::Prefixes::default(),
+        };
         Ok((AppState { inner: Arc::new(inner) }, recovery))
     }
 
@@ -153,6 +212,47 @@ impl AppState {
     /// The transcoder nodes.
     pub fn transcoders(&self) -> &Registry {
         &self.inner.transcoders
+    }
+
+    /// What the live playlists keep of the rows before their window.
+    pub fn prefixes(&self) -> &crate::window::Prefixes {
+        &self.inner.prefixes
+    }
+
+    /// The bound on segment bodies read at once.
+    pub fn uploads(&self) -> &livecast_serve::Uploads {
+        &self.inner.uploads
+    }
+
+    /// Whether `ip` may create another stream now (`--open`); `false` means `429`.
+    pub fn may_create(&self, ip: std::net::IpAddr) -> bool {
+        if self.inner.creates.len() > 10_000 {
+            self.inner.creates.retain_recent();
+        }
+        self.inner.creates.check_key(&ip).is_ok()
+    }
+
+    /// The SPS facts of a stream's source segment `seq`, read once and cached (the master
+    /// playlist's source variant): `None` when the segment has no readable SPS.
+    pub async fn source_probe(&self, stream_id: &str, seq: u32) -> Result<Option<SourceProbe>, crate::AppError> {
+        {
+            let cache = self.inner.source_probe.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((cached_seq, probe)) = cache.get(stream_id) {
+                if *cached_seq == seq {
+                    return Ok(probe.clone());
+                }
+            }
+        }
+        let storage = self.storage().clone();
+        let id = stream_id.to_owned();
+        let probe = tokio::task::spawn_blocking(move || {
+            storage.read_segment(&id, seq).ok().and_then(|data| livecast_core::sps::segment_sps(&data).ok())
+        })
+        .await?
+        .map(|sps| SourceProbe { resolution: (sps.width, sps.height), codecs: sps.codecs() });
+        let mut cache = self.inner.source_probe.lock().unwrap_or_else(|p| p.into_inner());
+        cache.insert(stream_id.to_owned(), (seq, probe.clone()));
+        Ok(probe)
     }
 
     /// The lock that serialises changes to one stream (segment commits, ending).
@@ -225,6 +325,21 @@ fn recover(db: &Db, storage: &Storage) -> Result<Recovery, RecoverError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_master_playlists_sps_probe_is_read_once_per_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _) = AppState::open(Settings::for_tests(dir.path().join("data"))).unwrap();
+        let data = &crate::test_media::segments()[0];
+        state.storage().write_segment("s1", 0, data).unwrap();
+        let probe = state.source_probe("s1", 0).await.unwrap().expect("an SPS");
+        assert!(probe.codecs.starts_with("avc1."), "{probe:?}");
+        // Cached: the file is not read again for the same seq...
+        std::fs::remove_file(state.storage().segment_path("s1", 0)).unwrap();
+        assert_eq!(state.source_probe("s1", 0).await.unwrap(), Some(probe));
+        // ...and read for a new one (here missing: no SPS).
+        assert_eq!(state.source_probe("s1", 1).await.unwrap(), None);
+    }
 
     #[test]
     fn recovery_reconciles_disk_and_database() {

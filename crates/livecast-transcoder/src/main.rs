@@ -50,6 +50,41 @@ struct Args {
     /// Largest segment body accepted, bytes (413 beyond).
     #[arg(long, env = "LIVECAST_TRANSCODER_MAX_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
     max_segment_bytes: usize,
+    /// Segment bodies read at the same time (each may buffer up to --max-segment-bytes);
+    /// an upload that waits 2 s for a slot gets 503 OrchestratorBusy.
+    #[arg(long, env = "LIVECAST_TRANSCODER_MAX_UPLOADS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    max_uploads: u16,
+    /// Slowest accepted segment body, bytes per second on average after its first 10 s (and
+    /// no pause over 10 s); slower ones get 408.
+    #[arg(long, env = "LIVECAST_TRANSCODER_MIN_UPLOAD_RATE", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    min_upload_rate: u64,
+    /// Time for a request's header to arrive, seconds; also how long a kept-alive HTTP/1
+    /// connection may wait for its next request.
+    #[arg(long, env = "LIVECAST_TRANSCODER_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    header_timeout_secs: u64,
+    /// A connection that moves no byte either way for this long, seconds, is closed.
+    #[arg(long, env = "LIVECAST_TRANSCODER_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout_secs: u64,
+    /// Deadline of one HTTP request, body included, until its answer starts (408), seconds.
+    #[arg(long, env = "LIVECAST_TRANSCODER_REQUEST_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_secs: u64,
+    /// Open connections at most (more are closed on accept). Default: 1024, or what the
+    /// file-descriptor limit allows; a value that does not fit stops the node at start.
+    #[arg(long, env = "LIVECAST_TRANSCODER_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(8..=1_000_000))]
+    max_connections: Option<u64>,
+    /// Decode budget of one segment: width × height × frames at most (422 beyond, before
+    /// anything is decoded).
+    #[arg(long, env = "LIVECAST_TRANSCODER_MAX_DECODE_PIXELS", default_value_t = livecast_transcoder::transcode::DEFAULT_MAX_DECODE_PIXELS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_decode_pixels: u64,
+    /// Renditions are deleted this many seconds after they are written (the broadcaster or
+    /// relay fetches them right away).
+    #[arg(long, env = "LIVECAST_TRANSCODER_RENDITION_RETENTION_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    rendition_retention_secs: u64,
+    /// Bearer token (at least 16 characters) for GET /tickets, which lists senders; without
+    /// it the route answers 403.
+    #[arg(long, env = "LIVECAST_TRANSCODER_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
     /// JSON-RPC URL of the chain the TicketBroker is on. With --broker-address, the node
     /// issues ticket params, checks tickets and redeems winners (its key pays the gas).
     #[arg(long, env = "LIVECAST_TRANSCODER_ETH_RPC_URL", requires = "broker_address")]
@@ -166,6 +201,17 @@ fn run(args: Args) -> Result<(), BoxError> {
         )
         .into());
     }
+    if args.operator_token.as_deref().is_some_and(|t| t.trim().len() < 16) {
+        return Err("--operator-token must be at least 16 characters".into());
+    }
+    let max_connections = livecast_serve::fit_connection_cap(args.max_connections.map(|n| n as usize))?;
+    let conn_limits = livecast_serve::ConnLimits {
+        header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
+        max_connections,
+        http2: true,
+        ..livecast_serve::ConnLimits::default()
+    };
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("create {}: {e}", data_dir.display()))?;
     let key = match &args.eth_key_file {
         Some(path) => {
@@ -200,8 +246,17 @@ fn run(args: Args) -> Result<(), BoxError> {
             max_segment_bytes: args.max_segment_bytes,
             max_concurrent_segments: args.max_concurrent.into(),
             workers,
-            limits: Limits::default(),
+            limits: Limits { max_decode_pixels: args.max_decode_pixels, ..Limits::default() },
+            max_uploads: args.max_uploads.into(),
+            min_upload_rate: args.min_upload_rate,
+            rendition_retention: std::time::Duration::from_secs(args.rendition_retention_secs),
+            operator_token: args.operator_token.clone().map(|t| t.trim().to_string()),
+            request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
         };
+        tracing::info!(
+            max_connections, max_uploads = config.max_uploads, max_concurrent = config.max_concurrent_segments,
+            max_decode_pixels = config.limits.max_decode_pixels, "limits"
+        );
         tracing::info!(address = %key.address(), service_uri = %config.service_uri, workers, "transcoder node");
         let payments = match (&args.eth_rpc_url, args.broker_address) {
             (Some(rpc_url), Some(broker)) => Some(start_payments(&args, rpc_url, broker, &key, &data_dir, rand_secret).await?),
@@ -212,9 +267,10 @@ fn run(args: Args) -> Result<(), BoxError> {
             node = node.with_payments(payments);
         }
         let node = Arc::new(node);
+        livecast_transcoder::server::spawn_retention(node.clone());
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
-        axum::serve(listener, app(node)).with_graceful_shutdown(shutdown_signal()).await?;
+        livecast_serve::serve(listener, app(node), conn_limits, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<(), BoxError>(())
     })

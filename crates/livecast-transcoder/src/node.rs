@@ -7,7 +7,7 @@ use crate::transcode::Limits;
 use hmac::{Hmac, Mac};
 use livecast_protocol::discovery::transcoder_capabilities;
 use livecast_protocol::net::{AuthToken, OrchestratorInfo, PriceInfo, TicketParams};
-use livecast_protocol::NodeKey;
+use livecast_protocol::{Address, NodeKey};
 use sha2::Sha256;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +35,16 @@ pub struct Config {
     pub workers: usize,
     /// What a source may claim.
     pub limits: Limits,
+    /// Segment bodies read at once (each may buffer up to `max_segment_bytes`).
+    pub max_uploads: usize,
+    /// Slowest accepted segment body after its first 10 s, bytes per second.
+    pub min_upload_rate: u64,
+    /// Renditions are deleted this long after they were written.
+    pub rendition_retention: std::time::Duration,
+    /// Bearer token for `GET /tickets`; without one the route answers `403`.
+    pub operator_token: Option<String>,
+    /// Deadline of one HTTP request, body included, until its answer's head (`408`).
+    pub request_timeout: std::time::Duration,
 }
 
 /// A running node's shared state.
@@ -50,6 +60,8 @@ pub struct Node {
     pub slots: Arc<tokio::sync::Semaphore>,
     /// Ticket payments (none: the node takes no tickets and must be free).
     pub payments: Option<Arc<Payments>>,
+    /// Segment bodies being read.
+    pub uploads: livecast_serve::Uploads,
 }
 
 impl std::fmt::Debug for Node {
@@ -71,7 +83,8 @@ impl Node {
             .build()
             .map_err(std::io::Error::other)?;
         let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_segments.max(1)));
-        Ok(Self { config, key, secret, pool, slots, payments: None })
+        let uploads = livecast_serve::Uploads::new(config.max_uploads, config.max_uploads, std::time::Duration::from_secs(2));
+        Ok(Self { config, key, secret, pool, slots, payments: None, uploads })
     }
 
     /// The node taking ticket payments through `payments`.
@@ -80,31 +93,38 @@ impl Node {
         self
     }
 
-    /// go-livepeer's token: HMAC-SHA256(secret, session id ‖ minimal big-endian expiration).
-    pub fn auth_token(&self, session_id: &str, expiration: i64) -> AuthToken {
+    /// The session's token: HMAC-SHA256(secret, session id ‖ minimal big-endian expiration
+    /// ‖ the broadcaster's address). go-livepeer's has no address; binding the token to
+    /// the key that asked for it lets the node refuse a segment signed by any other key
+    /// (`403`) before it spends work on its payment.
+    pub fn auth_token(&self, session_id: &str, expiration: i64, broadcaster: &Address) -> AuthToken {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(session_id.as_bytes());
         mac.update(&minimal_be(expiration));
+        mac.update(broadcaster.as_slice());
         AuthToken { token: mac.finalize().into_bytes().to_vec(), session_id: session_id.to_string(), expiration }
     }
 
-    /// A new session's token, valid for [`AUTH_TOKEN_VALIDITY_SECS`].
-    pub fn new_auth_token(&self) -> std::io::Result<AuthToken> {
-        let mut id = [0u8; 4];
+    /// A new session's token for `broadcaster`, valid for [`AUTH_TOKEN_VALIDITY_SECS`]; its
+    /// session id is [`SESSION_ID_BYTES`] random bytes in hex.
+    pub fn new_auth_token(&self, broadcaster: &Address) -> std::io::Result<AuthToken> {
+        let mut id = [0u8; SESSION_ID_BYTES];
         getrandom::getrandom(&mut id).map_err(std::io::Error::other)?;
-        Ok(self.auth_token(&hex::encode(id), now_secs() + AUTH_TOKEN_VALIDITY_SECS))
+        Ok(self.auth_token(&hex::encode(id), now_secs() + AUTH_TOKEN_VALIDITY_SECS, broadcaster))
     }
 
-    /// Checks a token echoed in a `SegData`: ours (constant-time compare) and not expired.
-    pub fn check_auth_token(&self, token: &AuthToken) -> Result<(), &'static str> {
+    /// Checks a token echoed in a `SegData` signed by `signer`: ours, issued to `signer`
+    /// (constant-time compare) and not expired.
+    pub fn check_auth_token(&self, token: &AuthToken, signer: &Address) -> Result<(), &'static str> {
         if !valid_session_id(&token.session_id) {
             return Err("invalid auth token session id");
         }
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(token.session_id.as_bytes());
         mac.update(&minimal_be(token.expiration));
+        mac.update(signer.as_slice());
         if mac.verify_slice(&token.token).is_err() {
-            return Err("invalid auth token");
+            return Err("invalid auth token, or the segment is not signed by the key it was issued to");
         }
         if now_secs() > token.expiration {
             return Err("expired auth token");
@@ -145,10 +165,13 @@ fn minimal_be(value: i64) -> Vec<u8> {
     bytes[start..].to_vec()
 }
 
-/// Session ids we issue are 8 lowercase hex digits; they name a directory, so nothing else
-/// is accepted.
+/// Random bytes in a session id.
+pub const SESSION_ID_BYTES: usize = 16;
+
+/// Session ids we issue are [`SESSION_ID_BYTES`] random bytes as lowercase hex; they name a
+/// directory, so nothing else is accepted.
 pub fn valid_session_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    id.len() == 2 * SESSION_ID_BYTES && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 #[cfg(test)]
@@ -164,9 +187,10 @@ mod tests {
 
     #[test]
     fn session_ids() {
-        assert!(valid_session_id("0a1b2c3d"));
+        assert!(valid_session_id("0a1b2c3d4e5f60718293a4b5c6d7e8f9"));
+        assert!(!valid_session_id("0a1b2c3d"), "4-byte ids are no longer issued");
         assert!(!valid_session_id("../x"));
         assert!(!valid_session_id(""));
-        assert!(!valid_session_id("ABCDEF01"));
+        assert!(!valid_session_id("0A1B2C3D4E5F60718293A4B5C6D7E8F9"));
     }
 }

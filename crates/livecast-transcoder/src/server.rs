@@ -19,6 +19,7 @@ use livecast_protocol::net::{self, OrchestratorInfo, OrchestratorRequest, Paymen
 use livecast_protocol::{discovery, result, segment, Address, Profile, PAYMENT_HEADER, SEGMENT_HEADER};
 use prost::Message;
 use std::path::PathBuf;
+use tower::ServiceExt;
 use std::sync::Arc;
 
 /// The gRPC `Orchestrator` service.
@@ -35,7 +36,7 @@ impl Orchestrator for OrchestratorService {
     ) -> Result<tonic::Response<OrchestratorInfo>, tonic::Status> {
         let broadcaster = discovery::verify_orchestrator_request(request.get_ref())
             .map_err(|e| tonic::Status::permission_denied(format!("Invalid orchestrator request: {e}")))?;
-        let token = self.node.new_auth_token().map_err(|e| tonic::Status::internal(e.to_string()))?;
+        let token = self.node.new_auth_token(&broadcaster).map_err(|e| tonic::Status::internal(e.to_string()))?;
         let params = match &self.node.payments {
             Some(payments) => Some(
                 payments
@@ -57,11 +58,15 @@ pub fn app(node: Arc<Node>) -> Router {
     let grpc = tonic::service::Routes::new(OrchestratorServer::new(OrchestratorService { node: node.clone() }))
         .prepare()
         .into_axum_router();
+    let timeout = node.config.request_timeout;
     let http = Router::new()
         .route("/segment", post(post_segment))
         .route("/stream/{session}/{profile}/{file}", get(get_rendition))
         .route("/tickets", get(get_tickets))
-        .with_state(node);
+        .with_state(node)
+        // The whole request, body included, until the answer's head (the TranscodeResult
+        // of `POST /segment` streams after it, bounded by the decode budget).
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
     grpc.merge(http).layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
@@ -104,9 +109,11 @@ struct Accepted {
 }
 
 /// The checks go-livepeer makes on the headers, in its order and with its status codes:
-/// payment decoding (402), segment credentials and signature (403), auth token (403), then
-/// the tickets (402 when a check fails, 503 when the chain cannot be read) and the balance
-/// (402 when the segment is not paid for).
+/// payment decoding (402), segment credentials and signature (403), auth token (403, and
+/// the token must have been issued to the key that signed the segment, so a forged or
+/// foreign signature is refused here, before any ticket work), then the tickets (402 when a
+/// check fails, 503 when the chain cannot be read) and the balance (402 when the segment
+/// is not paid for).
 async fn check_headers(node: &Node, headers: &HeaderMap) -> Result<Accepted, SegmentError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let payment = match headers.get(PAYMENT_HEADER) {
@@ -150,7 +157,7 @@ async fn check_headers(node: &Node, headers: &HeaderMap) -> Result<Accepted, Seg
         }
     }
     let token = seg.auth_token.as_ref().ok_or_else(|| forbidden("missing auth token".into()))?;
-    node.check_auth_token(token).map_err(|e| forbidden(e.into()))?;
+    node.check_auth_token(token, &signer).map_err(|e| forbidden(e.into()))?;
     let session = token.session_id.clone();
     let account = Account { sender: expected_sender.unwrap_or(signer), signer, session: session.clone() };
 
@@ -205,39 +212,38 @@ async fn fresh_params(node: &Node, signer: Address, sender: Address) -> Option<n
     }
 }
 
-/// `POST /segment`: checks the headers before reading the body (a refused body is read and
-/// dropped, then the connection closed), reads at most the size limit (413 beyond), checks keccak256(body) against `SegData.hash` (403), demuxes and
-/// checks the SPS without decoding (422), then answers 200 at once and sends the protobuf
-/// `TranscodeResult` when the renditions are stored (errors after that point travel in
+/// `POST /segment`, in order: a declared body over the size limit (413, nothing read);
+/// the headers (402/403; the refused body is drained without buffering for at most 5 s,
+/// then the connection closed); an upload slot (503 `OrchestratorBusy` when
+/// `--max-uploads` bodies are being read for 2 s); the body under the size limit (413) and
+/// the minimum rate (408); keccak256(body) against `SegData.hash` (403); demux, the SPS and
+/// the decode budget, without decoding (422); only then a transcode slot (503
+/// `OrchestratorBusy`). It answers 200 at once and sends the protobuf `TranscodeResult`
+/// when the renditions are stored (errors after that point travel in
 /// `TranscodeResult.error`, as with go-livepeer).
 async fn post_segment(State(node): State<Arc<Node>>, request: Request) -> Result<Response, SegmentError> {
     let limit = node.config.max_segment_bytes;
-    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = livecast_serve::declared_length(request.headers());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(&node));
     }
-    let checked = check_headers(&node, request.headers()).await.and_then(|accepted| {
-        let permit = node.slots.clone().try_acquire_owned();
-        Ok((accepted, permit.map_err(|_| SegmentError::new(StatusCode::SERVICE_UNAVAILABLE, "OrchestratorBusy"))?))
-    });
-    let (accepted, permit) = match checked {
-        Ok(checked) => checked,
+    let (parts, body) = request.into_parts();
+    let accepted = match check_headers(&node, &parts.headers).await {
+        Ok(accepted) => accepted,
         Err(e) => {
-            // Read (and drop) the body before refusing, so the sender, still sending, reads
-            // the refusal instead of a reset connection. At most `limit` bytes, as above.
-            let _ = axum::body::to_bytes(request.into_body(), limit).await;
+            livecast_serve::drain(&parts.headers, body, limit as u64, livecast_serve::DRAIN_TIME).await;
             return Err(e);
         }
     };
-    let body = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
-        let mut source: Option<&dyn std::error::Error> = Some(&e);
-        while let Some(s) = source {
-            if s.is::<http_body_util::LengthLimitError>() {
-                return too_large(&node);
-            }
-            source = s.source();
-        }
-        SegmentError::new(StatusCode::BAD_REQUEST, format!("could not read the segment body: {e}"))
+    let Some(upload) = node.uploads.acquire(None).await else {
+        livecast_serve::drain(&parts.headers, body, limit as u64, livecast_serve::DRAIN_TIME).await;
+        return Err(SegmentError::new(StatusCode::SERVICE_UNAVAILABLE, "OrchestratorBusy: too many segment uploads in progress"));
+    };
+    let rate = livecast_serve::BodyRate { min_bytes_per_sec: node.config.min_upload_rate, ..livecast_serve::BodyRate::default() };
+    let body = livecast_serve::read_body(&parts.headers, body, limit as u64, rate).await.map_err(|e| match e {
+        livecast_serve::ServeError::BodyTooLarge { .. } => too_large(&node),
+        livecast_serve::ServeError::BodyTooSlow { .. } => SegmentError::new(StatusCode::REQUEST_TIMEOUT, e.to_string()),
+        _ => SegmentError::new(StatusCode::BAD_REQUEST, format!("could not read the segment body: {e}")),
     })?;
     if livecast_protocol::keccak256(&body).as_slice() != accepted.seg.hash.as_slice() {
         return Err(SegmentError::new(StatusCode::FORBIDDEN, "Forbidden: keccak256 of the body does not match SegData.hash"));
@@ -247,6 +253,12 @@ async fn post_segment(State(node): State<Arc<Node>>, request: Request) -> Result
         .await
         .map_err(|e| SegmentError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("inspect task: {e}")))?
         .map_err(|e| SegmentError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    drop(upload);
+    let permit = node
+        .slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| SegmentError::new(StatusCode::SERVICE_UNAVAILABLE, "OrchestratorBusy"))?;
     let Accepted { seg, profiles, session, signer, account } = accepted;
     tracing::info!(
         %signer, manifest = %String::from_utf8_lossy(&seg.manifest_id), seq = seg.seq, session = %session,
@@ -343,13 +355,16 @@ fn store_and_sign(
             };
             let dir = rendition_dir(node, session, &profile.name);
             std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-            let file = dir.join(format!("{seq}.ts"));
-            let tmp = dir.join(format!(".{seq}.ts.tmp"));
+            // `{seq}-{random}.ts`: a retry, or another sender in the same session, never
+            // overwrites a rendition a broadcaster may still be fetching.
+            let name = format!("{seq}-{}.ts", random_hex(8).map_err(|e| format!("random name: {e}"))?);
+            let file = dir.join(&name);
+            let tmp = dir.join(format!(".{name}.tmp"));
             std::fs::write(&tmp, &rendition.data).map_err(|e| format!("write {}: {e}", tmp.display()))?;
             std::fs::rename(&tmp, &file).map_err(|e| format!("rename {}: {e}", file.display()))?;
             written.push(file);
             segments.push(net::TranscodedSegmentData {
-                url: format!("{}/stream/{session}/{}/{seq}.ts", node.config.service_uri.trim_end_matches('/'), profile.name),
+                url: format!("{}/stream/{session}/{}/{name}", node.config.service_uri.trim_end_matches('/'), profile.name),
                 pixels: rendition.pixels as i64,
                 ..Default::default()
             });
@@ -366,11 +381,37 @@ fn store_and_sign(
     result
 }
 
-/// `GET /tickets`: the node's winning tickets and their redemption, as JSON:
+/// `n` random bytes as lowercase hex.
+fn random_hex(n: usize) -> std::io::Result<String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::getrandom(&mut bytes).map_err(std::io::Error::other)?;
+    Ok(hex::encode(bytes))
+}
+
+/// Whether the request carries `Authorization: Bearer <--operator-token>` (constant time).
+fn is_operator(node: &Node, headers: &HeaderMap) -> bool {
+    use sha2::Digest;
+    let Some(expected) = node.config.operator_token.as_deref() else { return false };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Compare digests: equal length, and no early exit on the first differing byte.
+    let (a, b) = (sha2::Sha256::digest(given.trim().as_bytes()), sha2::Sha256::digest(expected.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /tickets` (operator only: `Authorization: Bearer <--operator-token>`, else 403; it
+/// lists sender addresses): the node's winning tickets and their redemption, as JSON:
 /// `{ recipient, price: { pricePerUnit, pixelsPerUnit }, pending, redeemed, failed,
 /// winners: [{ ticketHash, sender, faceValue, senderNonce, status, txHash, gasUsed,
 /// attempts, error }] }` (amounts in wei as decimal strings). 404 without payments.
-async fn get_tickets(State(node): State<Arc<Node>>) -> Response {
+async fn get_tickets(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
+    if !is_operator(&node, &headers) {
+        let why = if node.config.operator_token.is_some() { "operator token required\n" } else { "GET /tickets needs --operator-token on this node\n" };
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
     let Some(payments) = node.payments.clone() else {
         return (StatusCode::NOT_FOUND, "this node takes no ticket payments\n").into_response();
     };
@@ -424,21 +465,116 @@ fn valid_profile_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// `GET /stream/{session}/{profile}/{seq}.ts`: a stored rendition.
+/// `GET /stream/{session}/{profile}/{seq}-{random}.ts`: a stored rendition, streamed from
+/// disk (tower-http's `ServeFile`, with `Range`), so a slow reader holds one buffer.
 async fn get_rendition(
     State(node): State<Arc<Node>>,
     Path((session, profile, file)): Path<(String, String, String)>,
+    request: Request,
 ) -> Response {
-    let seq_ok = file.strip_suffix(".ts").is_some_and(|s| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()));
-    if !valid_session_id(&session) || !valid_profile_name(&profile) || !seq_ok {
+    if !valid_session_id(&session) || !valid_profile_name(&profile) || !valid_rendition_name(&file) {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     }
-    match tokio::fs::read(rendition_dir(&node, &session, &profile).join(&file)).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, "video/mp2t")], bytes).into_response(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not found\n").into_response(),
-        Err(e) => {
-            tracing::error!("read rendition: {e}");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    let path = rendition_dir(&node, &session, &profile).join(&file);
+    let mime = mime_ts();
+    let res = match tower_http::services::ServeFile::new_with_mime(path, &mime).oneshot(request).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    };
+    if res.status() == StatusCode::NOT_FOUND {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    res.map(Body::new)
+}
+
+fn mime_ts() -> mime::Mime {
+    "video/mp2t".parse().unwrap_or(mime::APPLICATION_OCTET_STREAM)
+}
+
+/// `{seq}-{16 hex}.ts`, as [`store_and_sign`] names renditions.
+fn valid_rendition_name(file: &str) -> bool {
+    let Some((seq, random)) = file.strip_suffix(".ts").and_then(|s| s.split_once('-')) else { return false };
+    !seq.is_empty()
+        && seq.len() <= 19
+        && seq.bytes().all(|b| b.is_ascii_digit())
+        && random.len() == 16
+        && random.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Deletes renditions (and emptied directories) older than the retention, every minute,
+/// for as long as the node runs.
+pub fn spawn_retention(node: Arc<Node>) {
+    let root = node.config.data_dir.join("stream");
+    let keep = node.config.rendition_retention;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60).min(keep.max(std::time::Duration::from_secs(1))));
+        loop {
+            tick.tick().await;
+            let root = root.clone();
+            match tokio::task::spawn_blocking(move || remove_older_than(&root, keep)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(removed = n, "renditions past retention deleted"),
+                Ok(Err(e)) => tracing::warn!("rendition retention: {e}"),
+                Err(e) => tracing::warn!("rendition retention task: {e}"),
+            }
         }
+    });
+}
+
+/// Removes files under `root/{session}/{profile}/` last modified more than `age` ago, and
+/// directories left empty; returns how many files went.
+pub fn remove_older_than(root: &std::path::Path, age: std::time::Duration) -> std::io::Result<usize> {
+    let Some(cutoff) = std::time::SystemTime::now().checked_sub(age) else { return Ok(0) };
+    let mut removed = 0;
+    let sessions = match std::fs::read_dir(root) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for session in sessions.flatten() {
+        if !session.file_type()?.is_dir() {
+            continue;
+        }
+        for profile in std::fs::read_dir(session.path())?.flatten() {
+            if !profile.file_type()?.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(profile.path())?.flatten() {
+                let old = file.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+                if old && std::fs::remove_file(file.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            let _ = std::fs::remove_dir(profile.path()); // only when empty
+        }
+        let _ = std::fs::remove_dir(session.path());
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendition_names() {
+        assert!(valid_rendition_name("7-0123456789abcdef.ts"));
+        for bad in ["7.ts", "7-0123.ts", "-0123456789abcdef.ts", "7-0123456789ABCDEF.ts", "../7-0123456789abcdef.ts", "7-0123456789abcdef.ts.tmp"] {
+            assert!(!valid_rendition_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn retention_removes_old_files_and_empty_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s1").join("P240p30fps16x9");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("1-0000000000000000.ts"), b"x").unwrap();
+        assert_eq!(remove_older_than(dir.path(), std::time::Duration::from_secs(3600)).unwrap(), 0);
+        assert!(p.join("1-0000000000000000.ts").exists());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(remove_older_than(dir.path(), std::time::Duration::from_millis(1)).unwrap(), 1);
+        assert!(!dir.path().join("s1").exists(), "emptied directories go too");
+        assert_eq!(remove_older_than(&dir.path().join("none"), std::time::Duration::ZERO).unwrap(), 0);
     }
 }

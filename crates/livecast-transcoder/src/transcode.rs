@@ -1,7 +1,9 @@
 //! The transcoding pipeline for one segment: demux → checks → decode (openh264) → scale
 //! each I420 plane (fast_image_resize, SIMD) → encode each profile (openh264) → mux TS
 //! with the source's PTS. Renditions of a segment are encoded in parallel on the node's
-//! worker pool; each starts with an IDR.
+//! worker pool; each starts with an IDR. Decoded pictures are streamed through the
+//! encoders one at a time (never all held), and a segment whose width × height × frames is
+//! over [`Limits::max_decode_pixels`] is refused before anything is decoded.
 
 use livecast_core::sps::{parse_sps, SpsInfo};
 use fast_image_resize::images::{Image, ImageRef};
@@ -23,13 +25,18 @@ pub struct Limits {
     pub max_frames: usize,
     /// Most reference frames an SPS may ask the decoder to keep (H.264 allows 16).
     pub max_ref_frames: u32,
+    /// The decode budget of one segment: width × height × frames at most (the CPU a
+    /// segment may cost; memory no longer grows with frames, they are streamed).
+    pub max_decode_pixels: u64,
 }
+
+/// Default decode budget: 500 million pixels, e.g. 8 s of 1080p30, 2 s of 4K30.
+pub const DEFAULT_MAX_DECODE_PIXELS: u64 = 500_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
-        // 4K, and 20 s at 60 fps (go-livepeer's segments are 2 s): the decoded frames of
-        // a segment are held in memory while its renditions are encoded.
-        Self { max_width: 3840, max_height: 2160, max_frames: 1200, max_ref_frames: 16 }
+        // 4K, and 20 s at 60 fps (go-livepeer's segments are 2 s), within the decode budget.
+        Self { max_width: 3840, max_height: 2160, max_frames: 1200, max_ref_frames: 16, max_decode_pixels: DEFAULT_MAX_DECODE_PIXELS }
     }
 }
 
@@ -88,6 +95,16 @@ pub fn inspect(ts: &[u8], limits: &Limits) -> Result<Source, TranscodeError> {
         }
     }
     let sps = first.ok_or_else(|| TranscodeError::NotTransportStream("no SPS: the segment cannot decode alone".into()))?;
+    let pixels = u64::from(sps.width) * u64::from(sps.height) * units.len() as u64;
+    if pixels > limits.max_decode_pixels {
+        return Err(TranscodeError::Refused(format!(
+            "{} frames of {}x{} are {pixels} pixels to decode, over the node's budget of {} (--max-decode-pixels)",
+            units.len(),
+            sps.width,
+            sps.height,
+            limits.max_decode_pixels
+        )));
+    }
     if !units[0].keyframe {
         return Err(TranscodeError::NotTransportStream("the segment does not start with an IDR".into()));
     }
@@ -166,26 +183,65 @@ pub fn larger_than_source(profile: &Profile, sps: &SpsInfo) -> bool {
 }
 
 /// Decodes the source and encodes every profile, in parallel on `pool`. A profile larger
-/// than the source gives `None`.
+/// than the source gives `None`. Each decoded picture goes through every encoder on the pool
+/// while the calling thread decodes the next one, so memory holds two pictures, not the
+/// segment.
 pub fn transcode(
     source: &Source,
     profiles: &[Profile],
     pool: &rayon::ThreadPool,
 ) -> Result<Vec<Option<Rendition>>, TranscodeError> {
-    let pictures = decode(source)?;
-    let pts = &source.pts[..pictures.len().min(source.pts.len())];
-    let pictures = &pictures[..pts.len()];
-    pool.install(|| {
-        profiles
-            .par_iter()
-            .map(|profile| {
-                if larger_than_source(profile, &source.sps) {
-                    return Ok(None);
-                }
-                encode_rendition(pictures, pts, source.fps, profile).map(Some)
-            })
-            .collect()
-    })
+    let frames = source.units.len();
+    let mut encoders: Vec<Option<RenditionEncoder>> = profiles
+        .iter()
+        .map(|p| if larger_than_source(p, &source.sps) { Ok(None) } else { RenditionEncoder::new(p, source.fps, frames).map(Some) })
+        .collect::<Result<_, _>>()?;
+    let mut decoder = Decoder::new().map_err(decode_error)?;
+    let mut units = source.units.iter();
+    let mut shown = 0usize;
+    let mut next = decode_next(&mut decoder, &mut units, source)?;
+    // While the pool encodes picture i, this thread decodes picture i + 1.
+    while let Some(picture) = next {
+        let Some(&pts) = source.pts.get(shown) else { break };
+        let mut encoded = Ok(());
+        let mut decoded = Ok(None);
+        pool.in_place_scope(|scope| {
+            scope.spawn(|_| encoded = encoders.par_iter_mut().flatten().try_for_each(|e| e.push(&picture, pts)));
+            decoded = decode_next(&mut decoder, &mut units, source);
+        });
+        encoded?;
+        shown += 1;
+        next = decoded?;
+    }
+    if shown == 0 {
+        return Err(TranscodeError::Codec("no picture decoded".into()));
+    }
+    Ok(encoders.into_iter().map(|e| e.map(RenditionEncoder::finish)).collect())
+}
+
+fn decode_error(e: livecast_openh264::Error) -> TranscodeError {
+    TranscodeError::Codec(format!("decode: {e}"))
+}
+
+/// Feeds access units to the decoder until it gives a picture (checked against the SPS
+/// size) or the units run out.
+fn decode_next<'a>(
+    decoder: &mut Decoder,
+    units: &mut impl Iterator<Item = &'a Vec<u8>>,
+    source: &Source,
+) -> Result<Option<DecodedPicture>, TranscodeError> {
+    for unit in units {
+        if let Some(picture) = decoder.decode(unit).map_err(decode_error)? {
+            if (picture.width, picture.height) != (source.sps.width, source.sps.height) {
+                return Err(TranscodeError::Codec(format!(
+                    "decoded a {}x{} picture from a {}x{} SPS",
+                    picture.width, picture.height, source.sps.width, source.sps.height
+                )));
+            }
+            return Ok(Some(picture));
+        }
+    }
+    Ok(None)
 }
 
 /// Reusable buffers for one scaled picture.
@@ -205,51 +261,82 @@ fn scale_plane(resizer: &mut Resizer, src: &[u8], sw: u32, sh: u32, dst: &mut [u
 
 /// Scales (when needed) and encodes `pictures` for one profile; muxes with `pts`.
 pub fn encode_rendition(pictures: &[DecodedPicture], pts: &[u64], fps: f64, profile: &Profile) -> Result<Rendition, TranscodeError> {
-    let codec = |e: livecast_openh264::Error| TranscodeError::Codec(format!("{}: {e}", profile.name));
-    let (w, h) = (profile.width, profile.height);
-    let mut encoder = Encoder::new(EncoderConfig {
-        width: w,
-        height: h,
-        fps: fps as f32,
-        bitrate_bps: profile.bitrate_bps,
-        // One IDR, at the start: a rendition segment is one GOP, like its source.
-        keyframe_interval_frames: (pictures.len() as u32).clamp(1, 3600),
-    })
-    .map_err(codec)?;
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let mut scaled = Scaled {
-        y: vec![0; (w * h) as usize],
-        u: vec![0; (cw * ch) as usize],
-        v: vec![0; (cw * ch) as usize],
-    };
-    let mut resizer = Resizer::new();
-    let mut muxer = TsMuxer::new();
-    let mut out = Vec::new();
-    let mux = |e: livecast_core::Error| TranscodeError::Codec(format!("{}: mux: {e}", profile.name));
-    muxer.write_tables(&mut out).map_err(mux)?;
-    for (i, (picture, &pts)) in pictures.iter().zip(pts).enumerate() {
+    let mut encoder = RenditionEncoder::new(profile, fps, pictures.len())?;
+    for (picture, &pts) in pictures.iter().zip(pts) {
+        encoder.push(picture, pts)?;
+    }
+    Ok(encoder.finish())
+}
+
+/// One profile's encoder, fed one decoded picture at a time.
+struct RenditionEncoder {
+    profile: Profile,
+    encoder: Encoder,
+    scaled: Scaled,
+    resizer: Resizer,
+    muxer: TsMuxer,
+    out: Vec<u8>,
+    frames: u32,
+}
+
+impl RenditionEncoder {
+    /// An encoder for `frames` pictures (one GOP) at `fps`, the TS tables written.
+    fn new(profile: &Profile, fps: f64, frames: usize) -> Result<Self, TranscodeError> {
+        let codec = |e: livecast_openh264::Error| TranscodeError::Codec(format!("{}: {e}", profile.name));
+        let (w, h) = (profile.width, profile.height);
+        let encoder = Encoder::new(EncoderConfig {
+            width: w,
+            height: h,
+            fps: fps as f32,
+            bitrate_bps: profile.bitrate_bps,
+            // One IDR, at the start: a rendition segment is one GOP, like its source.
+            keyframe_interval_frames: (frames as u32).clamp(1, 3600),
+        })
+        .map_err(codec)?;
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let scaled = Scaled { y: vec![0; (w * h) as usize], u: vec![0; (cw * ch) as usize], v: vec![0; (cw * ch) as usize] };
+        let mut muxer = TsMuxer::new();
+        let mut out = Vec::new();
+        muxer.write_tables(&mut out).map_err(|e| TranscodeError::Codec(format!("{}: mux: {e}", profile.name)))?;
+        Ok(Self { profile: profile.clone(), encoder, scaled, resizer: Resizer::new(), muxer, out, frames: 0 })
+    }
+
+    /// Scales (when needed), encodes and muxes one picture shown at `pts`.
+    fn push(&mut self, picture: &DecodedPicture, pts: u64) -> Result<(), TranscodeError> {
+        let profile = &self.profile;
+        let codec = |e: livecast_openh264::Error| TranscodeError::Codec(format!("{}: {e}", profile.name));
+        let mux = |e: livecast_core::Error| TranscodeError::Codec(format!("{}: mux: {e}", profile.name));
+        let (w, h) = (profile.width, profile.height);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let scaled = &mut self.scaled;
         let picture_in = if (picture.width, picture.height) == (w, h) {
             Picture::packed(w, h, &picture.y, &picture.u, &picture.v)
         } else {
             let (sw, sh) = (picture.width, picture.height);
             let (scw, sch) = (sw.div_ceil(2), sh.div_ceil(2));
-            scale_plane(&mut resizer, &picture.y, sw, sh, &mut scaled.y, w, h)?;
-            scale_plane(&mut resizer, &picture.u, scw, sch, &mut scaled.u, cw, ch)?;
-            scale_plane(&mut resizer, &picture.v, scw, sch, &mut scaled.v, cw, ch)?;
+            scale_plane(&mut self.resizer, &picture.y, sw, sh, &mut scaled.y, w, h)?;
+            scale_plane(&mut self.resizer, &picture.u, scw, sch, &mut scaled.u, cw, ch)?;
+            scale_plane(&mut self.resizer, &picture.v, scw, sch, &mut scaled.v, cw, ch)?;
             Picture::packed(w, h, &scaled.y, &scaled.u, &scaled.v)
         };
+        let i = self.frames;
         if i == 0 {
-            encoder.force_keyframe().map_err(codec)?;
+            self.encoder.force_keyframe().map_err(codec)?;
         }
-        let frame = encoder.encode(&picture_in, (pts / 90) as i64).map_err(codec)?;
+        let frame = self.encoder.encode(&picture_in, (pts / 90) as i64).map_err(codec)?;
         if frame.kind == FrameKind::Skipped || frame.data.is_empty() {
             return Err(TranscodeError::Codec(format!("{}: the encoder skipped frame {i}", profile.name)));
         }
         if i == 0 && frame.kind != FrameKind::Keyframe {
             return Err(TranscodeError::Codec(format!("{}: the first frame is not an IDR", profile.name)));
         }
-        muxer.write_access_unit_at_pts(&frame.data, frame.kind == FrameKind::Keyframe, pts, &mut out).map_err(mux)?;
+        self.muxer.write_access_unit_at_pts(&frame.data, frame.kind == FrameKind::Keyframe, pts, &mut self.out).map_err(mux)?;
+        self.frames += 1;
+        Ok(())
     }
-    let frames = pictures.len().min(pts.len()) as u32;
-    Ok(Rendition { data: out, frames, pixels: profile.pixels_per_frame() * u64::from(frames) })
+
+    /// The rendition.
+    fn finish(self) -> Rendition {
+        Rendition { data: self.out, frames: self.frames, pixels: self.profile.pixels_per_frame() * u64::from(self.frames) }
+    }
 }

@@ -85,6 +85,9 @@ impl Drop for Node {
     }
 }
 
+/// The `--operator-token` of the test nodes.
+const OPERATOR_TOKEN: &str = "operator-token-for-tests";
+
 impl Node {
     /// Starts a priced node on `chain` with its key in `dir/key.hex` and data in `dir/data`.
     fn start(dir: &Path, key: &NodeKey, chain: &TestChain, extra: &[&str]) -> Node {
@@ -94,6 +97,7 @@ impl Node {
         let (child, addr) = common::spawn_listening(
             Command::new(env!("CARGO_BIN_EXE_livecast-transcoder"))
                 .args(["--listen", "127.0.0.1:0", "--workers", "1", "--price-per-unit", "1", "--pixels-per-unit", "1"])
+                .args(["--operator-token", OPERATOR_TOKEN])
                 .arg("--data-dir")
                 .arg(&data)
                 .arg("--eth-key-file")
@@ -221,6 +225,20 @@ fn paid_segments_are_credited_and_bad_tickets_refused_without_credit() {
         let gas_price = U256::from(chain.admin.provider().get_gas_price().await.unwrap());
         assert_eq!(params.face_value, (U256::from(35_000_000u64) * gas_price).max(nominal * U256::from(100u64)));
 
+        // Credentials before payment, as go-livepeer: a segment whose signature is garbage,
+        // or made by another key with the broadcaster's token, is 403 with its tickets
+        // unchecked (it used to be 402 "recipientRand check").
+        let mut forged = seg_data(&bcast, &info, 1);
+        forged.sig[10] ^= 0x55;
+        let other = chain.key(3);
+        let mut foreign = seg_data(&other, &info, 1);
+        foreign.auth_token = info.auth_token.clone();
+        foreign.sig = segment::sign_seg_data(&other, &foreign).unwrap().to_vec();
+        for (what, seg) in [("a corrupted signature", &forged), ("another key", &foreign)] {
+            let (status, body) = post(&node, seg, &payment(&params, price, &bcast, &[1])).await;
+            assert_eq!(status, 403, "{what}: {}", String::from_utf8_lossy(&body));
+        }
+
         // Nothing paid yet.
         let seg = seg_data(&bcast, &info, 1);
         refused(&node, &seg, &no_tickets(&bcast), "insufficient balance: need 8000000000 wei, have 0 wei").await;
@@ -306,7 +324,13 @@ fn a_winning_ticket_is_redeemed_on_chain() {
         eprintln!("redeemed a {} wei ticket with {gas_used} gas ({gas_fee} wei)", params.face_value);
         // The node reports it.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let body = reqwest::get(format!("{}/tickets", node.url())).await.unwrap().bytes().await.unwrap();
+        let client = reqwest::Client::new();
+        let url = format!("{}/tickets", node.url());
+        // Sender addresses are the operator's business only.
+        assert_eq!(client.get(&url).send().await.unwrap().status(), 403);
+        let wrong = client.get(&url).bearer_auth("not-the-operator-token").send().await.unwrap();
+        assert_eq!(wrong.status(), 403);
+        let body = client.get(&url).bearer_auth(OPERATOR_TOKEN).send().await.unwrap().bytes().await.unwrap();
         let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(status["redeemed"], 1, "{status}");
         assert_eq!(status["recipient"], node_key.address().to_string());

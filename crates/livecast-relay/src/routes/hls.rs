@@ -1,5 +1,8 @@
 //! HLS for players: the media playlist of a stream's source and its segments.
 //!
+//! Segments are streamed from disk (`ServeFile`, with `Range`), so a reader that stops
+//! reading costs one buffer and a file handle until the idle deadline closes it.
+//!
 //! Playlists change every segment: `Cache-Control: max-age=1`. A stored segment never
 //! changes (a different upload for the same `seq` is refused), so segments are `immutable`.
 //! Only acknowledged segments (those with a database row) are served.
@@ -8,7 +11,9 @@
 //! `{profile}/index.m3u8` and `{profile}/{seq}.ts` serve a rendition (see
 //! [`crate::playlist`] for the rules, gaps included).
 
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use tower::ServiceExt;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
@@ -29,17 +34,25 @@ pub const PLAYLIST_CACHE_CONTROL: &str = "max-age=1";
 pub const SEGMENT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// `GET /hls/{id}/index.m3u8`: a sliding window while live, everything once ended.
+///
+/// While live it costs O(window): the rows before the window are summed once per stream and
+/// extended as it slides ([`crate::window`]).
 pub async fn playlist(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
-    let (stream, segments) = state
+    let window = state.settings().window_segments;
+    let shared = state.clone();
+    let list = state
         .db()
         .call(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
-            Ok((stream, db::segments(c, &id)?))
+            if stream.ended_at_ms.is_some() {
+                Ok(playlist::media_playlist(&db::segments(c, &id)?, true, window))
+            } else {
+                Ok(shared.prefixes().live_playlist(c, &id, window)?)
+            }
         })
         .await?;
-    let ended = stream.ended_at_ms.is_some();
-    let text = playlist::render(&playlist::media_playlist(&segments, ended, state.settings().window_segments));
+    let text = playlist::render(&list);
     let headers = [(header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE), (header::CACHE_CONTROL, PLAYLIST_CACHE_CONTROL)];
     Ok((headers, text).into_response())
 }
@@ -48,6 +61,7 @@ pub async fn playlist(State(state): State<AppState>, AppPath(id): AppPath<String
 pub async fn segment(
     State(state): State<AppState>,
     AppPath((id, file)): AppPath<(String, String)>,
+    request: Request,
 ) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let seq = ids::segment_file(&file)?;
@@ -56,10 +70,25 @@ pub async fn segment(
         .db()
         .call(move |c| db::get_segment(c, &row_id, seq)?.ok_or(AppError::NotFound("segment")))
         .await?;
-    let storage = state.storage().clone();
-    let data = tokio::task::spawn_blocking(move || storage.read_segment(&id, seq)).await??;
-    let headers = [(header::CONTENT_TYPE, SEGMENT_CONTENT_TYPE), (header::CACHE_CONTROL, SEGMENT_CACHE_CONTROL)];
-    Ok((headers, data).into_response())
+    serve_file(state.storage().segment_path(&id, seq), request).await
+}
+
+/// Streams a stored segment file from disk with tower-http's `ServeFile`: `Range`,
+/// `If-Modified-Since` and `HEAD` work, and a slow reader holds a file handle and one
+/// buffer, never the whole file.
+async fn serve_file(path: std::path::PathBuf, request: Request) -> Result<Response, AppError> {
+    let mime: mime::Mime = SEGMENT_CONTENT_TYPE.parse().map_err(AppError::internal)?;
+    let mut res = tower_http::services::ServeFile::new_with_mime(path, &mime)
+        .oneshot(request)
+        .await
+        .map_err(AppError::internal)?
+        .map(Body::new);
+    if res.status() == axum::http::StatusCode::NOT_FOUND {
+        // The row exists but the file does not: recovery drops such rows at start-up.
+        return Err(AppError::NotFound("segment"));
+    }
+    res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static(SEGMENT_CACHE_CONTROL));
+    Ok(res)
 }
 
 /// `GET /hls/{id}/master.m3u8`: the source and every rendition that has segments, with
@@ -79,15 +108,9 @@ pub async fn master(State(state): State<AppState>, AppPath(id): AppPath<String>)
         segments.iter().map(|s| (s.size, s.duration_secs, s.video_frames)),
     );
     if let Some(last) = segments.last() {
-        let storage = state.storage().clone();
-        let seq = last.seq;
-        let sps = tokio::task::spawn_blocking(move || {
-            storage.read_segment(&id, seq).ok().and_then(|data| livecast_core::sps::segment_sps(&data).ok())
-        })
-        .await?;
-        if let Some(sps) = sps {
-            source.resolution = Some((sps.width, sps.height));
-            source.codecs = Some(sps.codecs());
+        if let Some(probe) = state.source_probe(&id, last.seq).await? {
+            source.resolution = Some(probe.resolution);
+            source.codecs = Some(probe.codecs);
         }
     }
     let mut ladder: Vec<playlist::Variant> = Vec::new();
@@ -137,6 +160,7 @@ pub async fn rendition_playlist(
 pub async fn rendition_segment(
     State(state): State<AppState>,
     AppPath((id, profile, file)): AppPath<(String, String, String)>,
+    request: Request,
 ) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let profile = ids::profile(&profile)?.to_owned();
@@ -146,8 +170,5 @@ pub async fn rendition_segment(
         .db()
         .call(move |c| db::get_rendition(c, &row_id, &row_profile, seq)?.ok_or(AppError::NotFound("segment")))
         .await?;
-    let storage = state.storage().clone();
-    let data = tokio::task::spawn_blocking(move || storage.read_rendition(&id, &profile, seq)).await??;
-    let headers = [(header::CONTENT_TYPE, SEGMENT_CONTENT_TYPE), (header::CACHE_CONTROL, SEGMENT_CACHE_CONTROL)];
-    Ok((headers, data).into_response())
+    serve_file(state.storage().rendition_path(&id, &profile, seq), request).await
 }

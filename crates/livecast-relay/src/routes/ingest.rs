@@ -36,7 +36,7 @@ use crate::transcoders::{Node, SegmentJob, SourceFacts};
 use crate::error::AppError;
 use crate::extract::AppPath;
 use crate::routes::auth::require_stream_key;
-use crate::routes::body::{discard_limited, read_limited};
+use crate::routes::body::{discard, read_limited};
 use crate::routes::{CAPTURE_START, CONTENT_DURATION};
 use crate::state::{now_ms, AppState};
 use crate::{ids, keys};
@@ -221,6 +221,7 @@ async fn upload_head(
 /// of a connection reset in the middle of sending.
 pub async fn put_segment(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     path: Result<AppPath<(String, String)>, AppError>,
     headers: HeaderMap,
     body: Body,
@@ -229,19 +230,29 @@ pub async fn put_segment(
     let head = match upload_head(&state, path, &headers).await {
         Ok(head) => head,
         Err(e) => {
-            discard_limited(&headers, body, limit).await;
+            discard(&headers, body, limit).await;
             return Err(e);
         }
     };
     let UploadHead { id, seq, declared_duration_ms, capture_start_ms, transcode } = head;
 
-    let data = read_limited(&headers, body, limit).await?;
+    // At most --max-uploads bodies in memory at once; the slot is held until the answer.
+    let Some(_slot) = state.uploads().acquire(peer.map(|p| p.0 .0.ip())).await else {
+        discard(&headers, body, limit).await;
+        return Err(AppError::Busy { max: state.uploads().max() });
+    };
+    let data = read_limited(&headers, body, limit, state.settings().min_upload_rate).await?;
+    let history = {
+        let id = id.clone();
+        state.db().call(move |c| Ok(db::recent_durations(c, &id, crate::sanity::HISTORY)?)).await?
+    };
+    let caps = crate::sanity::Caps { max_secs: state.settings().max_segment_secs, factor: state.settings().max_duration_factor };
     let (data, info) = tokio::task::spawn_blocking(move || {
-        let probed = livecast_core::ts::probe_segment(&data);
+        let probed = probe_sane(&data, &history, caps);
         (data, probed)
     })
     .await?;
-    let info = info.map_err(|e| AppError::NotMpegTs(e.to_string()))?;
+    let info = info?;
     let sha256 = keys::sha256(&data);
     if let Some(t) = &transcode {
         if livecast_protocol::keccak256(&data).as_slice() != t.seg.hash.as_slice() {
@@ -270,6 +281,19 @@ pub async fn put_segment(
     };
     let answer = transcode_segment(&state, &id, seq, t, source_bytes, &row, accepted).await?;
     Ok((status, Json(answer)).into_response())
+}
+
+/// Probes the segment ([`livecast_core::ts::probe_segment`], `415` when it is not H.264
+/// MPEG-TS) and checks its timing and H.264 ([`crate::sanity`], `422`).
+fn probe_sane(
+    data: &[u8],
+    history: &crate::sanity::History,
+    caps: crate::sanity::Caps,
+) -> Result<livecast_core::ts::SegmentInfo, AppError> {
+    let mut info = livecast_core::ts::probe_segment(data).map_err(|e| AppError::NotMpegTs(e.to_string()))?;
+    let units = livecast_core::ts::demux(data).map_err(|e| AppError::NotMpegTs(e.to_string()))?;
+    crate::sanity::check(&units, &mut info, history, caps).map_err(AppError::Implausible)?;
+    Ok(info)
 }
 
 /// Stores the source under the stream's lock: `(201, new)` or `(200, same bytes again)`.
@@ -333,6 +357,7 @@ async fn store_source(
     let stored = row.clone();
     let insert_id = id.clone();
     state.db().call(move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
+    state.prefixes().stored(&id, seq);
     tracing::info!(stream = %id, seq, bytes = row.size, duration = row.duration_secs, "segment stored");
     Ok((StatusCode::CREATED, accepted(&row, false), row))
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{self, SegmentRow, StreamRow};
+use crate::db::{self, StreamRow};
 use crate::error::AppError;
 use crate::extract::{optional_json, AppPath};
 use crate::routes::auth::{require_admin, require_stream_key};
@@ -73,9 +73,25 @@ pub struct StreamStatus {
 }
 
 /// Creates a stream: `201` with its id, its key (once) and its URLs.
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
+///
+/// In `--open` mode each client address may create `--open-creates-per-minute` streams a
+/// minute (`429` with `Retry-After` beyond); a request with the admin token is not limited.
+pub async fn create(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
     require_admin(&state, &headers)?;
-    let body = read_limited(&headers, body, MAX_JSON_BYTES).await?;
+    let admin = state.settings().admin_token_hash.as_ref().is_some_and(|hash| {
+        crate::keys::bearer_token(&headers).is_some_and(|token| crate::keys::secret_matches(token, hash))
+    });
+    if let (true, false, Some(peer)) = (state.settings().open, admin, peer) {
+        if !state.may_create(peer.0 .0.ip()) {
+            return Err(AppError::RateLimited { per_minute: state.settings().open_creates_per_minute });
+        }
+    }
+    let body = read_limited(&headers, body, MAX_JSON_BYTES, state.settings().min_upload_rate).await?;
     let req: CreateStream = optional_json(&body)?;
     let name = match req.name.as_deref().map(str::trim) {
         Some(n) if n.chars().count() > MAX_NAME_CHARS => {
@@ -115,15 +131,15 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bod
 /// The state of a stream (public: no secrets in it).
 pub async fn status(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Json<StreamStatus>, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
-    let (stream, segments) = state
+    let (stream, summary) = state
         .db()
         .call(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
-            let segments = db::segments(c, &id)?;
-            Ok((stream, segments))
+            let summary = db::segment_summary(c, &id)?;
+            Ok((stream, summary))
         })
         .await?;
-    Ok(Json(stream_status(&state, stream, &segments)))
+    Ok(Json(stream_status(&state, stream, &summary)))
 }
 
 /// Ends a stream (stream key required): no more uploads, the playlist gets `EXT-X-ENDLIST`.
@@ -142,16 +158,16 @@ pub async fn end(
         .call(move |c| {
             let changed = db::end_stream(c, &id, now_ms())?;
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
-            Ok((stream, db::segments(c, &id)?, changed))
+            Ok((stream, db::segment_summary(c, &id)?, changed))
         })
         .await?;
     if changed {
-        tracing::info!(stream = %stream.id, segments = segments.len(), "stream ended");
+        tracing::info!(stream = %stream.id, segments = segments.count, "stream ended");
     }
     Ok(Json(stream_status(&state, stream, &segments)))
 }
 
-fn stream_status(state: &AppState, s: StreamRow, segments: &[SegmentRow]) -> StreamStatus {
+fn stream_status(state: &AppState, s: StreamRow, segments: &db::SegmentSummary) -> StreamStatus {
     StreamStatus {
         playback_url: state.url(&format!("/hls/{}/index.m3u8", s.id)),
         id: s.id,
@@ -159,10 +175,10 @@ fn stream_status(state: &AppState, s: StreamRow, segments: &[SegmentRow]) -> Str
         created_at_ms: s.created_at_ms,
         ended: s.ended_at_ms.is_some(),
         ended_at_ms: s.ended_at_ms,
-        segments: segments.len(),
-        duration_secs: (segments.iter().map(|s| s.duration_secs).sum::<f64>() * 1000.0).round() / 1000.0,
-        first_seq: segments.first().map(|s| s.seq),
-        last_seq: segments.last().map(|s| s.seq),
-        next_seq: segments.last().map_or(0, |s| s.seq + 1),
+        segments: segments.count,
+        duration_secs: (segments.duration_secs * 1000.0).round() / 1000.0,
+        first_seq: segments.first_seq,
+        last_seq: segments.last_seq,
+        next_seq: segments.last_seq.map_or(0, |s| s + 1),
     }
 }
