@@ -30,6 +30,9 @@ pub enum Error {
     /// Bytes that are not a parseable H.264 MPEG transport stream.
     #[error("not a valid H.264 MPEG-TS segment: {0}")]
     InvalidTransportStream(String),
+    /// A segment whose audio is not AAC in ADTS, which Livecast does not carry.
+    #[error("unsupported audio: {0}; only AAC in ADTS (stream type 0x0f) is carried")]
+    UnsupportedAudio(String),
     /// A frame handed to the muxer cannot be placed in the stream.
     #[error("cannot mux frame: {0}")]
     Mux(String),

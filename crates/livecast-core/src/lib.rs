@@ -5,6 +5,7 @@
 //!
 //! - [`frame`]: raw I420 video frames, the unit that flows from capture to the encoder.
 //! - [`convert`]: RGBA (what a canvas gives) to I420 (what H.264 encoders take).
+//! - [`adts`]: AAC's ADTS framing: header fields, splitting, writing.
 //! - [`annexb`]: reading H.264 Annex-B bitstreams: NAL units, their types, keyframes.
 //! - [`sps`]: the sequence parameter set fields Livecast checks (size, profile, level).
 //! - [`quality`]: PSNR, to measure what encoding cost in picture quality.
@@ -16,6 +17,7 @@
 //!   params and payments on the wire, and the balance both ends keep.
 //! - [`pattern`]: a deterministic moving test picture, for tests and benchmarks.
 
+pub mod adts;
 pub mod annexb;
 pub mod convert;
 mod error;

@@ -93,3 +93,85 @@ fn segments_are_ffprobe_clean_with_right_duration_and_monotonic_pts() {
     assert!(errors.stderr.is_empty(), "{}", String::from_utf8_lossy(&errors.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `seconds` of a 1 kHz tone as ADTS AAC-LC, 48 kHz stereo, made by ffmpeg's encoder.
+fn ffmpeg_adts(dir: &Path, seconds: u32) -> Vec<u8> {
+    let path = dir.join("tone.aac");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000", "-t"])
+        .arg(seconds.to_string())
+        .args(["-ac", "2", "-c:a", "aac", "-b:a", "128k", "-f", "adts"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn segments_with_audio_are_ffprobe_clean_and_audio_runs_on_across_boundaries() {
+    let dir = std::env::temp_dir().join(format!("livecast-ts-audio-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let units = access_units(&ffmpeg_h264(&dir, 7));
+    let aac = ffmpeg_adts(&dir, 7);
+    let (frames, left) = livecast_core::adts::frames(&aac);
+    assert_eq!(left, 0);
+    assert!(frames.len() > 320, "{} AAC frames", frames.len());
+    // 2.1 s target: cuts at the IDR after it (every 30 frames), so segments are 3 s (90 frames)
+    // long, not a whole number of AAC frames (21.333 ms).
+    let mut segmenter = Segmenter::with_audio(2_100_000, 0).unwrap();
+    let mut segments = Vec::new();
+    let (mut v, mut a) = (0usize, 0usize);
+    while v < units.len() || a < frames.len() {
+        let vts = v as i64 * 1_000_000 / 30;
+        let ats = (a as f64 * 1e6 * 1024.0 / 48_000.0).round() as i64;
+        if v < units.len() && (a >= frames.len() || vts <= ats) {
+            let keyframe = livecast_core::annexb::is_keyframe(&units[v]);
+            segments.extend(segmenter.push_video(&units[v], keyframe, vts).unwrap());
+            v += 1;
+        } else {
+            segments.extend(segmenter.push_audio(frames[a].1, ats).unwrap());
+            a += 1;
+        }
+    }
+    segments.extend(segmenter.finish_all().unwrap());
+    assert_eq!(segments.iter().map(|s| s.frames).collect::<Vec<_>>(), vec![90, 90, 30]);
+    assert_eq!(segments.iter().map(|s| s.audio_frames as usize).sum::<usize>(), frames.len(), "{:?}", segmenter.audio_drops());
+
+    let mut all = Vec::new();
+    let mut last_audio_pts: Option<i64> = None;
+    for s in &segments {
+        let path = dir.join(format!("a{}.ts", s.seq));
+        std::fs::write(&path, &s.data).unwrap();
+        let errors = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        assert!(errors.status.success() && errors.stderr.is_empty(), "segment {}: {}", s.seq, String::from_utf8_lossy(&errors.stderr));
+        let streams = ffprobe_csv(&path, "stream=codec_name,sample_rate,channels");
+        let mut kinds: Vec<&str> = streams.lines().filter(|l| !l.is_empty()).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds, vec!["aac,48000,2", "h264"], "segment {}", s.seq);
+        let audio_pts: Vec<i64> = ffprobe_csv(&path, "packet=codec_type,pts")
+            .lines()
+            .filter_map(|l| l.trim_end_matches(',').strip_prefix("audio,"))
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(audio_pts.len() as u32, s.audio_frames, "segment {}", s.seq);
+        // DTS monotonic and without gaps across the boundary: 1920 ticks (1024 samples) a frame.
+        if let Some(prev) = last_audio_pts {
+            assert!((audio_pts[0] - prev - 1920).abs() <= 1, "segment {}: audio {} after {prev}", s.seq, audio_pts[0]);
+        }
+        assert!(audio_pts.windows(2).all(|w| (w[1] - w[0] - 1920).abs() <= 1), "segment {}", s.seq);
+        last_audio_pts = audio_pts.last().copied();
+        let info = probe_segment(&s.data).unwrap();
+        let audio = info.audio.unwrap();
+        assert_eq!((audio.codec.as_str(), audio.frames), ("mp4a.40.2", s.audio_frames));
+        // The audio of a segment spans its video: within one AAC frame at each end.
+        assert!((audio.duration_secs - s.duration_us as f64 / 1e6).abs() < 0.0214 * 2.0, "{audio:?} vs {} µs", s.duration_us);
+        all.extend_from_slice(&s.data);
+    }
+    let joined = dir.join("all-audio.ts");
+    std::fs::write(&joined, &all).unwrap();
+    let errors = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&joined).args(["-f", "null", "-"]).output().unwrap();
+    assert!(errors.stderr.is_empty(), "{}", String::from_utf8_lossy(&errors.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -75,8 +75,9 @@ impl InitSegment {
     }
 }
 
-/// The `codecs` parameter of a video track and an optional audio track.
-pub(crate) fn codecs(video: &str, audio: Option<&str>) -> String {
+/// The `codecs` parameter of a video track and an optional audio track, e.g.
+/// `avc1.42C01F,mp4a.40.2` (also an HLS `CODECS` attribute).
+pub fn codecs(video: &str, audio: Option<&str>) -> String {
     match audio {
         Some(audio) => format!("{video},{audio}"),
         None => video.to_owned(),

@@ -33,6 +33,8 @@ pub struct SegmentInfo {
     pub video_frames: u32,
     /// True when the first frame is an IDR, so the segment decodes alone.
     pub starts_with_keyframe: bool,
+    /// The AAC audio, when the segment carries some.
+    pub audio: Option<super::AudioInfo>,
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -68,9 +70,11 @@ pub fn demux(data: &[u8]) -> Result<Vec<AccessUnit>, Error> {
     Ok(units)
 }
 
-/// Checks that `data` is an H.264 MPEG-TS segment and reads its timing.
+/// Checks that `data` is an H.264 MPEG-TS segment, with no audio or ADTS AAC audio
+/// ([`super::probe_audio`]), and reads its timing.
 pub fn probe_segment(data: &[u8]) -> Result<SegmentInfo, Error> {
     let units = demux(data)?;
+    let audio = super::probe_audio(data)?;
     if units.is_empty() {
         return Err(invalid("no video frames"));
     }
@@ -90,5 +94,6 @@ pub fn probe_segment(data: &[u8]) -> Result<SegmentInfo, Error> {
         duration_secs: (span as f64 + interval) / CLOCK_HZ as f64,
         video_frames: frames as u32,
         starts_with_keyframe: units[0].keyframe,
+        audio,
     })
 }

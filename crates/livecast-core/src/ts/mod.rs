@@ -1,19 +1,24 @@
-//! MPEG-TS for Livecast's H.264 segments (ISO/IEC 13818-1).
+//! MPEG-TS for Livecast's H.264 (+ AAC) segments (ISO/IEC 13818-1).
 //!
 //! - [`TsMuxer`]: access units in, 188-byte packets out: PAT and PMT at the start of each
 //!   segment, one PES per access unit with PTS at 90 kHz, PCR on the video PID, continuity
-//!   counters, adaptation-field stuffing, random-access flags on IDRs.
+//!   counters, adaptation-field stuffing, random-access flags on IDRs; optionally an ADTS
+//!   AAC stream (type 0x0F) on the same clock.
 //! - [`Segmenter`]: cuts the muxed stream into segments that each start with an IDR
-//!   (SPS/PPS in front), at the first keyframe after the target duration.
-//! - [`demux`] and [`probe_segment`]: the way back, for the relay, transcoder and player.
+//!   (SPS/PPS in front), at the first keyframe after the target duration; with audio, it
+//!   interleaves both streams by time and gives each AAC frame to exactly one segment.
+//! - [`demux`], [`demux_audio`] and [`probe_segment`]: the way back, for the relay,
+//!   transcoder and player. Audio other than ADTS AAC is refused by [`probe_segment`].
 //!
 //! The packet layer (headers, PSI tables with CRC, PES headers, stuffing) is the `mpeg2ts`
 //! crate's; what is ours is the timing, the segment structure and the checks.
 
+mod audio;
 mod demux;
 mod mux;
 mod segmenter;
 
+pub use audio::{demux_audio, probe_audio, AudioInfo, AudioPes};
 pub use demux::{demux, probe_segment, AccessUnit, SegmentInfo};
 pub use mux::TsMuxer;
 pub use segmenter::{Segment, Segmenter};
@@ -34,5 +39,7 @@ pub const PACKET_SIZE: usize = 188;
 pub const PMT_PID: u16 = 0x1000;
 /// The PID of our H.264 video stream (also carries the PCR).
 pub const VIDEO_PID: u16 = 0x100;
+/// The PID of our ADTS AAC audio stream, when there is one.
+pub const AUDIO_PID: u16 = 0x101;
 /// MPEG-TS clock: 90 kHz.
 pub const CLOCK_HZ: u64 = 90_000;

@@ -1,6 +1,6 @@
-//! The muxer: H.264 access units → MPEG-TS packets.
+//! The muxer: H.264 access units (and ADTS AAC frames) → MPEG-TS packets.
 
-use super::{CLOCK_HZ, PMT_PID, VIDEO_PID};
+use super::{AUDIO_PID, CLOCK_HZ, PMT_PID, VIDEO_PID};
 use crate::Error;
 use mpeg2ts::es::{StreamId, StreamType};
 use mpeg2ts::pes::PesHeader;
@@ -21,13 +21,19 @@ const PTS_MODULO: u64 = 1 << 33;
 /// some players need it to find frame boundaries.
 const ACCESS_UNIT_DELIMITER: [u8; 6] = [0, 0, 0, 1, 0x09, 0xF0];
 
-/// Writes H.264 access units as MPEG-TS. One muxer per stream: continuity counters and the
-/// timeline run on across segments.
+/// Writes H.264 access units (and, made with [`TsMuxer::with_audio`], ADTS AAC frames) as
+/// MPEG-TS. One muxer per stream: continuity counters and the timeline run on across
+/// segments. Video and audio share one timeline: a capture time gives the same PTS on both.
 #[derive(Debug)]
 pub struct TsMuxer {
     pat_cc: ContinuityCounter,
     pmt_cc: ContinuityCounter,
     video_cc: ContinuityCounter,
+    audio_cc: ContinuityCounter,
+    /// The PMT lists an ADTS AAC stream on [`AUDIO_PID`].
+    audio: bool,
+    /// Last audio PES PTS written (either audio method).
+    last_audio_pts: Option<u64>,
     /// Capture time (µs) of the stream's first frame: the timeline's zero.
     origin_us: Option<i64>,
     last_us: Option<i64>,
@@ -52,10 +58,24 @@ impl TsMuxer {
             pat_cc: ContinuityCounter::new(),
             pmt_cc: ContinuityCounter::new(),
             video_cc: ContinuityCounter::new(),
+            audio_cc: ContinuityCounter::new(),
+            audio: false,
+            last_audio_pts: None,
             origin_us: None,
             last_us: None,
             last_pts: None,
         }
+    }
+
+    /// A muxer for one H.264 stream and one ADTS AAC stream (stream type 0x0F on
+    /// [`AUDIO_PID`]); the PCR stays on the video PID.
+    pub fn with_audio() -> Self {
+        Self { audio: true, ..Self::new() }
+    }
+
+    /// True when the PMT lists an audio stream.
+    pub fn has_audio(&self) -> bool {
+        self.audio
     }
 
     /// The 90 kHz timestamp (already offset and wrapped to 33 bits) of a capture time.
@@ -69,6 +89,11 @@ impl TsMuxer {
     pub fn write_tables(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
         let pmt_pid = Pid::new(PMT_PID).map_err(packet_err)?;
         let video_pid = Pid::new(VIDEO_PID).map_err(packet_err)?;
+        let mut es_info = vec![EsInfo { stream_type: StreamType::H264, elementary_pid: video_pid, descriptors: vec![] }];
+        if self.audio {
+            let audio_pid = Pid::new(AUDIO_PID).map_err(packet_err)?;
+            es_info.push(EsInfo { stream_type: StreamType::AdtsAac, elementary_pid: audio_pid, descriptors: vec![] });
+        }
         let pat = TsPacket {
             header: header(Pid::new(0).map_err(packet_err)?, &mut self.pat_cc),
             adaptation_field: None,
@@ -86,7 +111,7 @@ impl TsMuxer {
                 pcr_pid: Some(video_pid),
                 version_number: VersionNumber::new(),
                 program_info: vec![],
-                es_info: vec![EsInfo { stream_type: StreamType::H264, elementary_pid: video_pid, descriptors: vec![] }],
+                es_info,
             })),
         };
         let mut writer = TsPacketWriter::new(out);
@@ -135,6 +160,85 @@ impl TsMuxer {
         }
         self.last_pts = Some(pts);
         self.write_pes(annex_b, keyframe, pts, out)
+    }
+
+    /// Writes one or more whole ADTS AAC frames as one audio PES whose PTS is the first
+    /// frame's capture time `timestamp_us`, on the video's timeline: call
+    /// [`TsMuxer::write_access_unit`] first (audio before the first video frame has no
+    /// place on it). Timestamps must move forward.
+    pub fn write_audio(&mut self, adts: &[u8], timestamp_us: i64, out: &mut Vec<u8>) -> Result<(), Error> {
+        let Some(origin) = self.origin_us else {
+            return Err(Error::Mux("audio before the first video frame".into()));
+        };
+        if timestamp_us < origin {
+            return Err(Error::Mux(format!("audio at {timestamp_us} µs is before the first video frame ({origin} µs)")));
+        }
+        let pts = self.pts_of(timestamp_us);
+        self.write_audio_at_pts(adts, pts, out)
+    }
+
+    /// Writes whole ADTS frames as one audio PES at an explicit 90 kHz PTS (a transcoder
+    /// copying its source's audio). `pts` must move forward from the previous audio PES's,
+    /// as with [`TsMuxer::write_access_unit_at_pts`]. The payload is checked to be whole
+    /// ADTS frames and written untouched.
+    pub fn write_audio_at_pts(&mut self, adts: &[u8], pts: u64, out: &mut Vec<u8>) -> Result<(), Error> {
+        if !self.audio {
+            return Err(Error::Mux("this muxer has no audio stream (TsMuxer::with_audio)".into()));
+        }
+        let (frames, left) = crate::adts::frames(adts);
+        if frames.is_empty() || left != 0 {
+            return Err(Error::Mux(format!("audio payload of {} bytes is not whole ADTS frames", adts.len())));
+        }
+        // PES_packet_length is 16 bits and counts the 8 header bytes after it.
+        if adts.len() > usize::from(u16::MAX) - 8 {
+            return Err(Error::Mux(format!("audio PES of {} bytes is too long", adts.len())));
+        }
+        let pts = pts % PTS_MODULO;
+        if let Some(last) = self.last_audio_pts {
+            let step = (pts + PTS_MODULO - last) % PTS_MODULO;
+            if step == 0 || step >= PTS_MODULO / 2 {
+                return Err(Error::Mux(format!("audio PTS {pts} does not follow {last}")));
+            }
+        }
+        self.last_audio_pts = Some(pts);
+        let audio_pid = Pid::new(AUDIO_PID).map_err(packet_err)?;
+        let pes_header = PesHeader {
+            stream_id: StreamId::new(StreamId::AUDIO_MIN),
+            priority: false,
+            data_alignment_indicator: true,
+            copyright: false,
+            original_or_copy: false,
+            pts: Some(Timestamp::new(pts).map_err(packet_err)?),
+            dts: None,
+            escr: None,
+        };
+        // First packet: 4-byte header and the 14-byte PES header (PTS), no adaptation field.
+        const FIRST_PAYLOAD: usize = 188 - 4 - 14;
+        let (first, mut rest) = adts.split_at(FIRST_PAYLOAD.min(adts.len()));
+        let mut writer = TsPacketWriter::new(out);
+        writer
+            .write_ts_packet(&TsPacket {
+                header: header(audio_pid, &mut self.audio_cc),
+                adaptation_field: None,
+                payload: Some(TsPayload::PesStart(Pes {
+                    header: pes_header,
+                    pes_packet_len: (adts.len() + 8) as u16,
+                    data: Bytes::new(first).map_err(packet_err)?,
+                })),
+            })
+            .map_err(packet_err)?;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(Bytes::MAX_SIZE.min(rest.len()));
+            rest = tail;
+            writer
+                .write_ts_packet(&TsPacket {
+                    header: header(audio_pid, &mut self.audio_cc),
+                    adaptation_field: None,
+                    payload: Some(TsPayload::PesContinuation(Bytes::new(chunk).map_err(packet_err)?)),
+                })
+                .map_err(packet_err)?;
+        }
+        Ok(())
     }
 
     /// One PES packet for an access unit at `pts` (already wrapped), PCR on its first packet.

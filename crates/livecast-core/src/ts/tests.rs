@@ -177,3 +177,216 @@ fn explicit_pts_and_capture_times_do_not_mix() {
     muxer.write_access_unit(&access_unit(10, true, 0), true, 0, &mut out).unwrap();
     assert!(muxer.write_access_unit_at_pts(&access_unit(10, false, 0), false, 90_000, &mut out).is_err());
 }
+
+/// A fake ADTS AAC-LC frame (48 kHz stereo unless `config` says otherwise) of `len` payload bytes.
+fn adts_frame(config: &crate::adts::AudioConfig, len: usize, seed: u8) -> Vec<u8> {
+    let mut frame = crate::adts::header_for(config, len).unwrap().to_vec();
+    frame.extend((0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)));
+    frame
+}
+
+const LC_48K: crate::adts::AudioConfig = crate::adts::AudioConfig { object_type: 2, freq_index: 3, sample_rate: 48_000, channels: 2 };
+const LC_44K: crate::adts::AudioConfig = crate::adts::AudioConfig { object_type: 2, freq_index: 4, sample_rate: 44_100, channels: 1 };
+
+#[test]
+fn mux_demux_round_trip_with_audio() {
+    let mut muxer = TsMuxer::with_audio();
+    let mut out = Vec::new();
+    muxer.write_tables(&mut out).unwrap();
+    let mut video = Vec::new();
+    let mut audio = Vec::new();
+    // 10 video frames at 30 fps, 2-frame audio PES every 42 667 µs, interleaved by time.
+    for i in 0..10i64 {
+        let ts = 2_000_000 + i * 33_333;
+        let au = access_unit(300 + i as usize * 97, i == 0, i as u8);
+        muxer.write_access_unit(&au, i == 0, ts, &mut out).unwrap();
+        video.push(muxer.pts_of(ts));
+        if i % 2 == 1 {
+            let ats = 2_000_000 + (i / 2) * 42_667;
+            // Sizes across packet boundaries: 170 fits the first packet, 171 does not.
+            let payload: Vec<u8> =
+                [adts_frame(&LC_48K, 163 + i as usize, 1), adts_frame(&LC_48K, 500 * i as usize, 2)].concat();
+            muxer.write_audio(&payload, ats, &mut out).unwrap();
+            audio.push((muxer.pts_of(ats), payload));
+        }
+    }
+    assert_eq!(out.len() % PACKET_SIZE, 0);
+    assert_eq!(demux(&out).unwrap().iter().map(|u| u.pts).collect::<Vec<_>>(), video, "video untouched by audio");
+    let pes = demux_audio(&out).unwrap();
+    assert_eq!(pes.iter().map(|p| (p.pts, p.data.clone())).collect::<Vec<_>>(), audio);
+    // Audio and video share the clock: the same capture time, the same PTS.
+    assert_eq!(pes[0].pts, video[0]);
+    let info = probe_segment(&out).unwrap();
+    let a = info.audio.unwrap();
+    assert_eq!((a.codec.as_str(), a.sample_rate, a.channels, a.frames), ("mp4a.40.2", 48_000, 2, 10));
+    assert_eq!(a.first_pts, video[0]);
+    // The PMT lists both streams, the PCR only on the video PID.
+    let pcr_pids: std::collections::HashSet<u16> = out
+        .chunks(PACKET_SIZE)
+        .filter(|p| p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x10 != 0)
+        .map(|p| u16::from_be_bytes([p[1] & 0x1f, p[2]]))
+        .collect();
+    assert_eq!(pcr_pids, [VIDEO_PID].into_iter().collect());
+    assert!(out.chunks(PACKET_SIZE).any(|p| u16::from_be_bytes([p[1] & 0x1f, p[2]]) == AUDIO_PID));
+}
+
+#[test]
+fn muxer_refuses_audio_it_cannot_place() {
+    let mut plain = TsMuxer::new();
+    let mut out = Vec::new();
+    plain.write_access_unit(&access_unit(10, true, 0), true, 0, &mut out).unwrap();
+    assert!(plain.write_audio(&adts_frame(&LC_48K, 10, 0), 0, &mut out).is_err(), "no audio stream in the PMT");
+    let mut muxer = TsMuxer::with_audio();
+    let frame = adts_frame(&LC_48K, 10, 0);
+    let err = muxer.write_audio(&frame, 0, &mut out).unwrap_err();
+    assert!(err.to_string().contains("before the first video frame"), "{err}");
+    muxer.write_access_unit(&access_unit(10, true, 0), true, 1000, &mut out).unwrap();
+    assert!(muxer.write_audio(&frame, 999, &mut out).is_err());
+    assert!(muxer.write_audio(&frame[..frame.len() - 1], 1000, &mut out).is_err(), "a partial frame");
+    assert!(muxer.write_audio(&[0x47; 20], 1000, &mut out).is_err(), "not ADTS");
+    muxer.write_audio(&frame, 1000, &mut out).unwrap();
+    assert!(muxer.write_audio(&frame, 1000, &mut out).is_err(), "same PTS twice");
+}
+
+/// Runs a segmenter with audio over `seconds` of 30 fps video and AAC at `config`'s rate,
+/// the audio pushed in bursts `audio_lag_us` behind capture and the video `video_lag_us`
+/// behind (as from parallel encoders), and checks the boundary rules.
+fn check_audio_boundaries(target_us: i64, config: crate::adts::AudioConfig, audio_lag_us: i64, video_lag_us: i64) {
+    let mut seg = Segmenter::with_audio(target_us, 0).unwrap();
+    let start = 10_000_000i64;
+    let end = start + 9_000_000;
+    let frame_us = config.frame_us();
+    // Events (arrival time, kind, index) in arrival order.
+    let mut events: Vec<(i64, bool, i64)> = Vec::new();
+    let video_ts = |n: i64| start + n * 1_000_000 / 30;
+    // Audio starts 100 ms before the video: those frames have no segment.
+    let audio_ts = |n: i64| start - 100_000 + (n as f64 * frame_us).round() as i64;
+    let mut n = 0;
+    while video_ts(n) < end {
+        events.push((video_ts(n) + video_lag_us, true, n));
+        n += 1;
+    }
+    let mut n = 0;
+    while audio_ts(n) < end {
+        // Audio arrives in 100 ms bursts.
+        events.push((audio_ts(n) - audio_ts(n) % 100_000 + 100_000 + audio_lag_us, false, n));
+        n += 1;
+    }
+    let audio_total = n;
+    events.sort_by_key(|e| (e.0, e.1, e.2));
+    let mut segments = Vec::new();
+    for (_, is_video, n) in events {
+        if is_video {
+            let ts = video_ts(n);
+            let keyframe = seg.keyframe_due(ts);
+            segments.extend(seg.push_video(&access_unit(200, keyframe, n as u8), keyframe, ts).unwrap());
+        } else {
+            segments.extend(seg.push_audio(&adts_frame(&config, 100 + (n % 50) as usize, n as u8), audio_ts(n)).unwrap());
+        }
+    }
+    segments.extend(seg.finish_all().unwrap());
+    let drops = seg.audio_drops();
+    assert_eq!((drops.late, drops.queue_full), (0, 0), "{drops:?}");
+    let before = (0..audio_total).filter(|&n| audio_ts(n) < start).count() as u64;
+    assert_eq!(drops.before_video, before);
+
+    let frame_ticks = config.frame_ticks();
+    let mut all_pts: Vec<u64> = Vec::new();
+    for (i, s) in segments.iter().enumerate() {
+        let info = probe_segment(&s.data).unwrap();
+        assert!(info.starts_with_keyframe, "segment {i}");
+        let audio = demux_audio(&s.data).unwrap();
+        let pts: Vec<u64> = audio
+            .iter()
+            .flat_map(|p| {
+                let count = crate::adts::frames(&p.data).0.len();
+                (0..count).map(move |k| p.pts + (k as f64 * frame_ticks).round() as u64)
+            })
+            .collect();
+        assert_eq!(pts.len() as u32, s.audio_frames, "segment {i}");
+        // Every frame within the segment's span: from its first video frame to the next's.
+        let span_end = info.first_pts + (s.duration_us * 9 / 100) as u64;
+        assert!(pts.iter().all(|&p| p + 1 >= info.first_pts && p < span_end), "segment {i}: audio {pts:?} outside {}..{span_end}", info.first_pts);
+        all_pts.extend(pts);
+    }
+    assert_eq!(all_pts.len() as u64, audio_total as u64 - before, "every frame in exactly one segment");
+    // No gap, no overlap: consecutive frames are one frame apart, across segment boundaries too.
+    for w in all_pts.windows(2) {
+        let step = w[1] as f64 - w[0] as f64;
+        assert!((step - frame_ticks).abs() <= 2.0, "step {step} between {} and {}", w[0], w[1]);
+    }
+    assert!(segments.len() >= 9_000_000 / target_us as usize, "{} segments", segments.len());
+}
+
+#[test]
+fn each_audio_frame_lands_in_exactly_one_segment() {
+    // Odd segment lengths (not multiples of either frame duration), both sample rates, audio
+    // ahead of video and behind it.
+    check_audio_boundaries(1_234_567, LC_48K, 0, 0);
+    check_audio_boundaries(2_000_000, LC_48K, 40_000, 2_500_000);
+    check_audio_boundaries(777_777, LC_44K, 300_000, 0);
+    check_audio_boundaries(1_500_001, LC_44K, 0, 1_900_000);
+}
+
+#[test]
+fn video_does_not_wait_for_a_silent_microphone() {
+    let mut seg = Segmenter::with_audio(500_000, 0).unwrap();
+    let mut segments = Vec::new();
+    for n in 0..90i64 {
+        let ts = n * 33_333;
+        let keyframe = seg.keyframe_due(ts);
+        segments.extend(seg.push_video(&access_unit(100, keyframe, 0), keyframe, ts).unwrap());
+    }
+    // Video more than a second past the last audio is written anyway.
+    assert!(!segments.is_empty());
+    assert!(segments.iter().all(|s| s.audio_frames == 0));
+    // Audio for an already closed segment is dropped as late, not written out of place.
+    assert!(seg.push_audio(&adts_frame(&LC_48K, 50, 0), 100_000).unwrap().is_empty());
+    segments.extend(seg.finish_all().unwrap());
+    assert_eq!(seg.audio_drops().late, 1);
+    assert_eq!(segments.iter().map(|s| s.frames).sum::<u32>(), 90);
+    assert!(seg.push(&access_unit(10, true, 0), true, 10_000_000).is_err(), "push is for video-only segmenters");
+    assert!(seg.push_audio(&[1, 2, 3], 10_000_000).is_err());
+}
+
+#[test]
+fn probe_refuses_audio_that_is_not_adts_aac() {
+    // A PMT listing MPEG-1 audio (0x03) beside the video.
+    let mut muxer = TsMuxer::with_audio();
+    let mut out = Vec::new();
+    muxer.write_tables(&mut out).unwrap();
+    muxer.write_access_unit(&access_unit(100, true, 0), true, 0, &mut out).unwrap();
+    let pmt = out.chunks_mut(PACKET_SIZE).find(|p| u16::from_be_bytes([p[1] & 0x1f, p[2]]) == PMT_PID).unwrap();
+    // mpeg2ts stuffs PSI packets in front: the payload starts after the adaptation field.
+    let payload = if pmt[3] & 0x20 != 0 { 5 + usize::from(pmt[4]) } else { 4 };
+    let section = payload + 1 + usize::from(pmt[payload]);
+    // The second ES entry's stream type: 12 bytes of PMT header, 5 of the video entry.
+    let at = section + 12 + 5;
+    assert_eq!(pmt[at], 0x0F, "{:02x?}", &pmt[section..]);
+    pmt[at] = 0x03;
+    // Fix the CRC of the edited section.
+    let section_len = (usize::from(pmt[section + 1] & 0x0f) << 8 | usize::from(pmt[section + 2])) + 3;
+    let crc = crc32_mpeg(&pmt[section..section + section_len - 4]);
+    pmt[section + section_len - 4..section + section_len].copy_from_slice(&crc.to_be_bytes());
+    let err = probe_segment(&out).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedAudio(_)), "{err}");
+    assert!(err.to_string().contains("MPEG-1/2 audio"), "{err}");
+    // Without audio a segment probes as before.
+    let mut plain = TsMuxer::new();
+    let mut out = Vec::new();
+    plain.write_tables(&mut out).unwrap();
+    plain.write_access_unit(&access_unit(100, true, 0), true, 0, &mut out).unwrap();
+    assert_eq!(probe_segment(&out).unwrap().audio, None);
+}
+
+/// CRC-32/MPEG-2, for editing a PSI section in a test.
+fn crc32_mpeg(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04C1_1DB7 } else { crc << 1 };
+        }
+    }
+    crc
+}
