@@ -1,8 +1,10 @@
-//! The broadcast stage's logic that does not need a browser: segment upload policy
+//! The broadcast stage's logic that does not need a browser: audio capture times, segment
+//! upload policy
 //! (retries, backoff, the bounded queue), the stats the `Broadcaster` reports, and the
 //! Livepeer broadcaster's side of transcoding (session key, node choice, signed segments).
 //! The browser side (Worker, `fetch`, events) is in `js/broadcaster.rs`.
 
+pub mod audio_clock;
 pub mod payment;
 pub mod stats;
 pub mod transcode;

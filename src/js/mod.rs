@@ -7,6 +7,10 @@
 //! module (`Player` alone).
 
 #[cfg(feature = "broadcast")]
+mod aac_encoder;
+#[cfg(all(test, feature = "broadcast"))]
+mod aac_tests;
+#[cfg(feature = "broadcast")]
 mod broadcaster;
 #[cfg(feature = "broadcast")]
 mod h264_encoder;
