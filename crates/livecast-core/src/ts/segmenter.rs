@@ -169,8 +169,9 @@ impl Segmenter {
     }
 
     /// Adds one or more whole ADTS AAC frames, the first captured at `timestamp_us` (the
-    /// others follow at 1024 samples each); returns the segments this closed. Timestamps
-    /// must increase; every frame must have the stream's first configuration.
+    /// others follow at 1024 samples each); returns the segments this closed. A frame
+    /// stamped before the previous frame's end is placed right at that end (no overlap);
+    /// every frame must have the stream's first configuration.
     pub fn push_audio(&mut self, adts_frames: &[u8], timestamp_us: i64) -> Result<Vec<Segment>, Error> {
         let Some(queues) = self.audio.as_mut() else {
             return Err(Error::Mux("this segmenter has no audio (Segmenter::with_audio)".into()));
@@ -179,17 +180,17 @@ impl Segmenter {
         if frames.is_empty() || left != 0 {
             return Err(Error::Mux(format!("{} bytes of audio are not whole ADTS frames", adts_frames.len())));
         }
-        if let Some(last) = queues.audio_seen {
-            if timestamp_us <= last {
-                return Err(Error::Mux(format!("audio timestamp {timestamp_us} µs does not follow {last} µs")));
-            }
-        }
         let config = *queues.config.get_or_insert(frames[0].0.config);
         if let Some((h, _)) = frames.iter().find(|(h, _)| h.config != config) {
             return Err(Error::Mux(format!("the AAC configuration changed ({:?} after {config:?})", h.config)));
         }
         for (i, (_, frame)) in frames.iter().enumerate() {
-            let ts = timestamp_us + (i as f64 * config.frame_us()).round() as i64;
+            let mut ts = timestamp_us + (i as f64 * config.frame_us()).round() as i64;
+            // A frame stamped before the previous one has ended (clock jitter) starts where
+            // it ends: AAC frames never overlap. A later stamp is a real gap and is kept.
+            if let Some(last) = queues.audio_seen {
+                ts = ts.max(last + config.frame_us().round() as i64);
+            }
             if queues.audio.len() >= MAX_AUDIO_QUEUE {
                 queues.audio.pop_front();
                 queues.drops.queue_full += 1;

@@ -350,6 +350,27 @@ fn video_does_not_wait_for_a_silent_microphone() {
 }
 
 #[test]
+fn audio_stamped_too_early_follows_the_previous_frame() {
+    let mut seg = Segmenter::with_audio(1_000_000, 0).unwrap();
+    let frame = adts_frame(&LC_48K, 30, 0);
+    let mut segments = Vec::new();
+    segments.extend(seg.push_video(&access_unit(100, true, 0), true, 0).unwrap());
+    // Jittery stamps: the same time twice, then 1 µs later, then a real 100 ms gap.
+    for ts in [1000, 1000, 1001, 150_000] {
+        segments.extend(seg.push_audio(&frame, ts).unwrap());
+    }
+    segments.extend(seg.push_video(&access_unit(100, false, 0), false, 400_000).unwrap());
+    segments.extend(seg.finish_all().unwrap());
+    let pes = demux_audio(&segments[0].data).unwrap();
+    let pts: Vec<u64> = pes.iter().flat_map(|p| {
+        let n = crate::adts::frames(&p.data).0.len() as u64;
+        (0..n).map(move |k| p.pts + k * 1920)
+    }).collect();
+    let origin = CLOCK_HZ;
+    assert_eq!(pts, vec![origin + 90, origin + 90 + 1920, origin + 90 + 3840, origin + 13_500]);
+}
+
+#[test]
 fn probe_refuses_audio_that_is_not_adts_aac() {
     // A PMT listing MPEG-1 audio (0x03) beside the video.
     let mut muxer = TsMuxer::with_audio();
