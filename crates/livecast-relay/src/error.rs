@@ -60,6 +60,9 @@ pub enum AppError {
     /// The upload is not an H.264 MPEG-TS segment.
     #[error("not an H.264 MPEG-TS segment: {0}")]
     NotMpegTs(String),
+    /// The upload carries audio other than AAC in ADTS (`415`, `unsupported_audio`).
+    #[error("{0}")]
+    UnsupportedAudio(String),
     /// A segment with this number is stored with different bytes.
     #[error("segment {seq} is already stored with different content")]
     SegmentConflict {
@@ -140,7 +143,7 @@ impl AppError {
             Self::Implausible(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NotMpegTs(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotMpegTs(_) | Self::UnsupportedAudio(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::SegmentConflict { .. } | Self::StreamEnded => StatusCode::CONFLICT,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -166,6 +169,7 @@ impl AppError {
             Self::RateLimited { .. } => "rate_limited",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::NotMpegTs(_) => "not_mpegts",
+            Self::UnsupportedAudio(_) => "unsupported_audio",
             Self::SegmentConflict { .. } => "segment_conflict",
             Self::StreamEnded => "stream_ended",
             Self::InsufficientStorage => "insufficient_storage",

@@ -168,6 +168,7 @@ mod tests {
             duration_secs: if n > 1.0 { span + span / (n - 1.0) } else { 0.0 },
             video_frames: units.len() as u32,
             starts_with_keyframe: false,
+            audio: None,
         }
     }
 

@@ -246,10 +246,15 @@ impl AppState {
         let storage = self.storage().clone();
         let id = stream_id.to_owned();
         let probe = tokio::task::spawn_blocking(move || {
-            storage.read_segment(&id, seq).ok().and_then(|data| livecast_core::sps::segment_sps(&data).ok())
+            let data = storage.read_segment(&id, seq).ok()?;
+            let sps = livecast_core::sps::segment_sps(&data).ok()?;
+            let audio = livecast_core::ts::probe_audio(&data).ok().flatten();
+            // Both tracks, e.g. `avc1.42C01F,mp4a.40.2`; BANDWIDTH is measured on whole
+            // segments, so it counts the audio too.
+            let codecs = livecast_core::fmp4::codecs(&sps.codecs(), audio.as_ref().map(|a| a.codec.as_str()));
+            Some(SourceProbe { resolution: (sps.width, sps.height), codecs })
         })
-        .await?
-        .map(|sps| SourceProbe { resolution: (sps.width, sps.height), codecs: sps.codecs() });
+        .await?;
         let mut cache = self.inner.source_probe.lock().unwrap_or_else(|p| p.into_inner());
         cache.insert(stream_id.to_owned(), (seq, probe.clone()));
         Ok(probe)

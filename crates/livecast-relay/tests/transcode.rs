@@ -486,3 +486,91 @@ async fn https_node_with_a_self_signed_certificate() {
     check_renditions(&v, livecast_core::ts::probe_segment(source).unwrap().video_frames as u64);
     assert_eq!(v["transcoder"], https_uri.as_str());
 }
+
+// ---- audio ---------------------------------------------------------------------------------
+
+/// Three 1-second 640x360 segments with AAC-LC audio (a tone, 48 kHz stereo), as an
+/// ffmpeg HLS-style uploader makes them; and one segment with MP2 audio instead.
+fn segments_with_audio() -> &'static (Vec<Vec<u8>>, Vec<u8>) {
+    static SEGMENTS: OnceLock<(Vec<Vec<u8>>, Vec<u8>)> = OnceLock::new();
+    SEGMENTS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let make = |codec: &str, pattern: &str| {
+            let status = Command::new("ffmpeg")
+                .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "3"])
+                .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000", "-t", "3"])
+                .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-preset", "veryfast"])
+                .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
+                .args(["-c:a", codec, "-ac", "2", "-b:a", "128k"])
+                .args(["-f", "segment", "-segment_time", "1", "-segment_format", "mpegts"])
+                .arg(dir.path().join(pattern))
+                .status()
+                .expect("ffmpeg must be installed");
+            assert!(status.success());
+        };
+        make("aac", "a%d.ts");
+        make("mp2", "m%d.ts");
+        let aac = (0..3).map(|i| std::fs::read(dir.path().join(format!("a{i}.ts"))).unwrap()).collect();
+        (aac, std::fs::read(dir.path().join("m0.ts")).unwrap())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aac_audio_is_copied_into_every_rendition_and_other_audio_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Transcoder::start(&[]);
+    let relay = start_relay(dir.path(), &[&node.uri]);
+    let c = client();
+    let (id, stream_key) = create(&relay, &c).await;
+    let key = NodeKey::generate().unwrap();
+    let nodes = discover(&relay, &c, &key).await;
+    let info = info_of(&nodes[0]);
+    let (segs, mp2) = segments_with_audio();
+
+    for (seq, body) in segs.iter().enumerate() {
+        let source = livecast_core::ts::probe_segment(body).unwrap();
+        let source_audio = source.audio.clone().expect("ffmpeg wrote AAC");
+        let (status, v) = put_transcoded(&relay, &c, (&id, &stream_key), seq as u32, body, &key, (&node.uri, &info)).await;
+        assert_eq!(status, StatusCode::CREATED, "seq {seq}: {v}");
+        assert_eq!(v["renditions"].as_array().map(Vec::len), Some(2), "{v}");
+        let source_pes = livecast_core::ts::demux_audio(body).unwrap();
+        for profile in ["P360p30fps16x9", "P240p30fps16x9"] {
+            let bytes = c.get(relay.url(&format!("/hls/{id}/{profile}/{seq}.ts"))).send().await.unwrap().bytes().await.unwrap();
+            let info = livecast_core::ts::probe_segment(&bytes).unwrap();
+            assert_eq!(info.audio.as_ref(), Some(&source_audio), "{profile} seq {seq}");
+            // Copied untouched: the same PES payloads at the same PTS.
+            assert_eq!(livecast_core::ts::demux_audio(&bytes).unwrap(), source_pes, "{profile} seq {seq}");
+            let path = dir.path().join(format!("{profile}-{seq}.ts"));
+            std::fs::write(&path, &bytes).unwrap();
+            let out = Command::new("ffprobe")
+                .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name,profile,sample_rate,channels", "-of", "csv=p=0"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            // ffprobe lists the stream once per program and once on its own: every line agrees.
+            let text = String::from_utf8_lossy(&out.stdout);
+            let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+            assert!(!lines.is_empty() && lines.iter().all(|l| *l == "aac,LC,48000,2"), "{profile} seq {seq}: {text}");
+            let decode = Command::new("ffmpeg").args(["-v", "error", "-nostdin", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+            assert!(decode.stderr.is_empty(), "{profile} seq {seq}: {}", String::from_utf8_lossy(&decode.stderr));
+        }
+    }
+
+    // The master playlist names both codecs on every variant.
+    let text = c.get(relay.url(&format!("/hls/{id}/master.m3u8"))).send().await.unwrap().bytes().await.unwrap();
+    let Ok(Playlist::MasterPlaylist(master)) = m3u8_rs::parse_playlist_res(&text) else { panic!() };
+    assert_eq!(master.variants.len(), 3);
+    for v in &master.variants {
+        let codecs = v.codecs.as_deref().unwrap();
+        assert!(codecs.starts_with("avc1.42") && codecs.ends_with(",mp4a.40.2"), "{codecs}");
+    }
+
+    // MP2 audio: refused at ingest with its own code, nothing stored.
+    let res = c.put(relay.url(&format!("/live/{id}/9.ts"))).bearer_auth(&stream_key).body(mp2.clone()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unsupported_audio", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("MPEG-1/2 audio"), "{v}");
+    let res = c.get(relay.url(&format!("/hls/{id}/9.ts"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}

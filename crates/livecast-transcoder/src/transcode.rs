@@ -4,12 +4,20 @@
 //! worker pool; each starts with an IDR. Decoded pictures are streamed through the
 //! encoders one at a time (never all held), and a segment whose width × height × frames is
 //! over [`Limits::max_decode_pixels`] is refused before anything is decoded.
+//!
+//! Audio: a segment's AAC (ADTS, stream type 0x0F) is copied into every rendition untouched,
+//! PES by PES with its own PTS, interleaved with the new video by time, as go-livepeer does:
+//! A/V sync in a rendition is the source's. A segment whose program carries any other audio
+//! (MP2/MP3, AC-3, E-AC-3, DTS, LPCM, LATM, Opus) is refused before decoding
+//! ([`TranscodeError::Refused`], `unsupported audio: …`), like the relay refuses it at
+//! ingest: no rendition would be playable by the HLS players Livecast targets, and the
+//! master playlist could not name its codec.
 
 use livecast_core::sps::{parse_sps, SpsInfo};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use livecast_core::annexb::{nal_units, NalType};
-use livecast_core::ts::{demux, TsMuxer, CLOCK_HZ};
+use livecast_core::ts::{demux, probe_audio, AudioPes, TsMuxer, CLOCK_HZ};
 use livecast_openh264::{DecodedPicture, Decoder, Encoder, EncoderConfig, FrameKind, Picture};
 use livecast_protocol::Profile;
 use rayon::prelude::*;
@@ -65,12 +73,20 @@ pub struct Source {
     pub sps: SpsInfo,
     /// Frame rate measured from the PTS (30 when there is one frame).
     pub fps: f64,
+    /// The AAC audio PES packets, copied into every rendition as they are.
+    pub audio: Vec<AudioPes>,
 }
 
 /// Demuxes `ts` and checks every SPS and the frame count against `limits`, without
 /// decoding anything.
 pub fn inspect(ts: &[u8], limits: &Limits) -> Result<Source, TranscodeError> {
     let units = demux(ts).map_err(|e| TranscodeError::NotTransportStream(e.to_string()))?;
+    let audio = match probe_audio(ts) {
+        Ok(Some(_)) => livecast_core::ts::demux_audio(ts).map_err(|e| TranscodeError::NotTransportStream(e.to_string()))?,
+        Ok(None) => Vec::new(),
+        Err(e @ livecast_core::Error::UnsupportedAudio(_)) => return Err(TranscodeError::Refused(e.to_string())),
+        Err(e) => return Err(TranscodeError::NotTransportStream(e.to_string())),
+    };
     if units.is_empty() {
         return Err(TranscodeError::NotTransportStream("no video frames".into()));
     }
@@ -118,7 +134,7 @@ pub fn inspect(ts: &[u8], limits: &Limits) -> Result<Source, TranscodeError> {
     } else {
         30.0
     };
-    Ok(Source { units: units.into_iter().map(|u| u.data).collect(), pts, sps, fps })
+    Ok(Source { units: units.into_iter().map(|u| u.data).collect(), pts, sps, fps, audio })
 }
 
 fn check_sps(sps: &SpsInfo, limits: &Limits) -> Result<(), TranscodeError> {
@@ -194,7 +210,7 @@ pub fn transcode(
     let frames = source.units.len();
     let mut encoders: Vec<Option<RenditionEncoder>> = profiles
         .iter()
-        .map(|p| if larger_than_source(p, &source.sps) { Ok(None) } else { RenditionEncoder::new(p, source.fps, frames).map(Some) })
+        .map(|p| if larger_than_source(p, &source.sps) { Ok(None) } else { RenditionEncoder::new(p, source.fps, frames, &source.audio).map(Some) })
         .collect::<Result<_, _>>()?;
     let mut decoder = Decoder::new().map_err(decode_error)?;
     let mut units = source.units.iter();
@@ -216,7 +232,7 @@ pub fn transcode(
     if shown == 0 {
         return Err(TranscodeError::Codec("no picture decoded".into()));
     }
-    Ok(encoders.into_iter().map(|e| e.map(RenditionEncoder::finish)).collect())
+    encoders.into_iter().map(|e| e.map(RenditionEncoder::finish).transpose()).collect()
 }
 
 fn decode_error(e: livecast_openh264::Error) -> TranscodeError {
@@ -259,13 +275,14 @@ fn scale_plane(resizer: &mut Resizer, src: &[u8], sw: u32, sh: u32, dst: &mut [u
     resizer.resize(&src, &mut dst, &options).map_err(|e| err(e.to_string()))
 }
 
-/// Scales (when needed) and encodes `pictures` for one profile; muxes with `pts`.
+/// Scales (when needed) and encodes `pictures` for one profile; muxes with `pts` (video
+/// only: [`transcode`] adds the source's audio).
 pub fn encode_rendition(pictures: &[DecodedPicture], pts: &[u64], fps: f64, profile: &Profile) -> Result<Rendition, TranscodeError> {
-    let mut encoder = RenditionEncoder::new(profile, fps, pictures.len())?;
+    let mut encoder = RenditionEncoder::new(profile, fps, pictures.len(), &[])?;
     for (picture, &pts) in pictures.iter().zip(pts) {
         encoder.push(picture, pts)?;
     }
-    Ok(encoder.finish())
+    encoder.finish()
 }
 
 /// One profile's encoder, fed one decoded picture at a time.
@@ -277,11 +294,16 @@ struct RenditionEncoder {
     muxer: TsMuxer,
     out: Vec<u8>,
     frames: u32,
+    /// The source's audio PES still to write, in order.
+    audio: std::collections::VecDeque<AudioPes>,
+    /// 10 s before the first video PTS: audio and video are ordered relative to it, so a
+    /// 33-bit wrap inside the segment (or audio a little ahead of the video) keeps its order.
+    base: Option<u64>,
 }
 
 impl RenditionEncoder {
     /// An encoder for `frames` pictures (one GOP) at `fps`, the TS tables written.
-    fn new(profile: &Profile, fps: f64, frames: usize) -> Result<Self, TranscodeError> {
+    fn new(profile: &Profile, fps: f64, frames: usize, audio: &[AudioPes]) -> Result<Self, TranscodeError> {
         let codec = |e: livecast_openh264::Error| TranscodeError::Codec(format!("{}: {e}", profile.name));
         let (w, h) = (profile.width, profile.height);
         let encoder = Encoder::new(EncoderConfig {
@@ -295,10 +317,20 @@ impl RenditionEncoder {
         .map_err(codec)?;
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         let scaled = Scaled { y: vec![0; (w * h) as usize], u: vec![0; (cw * ch) as usize], v: vec![0; (cw * ch) as usize] };
-        let mut muxer = TsMuxer::new();
+        let mut muxer = if audio.is_empty() { TsMuxer::new() } else { TsMuxer::with_audio() };
         let mut out = Vec::new();
         muxer.write_tables(&mut out).map_err(|e| TranscodeError::Codec(format!("{}: mux: {e}", profile.name)))?;
-        Ok(Self { profile: profile.clone(), encoder, scaled, resizer: Resizer::new(), muxer, out, frames: 0 })
+        Ok(Self {
+            profile: profile.clone(),
+            encoder,
+            scaled,
+            resizer: Resizer::new(),
+            muxer,
+            out,
+            frames: 0,
+            audio: audio.iter().cloned().collect(),
+            base: None,
+        })
     }
 
     /// Scales (when needed), encodes and muxes one picture shown at `pts`.
@@ -330,13 +362,25 @@ impl RenditionEncoder {
         if i == 0 && frame.kind != FrameKind::Keyframe {
             return Err(TranscodeError::Codec(format!("{}: the first frame is not an IDR", profile.name)));
         }
+        // The source's audio up to this picture's time goes first, untouched.
+        let base = *self.base.get_or_insert((pts + (1 << 33) - 10 * CLOCK_HZ) % (1 << 33));
+        let rel = |p: u64| (p + (1 << 33) - base) % (1 << 33);
+        while self.audio.front().is_some_and(|a| rel(a.pts) <= rel(pts)) {
+            if let Some(pes) = self.audio.pop_front() {
+                self.muxer.write_audio_at_pts(&pes.data, pes.pts, &mut self.out).map_err(mux)?;
+            }
+        }
         self.muxer.write_access_unit_at_pts(&frame.data, frame.kind == FrameKind::Keyframe, pts, &mut self.out).map_err(mux)?;
         self.frames += 1;
         Ok(())
     }
 
-    /// The rendition.
-    fn finish(self) -> Rendition {
-        Rendition { data: self.out, frames: self.frames, pixels: self.profile.pixels_per_frame() * u64::from(self.frames) }
+    /// The rendition, with the audio after its last picture.
+    fn finish(mut self) -> Result<Rendition, TranscodeError> {
+        let name = &self.profile.name;
+        for pes in std::mem::take(&mut self.audio) {
+            self.muxer.write_audio_at_pts(&pes.data, pes.pts, &mut self.out).map_err(|e| TranscodeError::Codec(format!("{name}: mux: {e}")))?;
+        }
+        Ok(Rendition { data: self.out, frames: self.frames, pixels: self.profile.pixels_per_frame() * u64::from(self.frames) })
     }
 }

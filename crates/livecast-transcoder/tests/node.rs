@@ -438,3 +438,45 @@ fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// A 1-second 320x240 segment with `codec` audio (ffmpeg's encoder of that name).
+fn segment_with_audio(codec: &str) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "1", "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "30"])
+        .args(["-c:a", codec, "-ac", "2", "-b:a", "128k", "-f", "mpegts", "-"])
+        .output()
+        .expect("ffmpeg must be installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[test]
+fn aac_audio_is_copied_untouched_and_other_audio_is_refused() {
+    let node = Node::start(&[]);
+    runtime().block_on(async {
+        let key = broadcaster();
+        let info = get_orchestrator(&node, &key).await;
+        let aac = segment_with_audio("aac");
+        let seg = seg_data(&key, &info, 1, &aac, &[livecast_protocol::profile::P240P30FPS4X3]);
+        let (status, body) = post(&node, &seg, None, aac.clone()).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let Some(net::transcode_result::Result::Data(data)) = TranscodeResult::decode(body.as_slice()).unwrap().result else { panic!() };
+        let rendition = client().get(&data.segments[0].url).send().await.unwrap().bytes().await.unwrap().to_vec();
+        let source_audio = livecast_core::ts::demux_audio(&aac).unwrap();
+        assert!(source_audio.len() >= 3);
+        assert_eq!(livecast_core::ts::demux_audio(&rendition).unwrap(), source_audio, "same PES payloads at the same PTS");
+        assert!(livecast_core::ts::probe_segment(&rendition).unwrap().audio.is_some());
+
+        // AC-3 (stream type 0x81) and MP2 (0x03): refused before decoding, nothing written.
+        for (codec, name) in [("ac3", "AC-3"), ("mp2", "MPEG-1/2 audio")] {
+            let body = segment_with_audio(codec);
+            let seg = seg_data(&key, &info, 2, &body, &[livecast_protocol::profile::P240P30FPS4X3]);
+            let (status, reply) = post(&node, &seg, None, body).await;
+            let text = String::from_utf8_lossy(&reply);
+            assert_eq!(status, 422, "{codec}: {text}");
+            assert!(text.contains("unsupported audio") && text.contains(name), "{codec}: {text}");
+        }
+    });
+    assert_eq!(node.stored_files(), 1, "only the AAC segment's rendition");
+}

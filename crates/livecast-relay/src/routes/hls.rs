@@ -92,7 +92,8 @@ async fn serve_file(path: std::path::PathBuf, request: Request) -> Result<Respon
 }
 
 /// `GET /hls/{id}/master.m3u8`: the source and every rendition that has segments, with
-/// measured peak and average bandwidth, resolution, frame rate and the SPS's codec string.
+/// measured peak and average bandwidth (audio included), resolution, frame rate and the
+/// codec strings of the SPS and of the AAC audio when there is some.
 pub async fn master(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let db_id = id.clone();

@@ -32,7 +32,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::db::{self, RenditionRow, SegmentRow};
-use crate::transcoders::{Node, SegmentJob, SourceFacts};
+use crate::transcoders::{AudioFacts, Node, SegmentJob, SourceFacts};
 use crate::error::AppError;
 use crate::extract::AppPath;
 use crate::routes::auth::require_stream_key;
@@ -290,7 +290,10 @@ fn probe_sane(
     history: &crate::sanity::History,
     caps: crate::sanity::Caps,
 ) -> Result<livecast_core::ts::SegmentInfo, AppError> {
-    let mut info = livecast_core::ts::probe_segment(data).map_err(|e| AppError::NotMpegTs(e.to_string()))?;
+    let mut info = livecast_core::ts::probe_segment(data).map_err(|e| match e {
+        livecast_core::Error::UnsupportedAudio(_) => AppError::UnsupportedAudio(e.to_string()),
+        _ => AppError::NotMpegTs(e.to_string()),
+    })?;
     let units = livecast_core::ts::demux(data).map_err(|e| AppError::NotMpegTs(e.to_string()))?;
     crate::sanity::check(&units, &mut info, history, caps).map_err(AppError::Implausible)?;
     Ok(info)
@@ -372,12 +375,14 @@ async fn transcode_segment(
     row: &SegmentRow,
     source: SegmentAccepted,
 ) -> Result<TranscodedAccepted, AppError> {
-    let (data, size) = tokio::task::spawn_blocking(move || {
+    let data = tokio::task::spawn_blocking(move || {
         let size = livecast_core::sps::segment_sps(&data).ok().map(|s| (s.width, s.height));
-        (data, size)
+        let audio = livecast_core::ts::probe_audio(&data).ok().flatten().map(|a| AudioFacts::of(&a));
+        (data, size, audio)
     })
     .await?;
-    let facts = SourceFacts { video_frames: row.video_frames, duration_secs: row.duration_secs, size };
+    let (data, size, audio) = (data.0, data.1, data.2);
+    let facts = SourceFacts { video_frames: row.video_frames, duration_secs: row.duration_secs, size, audio };
     let fits = |p: &Profile| size.is_none_or(|(w, h)| p.width <= w && p.height <= h);
     let existing = {
         let id = id.to_owned();

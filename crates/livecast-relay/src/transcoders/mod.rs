@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::state::now_ms;
-pub use verify::{RenditionFacts, SourceFacts};
+pub use verify::{AudioFacts, RenditionFacts, SourceFacts};
 
 /// Time to open a TCP (and TLS) connection to a node (go-livepeer: 3 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

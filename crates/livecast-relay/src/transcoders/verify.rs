@@ -5,7 +5,10 @@
 //! - every URL on the node's own origin ([`NodeUri::same_origin`]);
 //! - every rendition an H.264 MPEG-TS segment ([`livecast_core::ts::probe_segment`]) that
 //!   starts with an IDR, whose SPS gives exactly the profile's width and height, with the
-//!   source's frame count ± 1, and whose reported pixels are width × height × frames.
+//!   source's frame count ± 1, and whose reported pixels are width × height × frames;
+//! - a source with AAC audio: every rendition carries it copied untouched (the same number
+//!   of AAC frames from the same first PTS, the same rate and channels); a source without
+//!   audio: no rendition has any.
 //!
 //! The node's signature over the renditions is checked by the caller, against the address
 //! from the node's `OrchestratorInfo`.
@@ -25,6 +28,28 @@ pub struct SourceFacts {
     pub duration_secs: f64,
     /// Its width and height from the SPS, when it could be read.
     pub size: Option<(u32, u32)>,
+    /// Its AAC audio, if any.
+    pub audio: Option<AudioFacts>,
+}
+
+/// The facts of a segment's AAC audio that a rendition must keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioFacts {
+    /// AAC frames.
+    pub frames: u32,
+    /// PTS of the first, 90 kHz.
+    pub first_pts: u64,
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// Channel configuration.
+    pub channels: u8,
+}
+
+impl AudioFacts {
+    /// The facts of a probed segment's audio.
+    pub fn of(info: &livecast_core::ts::AudioInfo) -> Self {
+        Self { frames: info.frames, first_pts: info.first_pts, sample_rate: info.sample_rate, channels: info.channels }
+    }
 }
 
 /// What the relay read from a rendition.
@@ -132,6 +157,18 @@ pub fn check_renditions(
             if info.video_frames.abs_diff(source.video_frames) > 1 {
                 return Err(invalid(format!("{} frames, the source has {}", info.video_frames, source.video_frames)));
             }
+            let audio = info.audio.as_ref().map(AudioFacts::of);
+            if audio != source.audio {
+                let describe = |a: Option<AudioFacts>| match a {
+                    Some(a) => format!("{} AAC frames from PTS {} at {} Hz, {} channels", a.frames, a.first_pts, a.sample_rate, a.channels),
+                    None => "no audio".to_owned(),
+                };
+                return Err(invalid(format!(
+                    "audio not copied from the source: {}, the source has {}",
+                    describe(audio),
+                    describe(source.audio)
+                )));
+            }
             let pixels = u64::from(sps.width) * u64::from(sps.height) * u64::from(info.video_frames);
             if u64::try_from(seg.pixels).ok() != Some(pixels) {
                 return Err(invalid(format!(
@@ -145,7 +182,7 @@ pub fn check_renditions(
                 video_frames: info.video_frames,
                 duration_secs: info.duration_secs,
                 first_pts: info.first_pts,
-                codecs: sps.codecs(),
+                codecs: livecast_core::fmp4::codecs(&sps.codecs(), info.audio.as_ref().map(|a| a.codec.as_str())),
                 pixels,
             }))
         })
@@ -185,7 +222,7 @@ mod tests {
         let info = livecast_core::ts::probe_segment(&data).unwrap();
         let profile = Profile::custom(160, 120, 1);
         let pixels = 160 * 120 * i64::from(info.video_frames);
-        let source = SourceFacts { video_frames: info.video_frames, duration_secs: 1.0, size: Some((320, 240)) };
+        let source = SourceFacts { video_frames: info.video_frames, duration_secs: 1.0, size: Some((320, 240)), audio: None };
         let check = |p: &Profile, s: TranscodedSegmentData, bytes: &[u8], src: &SourceFacts| {
             check_renditions(&node(), std::slice::from_ref(p), &[s], &[bytes.to_vec()], src)
         };
