@@ -11,6 +11,8 @@
 // package's workers/ folder, beside the two Workers' main scripts that import it
 // (encode-worker-entry.js, openh264-worker-entry.js). The page's glue never imports it.
 
+import { AudioPipeline, CaptureClock, readTimed } from './audio-encode.js';
+
 /** Starts a new openh264 sub-worker (set by serveEncodeWorker). */
 let startSubWorker = null;
 
@@ -72,12 +74,18 @@ class EncodeWorker {
     post({ type: 'error', code: error?.code ?? 'ENCODER_FAILED', fatal: true, message: String(error?.message ?? error) });
   }
 
-  async start({ readable, config }) {
+  async start({ readable, audioReadable, config }) {
     const { segmentSeconds } = config;
     this.config = config;
     this.backend = await chooseBackend(this.glue, config);
     this.backend.onOutput = (out) => this.mux(out);
-    this.segmenter = new this.glue.TsSegmenter({ segmentSeconds, firstSeq: config.firstSeq ?? 0 });
+    const audio = Boolean(config.audio && audioReadable);
+    this.pageTimeOrigin = config.pageTimeOrigin;
+    this.segmenter = new this.glue.TsSegmenter({ segmentSeconds, firstSeq: config.firstSeq ?? 0, audio });
+    if (audio) {
+      this.videoClock = new CaptureClock();
+      this.startAudio(config.audio, audioReadable);
+    }
     // Frames come as a transferred ReadableStream, or one by one as 'frame' messages.
     this.reader = readable ? readable.getReader() : this.slot;
     this.captureWallMs = new Map(); // frame timestamp → wall clock at capture
@@ -89,14 +97,20 @@ class EncodeWorker {
     let lastTs = -Infinity;
     let segmentStart = -Infinity;
     while (!this.stopping) {
-      const { value: frame, done } = await this.reader.read();
+      const { value: frame, done, fresh } = await readTimed(this.reader);
       if (done) break;
       this.stats.captured++;
       // `dropped` counts frames the camera delivered that the encoder did not take: those
       // skipped below while the backend is busy, and those the frame slot replaced before
       // they were read. Gaps in the timestamps are not drops: a camera that gives 20 fps
       // for a 30 fps setting shows as a lower captured rate, not as dropped frames.
-      let ts = frame.timestamp;
+      // With sound, camera stamps go on the shared capture timeline (see CaptureClock); the
+      // first few frames calibrate it.
+      let ts = this.videoClock ? this.videoClock.map(frame.timestamp, fresh) : frame.timestamp;
+      if (ts === null) {
+        frame.close();
+        continue;
+      }
       if (ts <= lastTs) ts = lastTs + 1000; // timestamps must increase, by at least a 90 kHz tick
       lastTs = ts;
       // Segment boundaries are decided here, before encoding, so that parallel encoders
@@ -117,8 +131,14 @@ class EncodeWorker {
       }
     }
     await this.backend.flush();
-    const last = this.segmenter.finish();
-    if (last) this.emit(last, this.openSegmentWallMs);
+    if (this.audio) {
+      this.audio.stop();
+      await this.audioDone;
+      for (const segment of this.segmenter.finishAll()) this.emit(segment, this.openSegmentWallMs);
+    } else {
+      const last = this.segmenter.finish();
+      if (last) this.emit(last, this.openSegmentWallMs);
+    }
     this.flushStats();
     clearInterval(this.statsTimer);
     this.backend.close();
@@ -132,9 +152,38 @@ class EncodeWorker {
     if (out.encodeMs !== undefined) this.stats.encodeMs.push(out.encodeMs);
     const wallMs = this.captureWallMs.get(out.timestampUs) ?? Date.now();
     this.captureWallMs.delete(out.timestampUs);
+    if (this.audio) {
+      const segments = this.segmenter.pushVideo(out.data, out.keyframe, out.timestampUs);
+      for (const segment of segments) this.emit(segment, this.openSegmentWallMs);
+      if (segments.length || this.openSegmentWallMs === null) this.openSegmentWallMs = wallMs;
+      return;
+    }
     const segment = this.segmenter.push(out.data, out.keyframe, out.timestampUs);
     if (segment) this.emit(segment, this.openSegmentWallMs);
     if (segment || this.openSegmentWallMs === null) this.openSegmentWallMs = wallMs;
+  }
+
+  /** The microphone: AudioData → AAC → the segmenter, beside the video. An audio failure
+   *  is reported (non-fatal) and the broadcast goes on with the picture. */
+  startAudio(audioConfig, readable) {
+    const audioClock = new CaptureClock();
+    if (Number.isFinite(this.pageTimeOrigin)) audioClock.preset((this.pageTimeOrigin - performance.timeOrigin) * 1000);
+    this.audio = new AudioPipeline(this.glue, audioConfig, readable, (bytes, ts) => {
+      try {
+        for (const segment of this.segmenter.pushAudio(bytes, ts)) this.emit(segment, this.openSegmentWallMs);
+      } catch (error) {
+        this.audioFailed(error);
+      }
+    }, audioClock);
+    this.audio.onReady = (a) => post({ type: 'audio-ready', encoder: a.name, reason: a.reason });
+    this.audioDone = this.audio.run().catch((error) => this.audioFailed(error));
+  }
+
+  audioFailed(error) {
+    if (this.audioError) return;
+    this.audioError = error;
+    this.audio?.stop();
+    post({ type: 'error', code: error?.code ?? 'ENCODER_FAILED', fatal: false, message: `the audio stopped: ${error?.message ?? error}` });
   }
 
   emit(segment, captureStartMs) {
@@ -145,6 +194,7 @@ class EncodeWorker {
       data,
       durationUs: segment.durationUs,
       frames: segment.frames,
+      audioFrames: segment.audioFrames ?? 0,
       captureStartMs: captureStartMs ?? Date.now(),
     }, [data.buffer]);
   }
@@ -155,7 +205,8 @@ class EncodeWorker {
     const unread = this.slot.takeDropped();
     this.stats.captured += unread;
     this.stats.dropped += unread;
-    post({ type: 'stats', ...this.stats });
+    const audio = this.audio?.takeStats();
+    post({ type: 'stats', ...this.stats, audioFrames: audio?.frames ?? 0, audioDropped: audio?.dropped ?? 0, audioEncodeMs: audio?.encodeMs ?? 0 });
     this.stats = { captured: 0, encoded: 0, bytes: 0, dropped: 0, encodeMs: [] };
   }
 

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const dir = process.argv[2] ?? 'pkg';
 const js = fileURLToPath(new URL('../js/', import.meta.url));
 const MARKER = '// The `livecast` package\'s entry';
-const WORKER_FILES = ['encode-worker-entry.js', 'openh264-worker-entry.js', 'encode-worker.js'];
+const WORKER_FILES = ['encode-worker-entry.js', 'openh264-worker-entry.js', 'encode-worker.js', 'audio-encode.js'];
 
 const entry = join(dir, 'livecast.js');
 const glue = join(dir, 'livecast_glue.js');

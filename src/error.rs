@@ -13,6 +13,9 @@ pub enum ErrorCode {
     Codec,
     /// No camera was found (or none can give the requested size).
     NoCamera,
+    /// No microphone, or access to it refused, or a stream without an audio track: the
+    /// broadcast goes on without sound (a non-fatal error event).
+    NoMicrophone,
     /// The user or the browser refused camera access.
     PermissionDenied,
     /// The camera exists but could not be opened.
@@ -61,6 +64,7 @@ impl ErrorCode {
             Self::Freed => "FREED",
             Self::Codec => "CODEC_ERROR",
             Self::NoCamera => "NO_CAMERA",
+            Self::NoMicrophone => "NO_MICROPHONE",
             Self::PermissionDenied => "PERMISSION_DENIED",
             Self::CameraError => "CAMERA_ERROR",
             Self::RelayUnreachable => "RELAY_UNREACHABLE",

@@ -75,6 +75,22 @@ export interface BroadcasterOptions {
    */
   encoderWorkers?: number;
   /**
+   * Sound: `true` (default: AAC-LC at 128 kbit/s, 2 channels, 48 kHz), `false` (no
+   * microphone is asked for), or settings. `start()` asks for camera and microphone
+   * together; `start(stream)` uses the stream's first audio track. Without a microphone, or
+   * with access to it refused, the broadcast goes on without sound after a non-fatal
+   * `NO_MICROPHONE` error event. Audio is read and encoded in the encode worker, on the
+   * camera's capture clock.
+   */
+  audio?: boolean | BroadcastAudioOptions;
+  /**
+   * Which AAC encoder: `"webcodecs"` (the browser's AudioEncoder; not in Linux Chromium or
+   * Firefox), `"fdk-aac"` (FDK AAC in wasm, everywhere), or `"auto"` (default): WebCodecs
+   * when `isConfigSupported` accepts the configuration, else FDK AAC. `stats.audioEncoder`
+   * says which runs and why.
+   */
+  audioEncoder?: "auto" | "webcodecs" | "fdk-aac";
+  /**
    * Transcoding by Livepeer-protocol nodes behind the relay: `true` for the default ladder
    * (Livepeer's 720p/360p/240p rungs below the capture height), or the profile names and
    * the highest price accepted (wei per pixel, default 0: free nodes only). A session key
@@ -158,6 +174,12 @@ export interface BroadcastStats {
   segmentsDropped: number;
   /** Which encoder runs, and why. */
   encoder: string;
+  /** Which audio encoder runs, and why (null without sound). */
+  audioEncoder: string | null;
+  /** AAC frames encoded in the last report's window, per second (about 46.9 at 48 kHz). */
+  audioFps: number;
+  /** Audio dropped since the start, in 1024-sample frames (blocks the worker could not take). */
+  audioDroppedFrames: number;
   /** Tickets sent in payments nodes accepted (0 without `payment`). */
   ticketsSent: number;
   /** Expected value of those tickets, wei as a decimal string (`BigInt(evPaid)`). */
@@ -217,6 +239,8 @@ struct Options {
     max_queued_segments: usize,
     encoder: String,
     encoder_workers: Option<u32>,
+    /// The microphone; `None` for `audio: false`.
+    audio: Option<super::audio::AudioOptions>,
     /// Renditions to ask transcoder nodes for; `None`: source only.
     transcode: Option<TranscodeOptions>,
     /// Ticket payments to the nodes.
@@ -271,6 +295,10 @@ struct Inner {
     stats_since: f64,
     stats_timer: Option<i32>,
     encoder_label: String,
+    /// Which audio encoder runs and why, once the worker says.
+    audio_label: Option<String>,
+    audio_frames: f64,
+    audio_dropped: f64,
     next_seq: u64,
     policy: RetryPolicy,
     worker_finished: bool,
@@ -333,6 +361,9 @@ impl Broadcaster {
             stats_since: now_ms(),
             stats_timer: None,
             encoder_label: String::new(),
+            audio_label: None,
+            audio_frames: 0.0,
+            audio_dropped: 0.0,
             next_seq: 0,
             policy: RetryPolicy::default(),
             worker_finished: false,
@@ -508,7 +539,7 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
     let reader = OptionsReader::new(
         value,
         OBJECT,
-        &["relayUrl", "streamId", "streamKey", "video", "segmentSeconds", "maxQueuedSegments", "encoder", "encoderWorkers", "transcode", "payment"],
+        &["relayUrl", "streamId", "streamKey", "video", "audio", "audioEncoder", "segmentSeconds", "maxQueuedSegments", "encoder", "encoderWorkers", "transcode", "payment"],
     )?;
     let relay_url = reader.string("relayUrl")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`relayUrl` is required".into() })?;
     let stream_id = reader.string("streamId")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamId` is required".into() })?;
@@ -554,6 +585,8 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
         Some(n) if (1.0..=8.0).contains(&n) && n.fract() == 0.0 => Some(n as u32),
         Some(n) => return Err(bad(format!("`encoderWorkers` must be a whole number within 1..=8, got {n}"))),
     };
+    let field = |k: &str| Reflect::get(value, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let audio = super::audio::parse(&field("audio"), &field("audioEncoder"))?;
     let payment = payer::parse(&Reflect::get(value, &"payment".into()).unwrap_or(JsValue::UNDEFINED))?;
     let mut transcode_value = Reflect::get(value, &"transcode".into()).unwrap_or(JsValue::UNDEFINED);
     if payment.is_some() && transcode_value.is_undefined() {
@@ -564,6 +597,7 @@ fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
         return Err(bad("`payment` pays transcoder nodes: it needs `transcode`".into()));
     }
     Ok(Options {
+        audio,
         payment,
         encoder,
         encoder_workers,
@@ -743,8 +777,8 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
 
     // 2. The video.
     let owns_stream = stream.is_none();
-    let stream = match stream {
-        Some(s) => s,
+    let (stream, mic_refused) = match stream {
+        Some(s) => (s, None),
         None => open_camera(&options).await?,
     };
     {
@@ -761,6 +795,26 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
     let readable = Reflect::get(&source, &"readable".into()).unwrap_or(JsValue::UNDEFINED);
     let kind = Reflect::get(&source, &"kind".into()).ok().and_then(|k| k.as_string()).unwrap_or_default();
     inner.borrow_mut().frame_source = Some(source.clone());
+    // The microphone: the stream's first audio track, read in the worker. Without one the
+    // broadcast goes on with the picture only, and says so.
+    let audio = match (&options.audio, mic_refused) {
+        (None, _) => None,
+        (Some(_), Some(why)) => {
+            emit_error(inner, ErrorCode::NoMicrophone, format!("{why}; broadcasting without sound"), false, None, None);
+            None
+        }
+        (Some(_), None) => match super::audio::open(&stream) {
+            Ok(Some(found)) => Some(found),
+            Ok(None) => {
+                emit_error(inner, ErrorCode::NoMicrophone, "the MediaStream has no audio track; broadcasting without sound".into(), false, None, None);
+                None
+            }
+            Err(why) => {
+                emit_error(inner, ErrorCode::NoMicrophone, format!("the microphone cannot be read: {why}; broadcasting without sound"), false, None, None);
+                None
+            }
+        },
+    };
 
     // 3. The encode Worker.
     // Its failures (script not loaded, an error thrown, no `ready` in time) come as `error`
@@ -782,12 +836,26 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
         ("firstSeq", (next_seq).into()),
         ("encoder", options.encoder.as_str().into()),
         ("encoderWorkers", options.encoder_workers.map_or(JsValue::UNDEFINED, JsValue::from)),
+        ("pageTimeOrigin", js_sys::Reflect::get(&js_sys::global(), &"performance".into()).and_then(|p| Reflect::get(&p, &"timeOrigin".into())).unwrap_or(JsValue::UNDEFINED)),
+        ("audio", match (&options.audio, &audio) {
+            (Some(a), Some(_)) => a.worker_config(),
+            _ => JsValue::NULL,
+        }),
     ]);
     let ready = Promise::new(&mut |resolve, reject| {
         inner.borrow_mut().ready = Some(Waiter { resolve, reject });
     });
-    let start = object(&[("type", "start".into()), ("readable", readable.clone()), ("config", config.into())]);
+    let audio_readable = audio.as_ref().map_or(JsValue::UNDEFINED, |(r, _)| r.clone());
+    let start = object(&[
+        ("type", "start".into()),
+        ("readable", readable.clone()),
+        ("audioReadable", audio_readable.clone()),
+        ("config", config.into()),
+    ]);
     let transfer = if readable.is_object() { Array::of1(&readable) } else { Array::new() };
+    if audio_readable.is_object() {
+        transfer.push(&audio_readable);
+    }
     worker
         .post_message_with_transfer(&start, &transfer)
         .map_err(|e| broadcast_error(ErrorCode::EncoderFailed, format!("cannot hand the camera to the worker: {}", js_message(&e))))?;
@@ -808,7 +876,26 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
     Ok(())
 }
 
-async fn open_camera(options: &Options) -> Result<MediaStream, LivecastError> {
+/// Opens the camera, and the microphone with it when `audio` is on. If asking for both fails
+/// and the camera alone opens, the microphone was the problem: the stream comes back without
+/// sound, with the reason (reported as `NO_MICROPHONE`).
+async fn open_camera(options: &Options) -> Result<(MediaStream, Option<String>), LivecastError> {
+    let Some(audio) = &options.audio else { return Ok((open_media(options, None).await?, None)) };
+    match open_media(options, Some(audio.constraints())).await {
+        Ok(stream) => Ok((stream, None)),
+        Err(with_mic) => {
+            let stream = open_media(options, None).await?;
+            let why = match with_mic.code() {
+                ErrorCode::PermissionDenied => "microphone access was denied",
+                ErrorCode::NoCamera => "no microphone was found",
+                _ => "the microphone could not be opened",
+            };
+            Ok((stream, Some(why.to_owned())))
+        }
+    }
+}
+
+async fn open_media(options: &Options, audio: Option<JsValue>) -> Result<MediaStream, LivecastError> {
     let devices = web_sys::window()
         .ok_or_else(|| broadcast_error(ErrorCode::NoCamera, "the Broadcaster needs a page (window) to open the camera"))?
         .navigator()
@@ -821,6 +908,9 @@ async fn open_camera(options: &Options) -> Result<MediaStream, LivecastError> {
     ]);
     let constraints = MediaStreamConstraints::new();
     constraints.set_video(&video);
+    if let Some(audio) = &audio {
+        constraints.set_audio(audio);
+    }
     let promise = devices.get_user_media_with_constraints(&constraints).map_err(|e| camera_error(&e))?;
     let stream = JsFuture::from(promise).await.map_err(|e| camera_error(&e))?;
     Ok(stream.unchecked_into())
@@ -872,6 +962,8 @@ fn on_worker_message(inner: &Shared, data: JsValue) {
                 i.stats.frame_captured();
             }
             i.stats.frames_dropped(num("dropped") as u64);
+            i.audio_frames += num("audioFrames");
+            i.audio_dropped += num("audioDropped");
             let ms = get("encodeMs").dyn_into::<Array>().map(|a| a.iter().filter_map(|v| v.as_f64()).collect::<Vec<_>>()).unwrap_or_default();
             let bytes = num("bytes") as usize;
             let n = ms.len().max(1);
@@ -880,9 +972,17 @@ fn on_worker_message(inner: &Shared, data: JsValue) {
                 i.stats.frame_encoded(bytes / n + usize::from(k < bytes % n), *t);
             }
         }
+        Some("audio-ready") => {
+            let (encoder, reason) = (get("encoder").as_string().unwrap_or_default(), get("reason").as_string().unwrap_or_default());
+            inner.borrow_mut().audio_label = Some(format!("{encoder} ({reason})"));
+        }
         Some("finished") => {
             inner.borrow_mut().worker_finished = true;
             check_drained(inner);
+        }
+        Some("error") if get("fatal").as_bool() == Some(false) => {
+            let message = get("message").as_string().unwrap_or_else(|| "the encode worker reported a problem".into());
+            emit_error(inner, ErrorCode::EncoderFailed, message, false, None, None);
         }
         Some("error") => {
             let message = get("message").as_string().unwrap_or_else(|| "the encode worker failed".into());
@@ -1230,17 +1330,20 @@ fn emit_final_stats(inner: &Shared) {
 }
 
 fn emit_stats_over(inner: &Shared, min_seconds: f64) {
-    let (snapshot, label) = {
+    let (snapshot, label, audio) = {
         let mut i = inner.borrow_mut();
         let now = now_ms();
         let seconds = ((now - i.stats_since) / 1000.0).max(min_seconds);
         i.stats_since = now;
         let queued = i.queue.len();
         i.stats_ticks += 1;
-        (i.stats.snapshot(seconds, queued), i.encoder_label.clone())
+        let audio_frames = std::mem::take(&mut i.audio_frames);
+        let audio = super::audio::stats_entries(i.audio_label.as_deref(), audio_frames, i.audio_dropped, seconds);
+        (i.stats.snapshot(seconds, queued), i.encoder_label.clone(), audio)
     };
     poll_winning_tickets(inner);
-    let payments = payer::stats_entries(inner.borrow().payer.as_ref());
+    let mut payments = payer::stats_entries(inner.borrow().payer.as_ref());
+    payments.extend(audio);
     dispatch(inner, "stats", &stats_to_js(&snapshot, &label, payments));
 }
 

@@ -102,6 +102,19 @@ impl<'a> OptionsReader<'a> {
             message: format!("`{key}` must be a number, got {}", type_name(&v)),
         })
     }
+
+    /// A boolean option: `None` when absent or `undefined`, a `TypeError` when not a boolean.
+    #[cfg(feature = "broadcast")]
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, LivecastError> {
+        let v = Reflect::get(self.value, &key.into()).unwrap_or(JsValue::UNDEFINED);
+        if v.is_undefined() {
+            return Ok(None);
+        }
+        v.as_bool().map(Some).ok_or_else(|| LivecastError::ConfigType {
+            object: self.object,
+            message: format!("`{key}` must be a boolean, got {}", type_name(&v)),
+        })
+    }
 }
 
 /// Builds a plain JS object from key/value pairs.

@@ -11,6 +11,8 @@ mod aac_encoder;
 #[cfg(all(test, feature = "broadcast"))]
 mod aac_tests;
 #[cfg(feature = "broadcast")]
+mod audio;
+#[cfg(feature = "broadcast")]
 mod broadcaster;
 #[cfg(feature = "broadcast")]
 mod h264_encoder;
@@ -45,7 +47,7 @@ const TS_ERRORS: &str = r#"
 /** The `code` property of every error Livecast throws. */
 export type LivecastErrorCode =
   | "INVALID_CONFIG" | "INVALID_FRAME" | "FREED" | "CODEC_ERROR"
-  | "NO_CAMERA" | "PERMISSION_DENIED" | "CAMERA_ERROR"
+  | "NO_CAMERA" | "NO_MICROPHONE" | "PERMISSION_DENIED" | "CAMERA_ERROR"
   | "RELAY_UNREACHABLE" | "BAD_STREAM_KEY" | "SEGMENT_REJECTED" | "SEGMENT_DROPPED"
   | "INVALID_STATE" | "ENCODER_FAILED" | "TRANSCODE_FAILED" | "TRANSCODE_UNAVAILABLE"
   | "WALLET_MISSING" | "USER_REJECTED" | "WRONG_CHAIN" | "DEPOSIT_TOO_LOW" | "PRICE_TOO_HIGH"

@@ -156,6 +156,8 @@ export interface PlayerStats {
   mediaResets: number;
   /** "mse" or "native" (the browser plays HLS itself). */
   mode: string;
+  /** The audio codec of what plays (e.g. `"mp4a.40.2"`), null without audio (or in native mode). */
+  audioCodec: string | null;
 }
 
 /** Events and their details. */
@@ -227,6 +229,8 @@ struct Inner {
     pipeline: Option<Pipeline>,
     init_cache: HashMap<String, Vec<u8>>,
     media_resets: u32,
+    /// The audio track's codec of the last init segment appended (`mp4a.40.2`), if any.
+    audio_codec: Option<String>,
     /// The video element reported a decode error (seen by the monitor, handled by the loader).
     media_failed: Option<String>,
     emergency: bool,
@@ -325,6 +329,7 @@ impl Player {
             pipeline: None,
             init_cache: HashMap::new(),
             media_resets: 0,
+            audio_codec: None,
             media_failed: None,
             emergency: false,
             seek_to_sequence: None,
@@ -487,6 +492,7 @@ impl Player {
             ("abortedBySeek", i.superseded.into()),
             ("mediaResets", i.media_resets.into()),
             ("mode", if i.native { "native" } else { "mse" }.into()),
+            ("audioCodec", i.audio_codec.as_deref().map_or(JsValue::NULL, JsValue::from)),
         ])
         .into()
     }
@@ -1248,6 +1254,9 @@ fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: b
     let mux = |e: livecast_core::Error| PlayerError::Mux { url: url.to_string(), reason: e.to_string() };
     if bytes.first() == Some(&0x47) {
         let fragment = pipeline.transmuxer.push_segment(bytes, SegmentOptions { discontinuity }).map_err(mux)?;
+        if let Some(init) = &fragment.init {
+            i.audio_codec = init.audio_codec.clone();
+        }
         let init = fragment.init.map(|i| {
             let mime = i.mime_type();
             (i.bytes, mime)
@@ -1257,6 +1266,7 @@ fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: b
     let init = match init {
         Some(b) => {
             let info = probe_init(&b).map_err(mux)?;
+            i.audio_codec = info.audio_codec.clone();
             Some((b, info.mime_type()))
         }
         None => None,

@@ -15,6 +15,12 @@ export interface TsSegmenterConfig {
   segmentSeconds?: number;
   /** Sequence number of the first segment. Default 0. */
   firstSeq?: number;
+  /**
+   * Carry ADTS AAC audio beside the video (default false): feed it with `pushVideo` and
+   * `pushAudio`, end with `finishAll`. Both streams are interleaved by capture time and each
+   * AAC frame lands in exactly one segment.
+   */
+  audio?: boolean;
 }
 
 /** One MPEG-TS segment: PAT, PMT, then an IDR with SPS/PPS; decodes on its own. */
@@ -25,6 +31,8 @@ export interface TsSegment {
   firstTimestampUs: number;
   durationUs: number;
   frames: number;
+  /** AAC frames in the segment (0 without audio). */
+  audioFrames: number;
 }
 "#;
 
@@ -44,7 +52,8 @@ impl TsSegmenter {
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(unchecked_param_type = "TsSegmenterConfig | undefined")] config: JsValue) -> Result<TsSegmenter, JsValue> {
         let config = if config.is_undefined() { js_sys::Object::new().into() } else { config };
-        let reader = OptionsReader::new(&config, "TsSegmenter", &["segmentSeconds", "firstSeq"])?;
+        let reader = OptionsReader::new(&config, "TsSegmenter", &["segmentSeconds", "firstSeq", "audio"])?;
+        let audio = reader.bool("audio")?.unwrap_or(false);
         let seconds = reader.number("segmentSeconds")?.unwrap_or(2.0);
         let first_seq = reader.number("firstSeq")?.unwrap_or(0.0);
         let bad = |message: String| LivecastError::InvalidConfig { object: "TsSegmenter", message };
@@ -54,8 +63,8 @@ impl TsSegmenter {
         if !(0.0..=1e15).contains(&first_seq) || first_seq.fract() != 0.0 {
             return Err(bad(format!("`firstSeq` must be a whole number >= 0, got {first_seq}")).into());
         }
-        let inner = Segmenter::new((seconds * 1e6).round() as i64, first_seq as u64)
-            .map_err(|e| bad(e.to_string()))?;
+        let make = if audio { Segmenter::with_audio } else { Segmenter::new };
+        let inner = make((seconds * 1e6).round() as i64, first_seq as u64).map_err(|e| bad(e.to_string()))?;
         Ok(Self { inner, frame: Vec::new() })
     }
 
@@ -80,6 +89,54 @@ impl TsSegmenter {
         Ok(closed.map_or(JsValue::UNDEFINED, to_js))
     }
 
+    /// Adds one encoded video frame (a segmenter with `audio: true`); returns the segments it
+    /// completed (frames wait for the audio up to their capture time, so none or several).
+    #[wasm_bindgen(js_name = pushVideo, unchecked_return_type = "TsSegment[]")]
+    pub fn push_video(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] data: JsValue,
+        keyframe: bool,
+        #[wasm_bindgen(js_name = timestampUs)] timestamp_us: f64,
+    ) -> Result<js_sys::Array, JsValue> {
+        let len = data.dyn_ref::<js_sys::Uint8Array>().map_or(0, |a| a.length() as usize);
+        copy_bytes(&data, "frame data", len, &mut self.frame)?;
+        let closed = self.inner.push_video(&self.frame, keyframe, timestamp_us as i64).map_err(|e| LivecastError::InvalidFrame(e.to_string()))?;
+        Ok(closed.into_iter().map(to_js).collect())
+    }
+
+    /// Adds one or more whole ADTS AAC frames, the first captured at `timestampUs`; returns
+    /// the segments completed.
+    #[wasm_bindgen(js_name = pushAudio, unchecked_return_type = "TsSegment[]")]
+    pub fn push_audio(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] data: JsValue,
+        #[wasm_bindgen(js_name = timestampUs)] timestamp_us: f64,
+    ) -> Result<js_sys::Array, JsValue> {
+        let len = data.dyn_ref::<js_sys::Uint8Array>().map_or(0, |a| a.length() as usize);
+        copy_bytes(&data, "audio data", len, &mut self.frame)?;
+        let closed = self.inner.push_audio(&self.frame, timestamp_us as i64).map_err(|e| LivecastError::InvalidFrame(e.to_string()))?;
+        Ok(closed.into_iter().map(to_js).collect())
+    }
+
+    /// Audio frames not written so far: `{ beforeVideo, late, queueFull }`.
+    #[wasm_bindgen(js_name = audioDrops, unchecked_return_type = "{ beforeVideo: number; late: number; queueFull: number }")]
+    pub fn audio_drops(&self) -> JsValue {
+        let d = self.inner.audio_drops();
+        object(&[
+            ("beforeVideo", (d.before_video as f64).into()),
+            ("late", (d.late as f64).into()),
+            ("queueFull", (d.queue_full as f64).into()),
+        ])
+        .into()
+    }
+
+    /// Writes everything still queued and closes the last segment: the end of the stream.
+    #[wasm_bindgen(js_name = finishAll, unchecked_return_type = "TsSegment[]")]
+    pub fn finish_all(&mut self) -> Result<js_sys::Array, JsValue> {
+        let closed = self.inner.finish_all().map_err(|e| LivecastError::InvalidFrame(e.to_string()))?;
+        Ok(closed.into_iter().map(to_js).collect())
+    }
+
     /// Closes the last segment at the end of the stream.
     #[wasm_bindgen(unchecked_return_type = "TsSegment | undefined")]
     pub fn finish(&mut self) -> JsValue {
@@ -94,6 +151,7 @@ fn to_js(s: Segment) -> JsValue {
         ("firstTimestampUs", (s.first_timestamp_us as f64).into()),
         ("durationUs", (s.duration_us as f64).into()),
         ("frames", s.frames.into()),
+        ("audioFrames", s.audio_frames.into()),
     ])
     .into()
 }

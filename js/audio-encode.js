@@ -1,0 +1,236 @@
+// The Broadcaster's sound in the encode worker: the microphone's AudioData encoded by
+// WebCodecs AudioEncoder (AAC-LC, ADTS) where the browser has one for the configuration,
+// else by FDK AAC compiled to WebAssembly (the package's AacEncoder). Both give ADTS frames
+// stamped on the timeline the camera's frames are put on (CaptureClock), which the
+// worker's TsSegmenter interleaves with the video. Not a wasm-bindgen snippet:
+// scripts/pkg-workers.mjs copies it into the package's workers/ folder beside
+// encode-worker.js, which imports it. The main-thread side is js/audio-source.js.
+
+/**
+ * Puts capture timestamps from different clocks on one timeline. Chromium stamps camera
+ * `VideoFrame`s with its monotonic capture clock (time since boot) and microphone
+ * `AudioData` with the page's `performance.now()` timeline; no API relates the two. Each
+ * stream's offset to this worker's `performance.now()` is its delivery latency at its
+ * lowest: the smallest (arrival − stamp) over its first `fresh` items that arrived while the
+ * worker was waiting for them (`fresh`: read() had to wait, so the item was not sitting in a
+ * backlog, whose arrival time says nothing). Then the offset is frozen, so the intervals the
+ * devices measured are kept and only the two streams' zero points are matched. Until then
+ * `map` answers null and the item is not used (a few frames and blocks at the start). If no
+ * item arrives fresh (a worker too busy ever to wait), the smallest lag of the first
+ * `fallback` items is used.
+ */
+export class CaptureClock {
+  constructor({ fresh = 10, fallback = 60 } = {}) {
+    this.offset = null;
+    this.freshLeft = fresh;
+    this.seen = 0;
+    this.fallback = fallback;
+    this.minAny = Infinity;
+    this.minFresh = Infinity;
+    this.frozen = false;
+  }
+
+  /** A known offset (µs): no calibration. */
+  preset(offset) {
+    this.offset = offset;
+    this.frozen = true;
+  }
+
+  /** `timestamp` (µs, the device's clock) on the shared timeline (µs), or null while calibrating. */
+  map(timestamp, fresh) {
+    if (!this.frozen) {
+      const lag = performance.now() * 1000 - timestamp;
+      this.seen++;
+      this.minAny = Math.min(this.minAny, lag);
+      if (fresh) {
+        this.minFresh = Math.min(this.minFresh, lag);
+        this.freshLeft--;
+      }
+      if (this.freshLeft <= 0) {
+        this.offset = this.minFresh;
+        this.frozen = true;
+      } else if (this.seen >= this.fallback) {
+        this.offset = Number.isFinite(this.minFresh) ? this.minFresh : this.minAny;
+        this.frozen = true;
+      } else {
+        return null;
+      }
+    }
+    return timestamp + this.offset;
+  }
+}
+
+/** `reader.read()`, and whether it had to wait (the item arrived just now). */
+export async function readTimed(reader) {
+  const t0 = performance.now();
+  const result = await reader.read();
+  return { ...result, fresh: performance.now() - t0 > 1 };
+}
+
+/** ADTS AAC-LC from WebCodecs, when `AudioEncoder.isConfigSupported` accepts it. */
+function webcodecsConfig({ sampleRate, channels, bitrateKbps }) {
+  return { codec: 'mp4a.40.2', sampleRate, numberOfChannels: channels, bitrate: bitrateKbps * 1000, aac: { format: 'adts' } };
+}
+
+/** Why WebCodecs cannot encode this configuration (or null when it can). */
+async function webcodecsRefusal(config) {
+  if (typeof AudioEncoder !== 'function') return 'this browser has no WebCodecs AudioEncoder';
+  try {
+    const { supported } = await AudioEncoder.isConfigSupported(webcodecsConfig(config));
+    return supported ? null : `WebCodecs AudioEncoder cannot encode AAC-LC (mp4a.40.2) at ${config.sampleRate} Hz, ${config.channels} ch here`;
+  } catch (e) {
+    return `WebCodecs AudioEncoder refused the configuration: ${e?.message ?? e}`;
+  }
+}
+
+/**
+ * The worker's audio pipeline: reads AudioData from `readable`, encodes, and calls
+ * `onFrame(adtsBytes, timestampUs)` for every AAC frame in order. `config`: `{ sampleRate,
+ * channels, bitrateKbps, encoder: "auto" | "webcodecs" | "fdk-aac" }`; the sample rate
+ * actually used is the microphone's (no resampling), reported in `name`/`reason`.
+ */
+export class AudioPipeline {
+  constructor(glue, config, readable, onFrame, clock = new CaptureClock()) {
+    this.glue = glue;
+    this.clock = clock;
+    this.config = config;
+    this.reader = readable.getReader();
+    this.onFrame = onFrame;
+    this.name = null;
+    this.reason = '';
+    this.stats = { frames: 0, dropped: 0, encodeMs: 0, blocks: 0 };
+    this.lastEnd = null; // expected timestamp of the next block, µs
+    this.stopping = false;
+    this.onReady = () => {};
+  }
+
+  /** Reads and encodes until the track ends or `stop()`. */
+  async run() {
+    for (;;) {
+      const { value: data, done, fresh } = await readTimed(this.reader);
+      if (done || this.stopping) {
+        data?.close();
+        break;
+      }
+      try {
+        const timestamp = this.clock.map(data.timestamp, fresh);
+        if (timestamp === null) continue; // the clock is still calibrating
+        if (!this.name) await this.open(data);
+        this.countGap(data, timestamp);
+        const t0 = performance.now();
+        if (this.webcodecs) {
+          // A few blocks may wait inside the encoder; beyond that a block is dropped and counted.
+          if (this.webcodecs.encodeQueueSize > 8) this.stats.dropped += data.numberOfFrames / 1024;
+          else {
+            const restamped = this.restamp(data, timestamp);
+            this.webcodecs.encode(restamped);
+            restamped.close();
+          }
+        } else {
+          this.encodeFdk(data, timestamp);
+        }
+        this.stats.encodeMs += performance.now() - t0;
+        this.stats.blocks++;
+      } finally {
+        data.close();
+      }
+    }
+    await this.finish();
+  }
+
+  /** Chooses the encoder at the first block, when the microphone's rate is known. */
+  async open(first) {
+    const sampleRate = first.sampleRate;
+    const config = { ...this.config, sampleRate };
+    const choice = config.encoder ?? 'auto';
+    const rateNote = sampleRate === this.config.sampleRate ? '' : ` (the microphone runs at ${sampleRate} Hz, not the ${this.config.sampleRate} asked for)`;
+    if (choice !== 'fdk-aac') {
+      const refusal = await webcodecsRefusal(config);
+      if (!refusal) {
+        this.webcodecs = new AudioEncoder({
+          output: (chunk) => {
+            const bytes = new Uint8Array(chunk.byteLength);
+            chunk.copyTo(bytes);
+            this.emit(bytes, chunk.timestamp);
+          },
+          error: (e) => { this.error = e; },
+        });
+        this.webcodecs.configure(webcodecsConfig(config));
+        this.name = 'webcodecs';
+        this.reason = `WebCodecs AudioEncoder, AAC-LC ${sampleRate} Hz ${config.channels} ch ${config.bitrateKbps} kbit/s${rateNote}`;
+        this.onReady(this);
+        return;
+      }
+      if (choice === 'webcodecs') {
+        throw Object.assign(new Error(`audioEncoder "webcodecs" was asked for, but ${refusal}; use audioEncoder: "auto"`), { code: 'ENCODER_FAILED' });
+      }
+      this.reason = `${refusal}; FDK AAC (WebAssembly), AAC-LC ${sampleRate} Hz ${config.channels} ch ${config.bitrateKbps} kbit/s${rateNote}`;
+    } else {
+      this.reason = `fdk-aac was asked for; FDK AAC (WebAssembly), AAC-LC ${sampleRate} Hz ${config.channels} ch ${config.bitrateKbps} kbit/s${rateNote}`;
+    }
+    this.fdk = new this.glue.AacEncoder({ sampleRate, channels: config.channels, bitrateKbps: config.bitrateKbps });
+    this.planes = new Float32Array(0);
+    this.name = 'fdk-aac';
+    this.onReady(this);
+  }
+
+  /** Blocks the browser discarded while the worker was busy show as timestamp gaps. */
+  countGap(data, timestamp) {
+    if (this.lastEnd !== null) {
+      const gapUs = timestamp - this.lastEnd;
+      const frameUs = 1024 * 1e6 / data.sampleRate;
+      if (gapUs > frameUs / 2) this.stats.dropped += gapUs / frameUs;
+    }
+    this.lastEnd = timestamp + data.numberOfFrames * 1e6 / data.sampleRate;
+  }
+
+  /** The block with its timestamp on the shared timeline, for WebCodecs (closed by the caller). */
+  restamp(data, timestamp) {
+    const planes = new Float32Array(data.numberOfFrames * data.numberOfChannels);
+    for (let c = 0; c < data.numberOfChannels; c++) {
+      data.copyTo(planes.subarray(c * data.numberOfFrames, (c + 1) * data.numberOfFrames), { planeIndex: c, format: 'f32-planar' });
+    }
+    return new AudioData({ format: 'f32-planar', sampleRate: data.sampleRate, numberOfFrames: data.numberOfFrames,
+      numberOfChannels: data.numberOfChannels, timestamp, data: planes });
+  }
+
+  encodeFdk(data, timestamp) {
+    const n = data.numberOfFrames;
+    const channels = Math.min(data.numberOfChannels, 2);
+    if (this.planes.length !== n * channels) this.planes = new Float32Array(n * channels);
+    for (let c = 0; c < channels; c++) {
+      data.copyTo(this.planes.subarray(c * n, (c + 1) * n), { planeIndex: c, format: 'f32-planar' });
+    }
+    for (const frame of this.fdk.encodePlanar(this.planes, channels, timestamp)) this.emit(frame.data, frame.timestampUs);
+  }
+
+  emit(bytes, timestampUs) {
+    this.stats.frames++;
+    this.onFrame(bytes, timestampUs);
+  }
+
+  /** Stats since the last call. */
+  takeStats() {
+    const s = this.stats;
+    this.stats = { frames: 0, dropped: 0, encodeMs: 0, blocks: 0 };
+    return s;
+  }
+
+  stop() {
+    this.stopping = true;
+    this.reader.cancel().catch(() => {});
+  }
+
+  /** The encoder's last frames. */
+  async finish() {
+    if (this.webcodecs) {
+      await this.webcodecs.flush().catch(() => {});
+      this.webcodecs.close();
+    } else if (this.fdk) {
+      for (const frame of this.fdk.flush()) this.emit(frame.data, frame.timestampUs);
+      this.fdk.free();
+    }
+    this.fdk = null;
+    this.webcodecs = null;
+  }
+}
