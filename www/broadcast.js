@@ -4,6 +4,10 @@
 // ?autostart=1 starts at once (tests).
 import init, { Broadcaster, Wallet } from '../pkg/livecast.js';
 import { Sparkline } from './lib/sparkline.js';
+import { micMeter } from './audio-ui.js';
+
+/** Stops the microphone level meter (set while live). */
+let stopMicMeter = () => {};
 
 const $ = (id) => document.getElementById(id);
 const log = (line) => { $('log').textContent = `${new Date().toLocaleTimeString()} ${line}\n` + $('log').textContent.slice(0, 20_000); };
@@ -282,6 +286,7 @@ async function start() {
     $('status').textContent = payment ? 'Funding the session key (if needed) and opening the camera…' : 'Opening the camera…';
     await broadcaster.start();
     $('preview').srcObject = broadcaster.mediaStream;
+    stopMicMeter = micMeter(broadcaster.mediaStream, $('mic-level'), $('mic'));
     $('status').textContent = `Live as stream ${stream.id}.`;
     $('stop').disabled = false;
     if (payment) {
@@ -310,6 +315,7 @@ async function stop() {
   window.stopResult = result;
   await showFunds();
   $('preview').srcObject = null;
+  stopMicMeter();
   const missing = result?.segmentsNotConfirmed ?? [];
   $('status').textContent = missing.length
     ? `Ended, but the relay had not confirmed segment(s) ${missing.join(', ')}: the recording may lack them.`

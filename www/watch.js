@@ -3,9 +3,11 @@
 // HLS URL. Rendition picker, live stats and plain error messages.
 import init, { Player } from '../pkg/livecast.js';
 import { Sparkline } from './lib/sparkline.js';
+import { unmuteButton } from './audio-ui.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
+unmuteButton(video, $('unmute'));
 const params = new URLSearchParams(location.search);
 const id = params.get('id');
 // For tests: what happened, in a shape that does not depend on the player.
