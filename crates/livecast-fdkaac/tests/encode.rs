@@ -97,3 +97,26 @@ fn refuses_what_it_cannot_encode() {
     assert!(matches!(encoder.encode(&[1, 2, 3]), Err(Error::InvalidInput(_))));
     assert!(encoder.delay_samples() >= 1024, "delay {}", encoder.delay_samples());
 }
+
+/// The decoded output lags the input by exactly `delay_samples()`: what the broadcaster
+/// takes off to stamp frames with their capture time. Checked with a click at 1 s.
+#[test]
+fn delay_samples_is_the_decoded_lag() {
+    let config = EncoderConfig { sample_rate: 48_000, channels: 1, bitrate_bps: 128_000 };
+    let mut pcm = vec![0i16; 96_000];
+    for s in &mut pcm[48_000..48_048] {
+        *s = 20_000;
+    }
+    let mut encoder = Encoder::new(config).unwrap();
+    let mut frames = encoder.encode(&pcm).unwrap();
+    frames.extend(encoder.flush().unwrap());
+    let aac = temp("click.aac");
+    std::fs::write(&aac, frames.concat()).unwrap();
+    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&aac).args(["-f", "s16le", "-ac", "1", "-"]).output().unwrap();
+    assert!(out.status.success());
+    let decoded: Vec<i16> = out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let onset = decoded.iter().position(|s| s.unsigned_abs() > 4000).expect("the click is decoded");
+    let lag = onset as i64 - 48_000;
+    eprintln!("delay_samples {} decoded lag {lag}", encoder.delay_samples());
+    assert!((lag - i64::from(encoder.delay_samples())).abs() <= 48, "decoded lag {lag}, delay_samples {}", encoder.delay_samples());
+}
