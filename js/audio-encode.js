@@ -7,17 +7,19 @@
 // encode-worker.js, which imports it. The main-thread side is js/audio-source.js.
 
 /**
- * Puts capture timestamps from different clocks on one timeline. Chromium stamps camera
- * `VideoFrame`s with its monotonic capture clock (time since boot) and microphone
- * `AudioData` with the page's `performance.now()` timeline; no API relates the two. Each
- * stream's offset to this worker's `performance.now()` is its delivery latency at its
- * lowest: the smallest (arrival − stamp) over its first `fresh` items that arrived while the
- * worker was waiting for them (`fresh`: read() had to wait, so the item was not sitting in a
- * backlog, whose arrival time says nothing). Then the offset is frozen, so the intervals the
- * devices measured are kept and only the two streams' zero points are matched. Until then
- * `map` answers null and the item is not used (a few frames and blocks at the start). If no
+ * Puts capture timestamps from different clocks on one timeline, this worker's
+ * `performance.now()`. Chromium stamps microphone `AudioData` on the page's
+ * `performance.now()` timeline, which maps exactly (`preset`: the two time origins'
+ * difference), but camera `VideoFrame`s on its monotonic capture clock (time since boot),
+ * which no API relates to it. For such a stream the offset comes from arrivals: the
+ * smallest (arrival − stamp) over its first `fresh` items that arrived while the worker was
+ * waiting (read() had to wait, so the item was not sitting in a backlog, whose arrival time
+ * says nothing). Then the offset is frozen, so the intervals the devices measured are kept.
+ * Until then `map` answers null and the item is not used (a few frames at the start). If no
  * item arrives fresh (a worker too busy ever to wait), the smallest lag of the first
- * `fallback` items is used.
+ * `fallback` items is used. What this cannot see is the camera pipeline's own delivery
+ * latency: frames are placed that much later than they were captured (about 60 ms against
+ * the browser's MediaRecorder on Chromium's fake camera).
  */
 export class CaptureClock {
   constructor({ fresh = 10, fallback = 60 } = {}) {
@@ -46,15 +48,9 @@ export class CaptureClock {
         this.minFresh = Math.min(this.minFresh, lag);
         this.freshLeft--;
       }
-      if (this.freshLeft <= 0) {
-        this.offset = this.minFresh;
-        this.frozen = true;
-      } else if (this.seen >= this.fallback) {
-        this.offset = Number.isFinite(this.minFresh) ? this.minFresh : this.minAny;
-        this.frozen = true;
-      } else {
-        return null;
-      }
+      if (this.freshLeft > 0 && this.seen < this.fallback) return null;
+      this.offset = Number.isFinite(this.minFresh) ? this.minFresh : this.minAny;
+      this.frozen = true;
     }
     return timestamp + this.offset;
   }
