@@ -1,0 +1,71 @@
+// A/V sync measured with ffmpeg on real output: a clip whose picture flashes white while a
+// short tone plays, at the same instants every 2 s; flash times from the luma of each
+// decoded frame, tone onsets from the audio level, their offsets paired up.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const BIG = { maxBuffer: 256 * 1024 * 1024 };
+
+/**
+ * Writes the fake devices' clip: `y4m` (black, white for the first 2 frames of every 2 s)
+ * and `wav` (silence, a 66 ms 1 kHz tone at the start of every 2 s, stereo 48 kHz), both
+ * `seconds` long (Chromium loops them).
+ */
+export async function makeSyncClip(y4m, wav, { width = 640, height = 360, fps = 30, seconds = 4 } = {}) {
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i',
+    `color=c=black:s=${width}x${height}:r=${fps}:d=${seconds},drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(n\\,${2 * fps})\\,2)'`,
+    '-pix_fmt', 'yuv420p', y4m], BIG);
+  const tone = "if(lt(mod(t\\,2)\\,0.066)\\,0.5*sin(2*PI*1000*t)\\,0)";
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `aevalsrc=${tone}|${tone}:s=48000:d=${seconds}`,
+    '-c:a', 'pcm_s16le', wav], BIG);
+}
+
+/** Times (s) at which the picture turns white. */
+async function flashTimes(input) {
+  const { stderr } = await run('ffmpeg', ['-v', 'info', '-i', input, '-map', '0:v:0',
+    '-vf', 'signalstats,metadata=print:key=lavfi.signalstats.YAVG', '-f', 'null', '-'], BIG);
+  const times = [];
+  let t = null, wasBright = false;
+  for (const line of stderr.split('\n')) {
+    const pts = line.match(/pts_time:([-\d.]+)/);
+    if (pts) t = Number(pts[1]);
+    const y = line.match(/lavfi\.signalstats\.YAVG=([\d.]+)/);
+    if (y && t !== null) {
+      const bright = Number(y[1]) > 128;
+      if (bright && !wasBright) times.push(t);
+      wasBright = bright;
+    }
+  }
+  return times;
+}
+
+/** Times (s) at which a tone starts (the end of each silence). */
+async function toneOnsets(input) {
+  const { stderr } = await run('ffmpeg', ['-v', 'info', '-i', input, '-map', '0:a:0',
+    '-af', 'silencedetect=noise=-30dB:d=0.3', '-f', 'null', '-'], BIG);
+  return [...stderr.matchAll(/silence_end: ([-\d.]+)/g)].map((m) => Number(m[1]));
+}
+
+/**
+ * Offsets (audio − video, ms) of every flash that has a tone onset within 0.5 s, in stream
+ * order, with their mean and drift (mean of the last three minus mean of the first three).
+ */
+export async function avOffsets(input) {
+  const [flashes, tones] = await Promise.all([flashTimes(input), toneOnsets(input)]);
+  const offsets = [];
+  for (const f of flashes) {
+    const near = tones.reduce((best, a) => (Math.abs(a - f) < Math.abs(best - f) ? a : best), Infinity);
+    if (Math.abs(near - f) < 0.5) offsets.push(Math.round((near - f) * 1000));
+  }
+  const mean = (xs) => xs.reduce((s, x) => s + x, 0) / Math.max(xs.length, 1);
+  return {
+    flashes: flashes.length,
+    tones: tones.length,
+    flashTimes: flashes.map((t) => Number(t.toFixed(3))),
+    toneTimes: tones.map((t) => Number(t.toFixed(3))),
+    offsets,
+    meanMs: mean(offsets),
+    driftMs: offsets.length >= 6 ? mean(offsets.slice(-3)) - mean(offsets.slice(0, 3)) : NaN,
+  };
+}
