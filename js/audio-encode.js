@@ -94,7 +94,7 @@ export class AudioPipeline {
     this.onFrame = onFrame;
     this.name = null;
     this.reason = '';
-    this.stats = { frames: 0, dropped: 0, encodeMs: 0, blocks: 0 };
+    this.stats = { frames: 0, dropped: 0, encodeMs: 0, blocks: 0, peak: 0 };
     this.lastEnd = null; // expected timestamp of the next block, µs
     this.stopping = false;
     this.onReady = () => {};
@@ -186,6 +186,7 @@ export class AudioPipeline {
     for (let c = 0; c < data.numberOfChannels; c++) {
       data.copyTo(planes.subarray(c * data.numberOfFrames, (c + 1) * data.numberOfFrames), { planeIndex: c, format: 'f32-planar' });
     }
+    this.measure(planes);
     return new AudioData({ format: 'f32-planar', sampleRate: data.sampleRate, numberOfFrames: data.numberOfFrames,
       numberOfChannels: data.numberOfChannels, timestamp, data: planes });
   }
@@ -197,7 +198,15 @@ export class AudioPipeline {
     for (let c = 0; c < channels; c++) {
       data.copyTo(this.planes.subarray(c * n, (c + 1) * n), { planeIndex: c, format: 'f32-planar' });
     }
+    this.measure(this.planes);
     for (const frame of this.fdk.encodePlanar(this.planes, channels, timestamp)) this.emit(frame.data, frame.timestampUs);
+  }
+
+  /** The peak level since the last stats (for a page's level meter, no audio work on its thread). */
+  measure(planes) {
+    let peak = this.stats.peak;
+    for (let i = 0; i < planes.length; i += 4) peak = Math.max(peak, Math.abs(planes[i]));
+    this.stats.peak = Math.min(1, peak);
   }
 
   emit(bytes, timestampUs) {
@@ -208,7 +217,7 @@ export class AudioPipeline {
   /** Stats since the last call. */
   takeStats() {
     const s = this.stats;
-    this.stats = { frames: 0, dropped: 0, encodeMs: 0, blocks: 0 };
+    this.stats = { frames: 0, dropped: 0, encodeMs: 0, blocks: 0, peak: 0 };
     return s;
   }
 

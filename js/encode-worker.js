@@ -206,7 +206,7 @@ class EncodeWorker {
     this.stats.captured += unread;
     this.stats.dropped += unread;
     const audio = this.audio?.takeStats();
-    post({ type: 'stats', ...this.stats, audioFrames: audio?.frames ?? 0, audioDropped: audio?.dropped ?? 0, audioEncodeMs: audio?.encodeMs ?? 0 });
+    post({ type: 'stats', ...this.stats, audioFrames: audio?.frames ?? 0, audioDropped: audio?.dropped ?? 0, audioEncodeMs: audio?.encodeMs ?? 0, audioLevel: audio?.peak ?? 0 });
     this.stats = { captured: 0, encoded: 0, bytes: 0, dropped: 0, encodeMs: [] };
   }
 

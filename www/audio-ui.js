@@ -14,28 +14,11 @@ export function unmuteButton(video, button) {
 }
 
 /**
- * Drives `meter` (a <meter> with min 0, max 1) with the peak level of `stream`'s first audio
- * track, about 20 times a second; `container` (default: the meter) is hidden when there is
- * none. Returns a function that stops it.
+ * Shows `stats.audioLevel` (the Broadcaster's peak microphone level over each stats window,
+ * measured in its encode worker) on `meter` (a <meter> with min 0, max 1); `container` is
+ * shown only while there is sound. No audio processing on the page's thread.
  */
-export function micMeter(stream, meter, container = meter) {
-  const track = stream?.getAudioTracks()[0];
-  container.hidden = !track;
-  if (!track) return () => {};
-  const context = new AudioContext();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 1024;
-  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-  const samples = new Float32Array(analyser.fftSize);
-  const timer = setInterval(() => {
-    analyser.getFloatTimeDomainData(samples);
-    let peak = 0;
-    for (const s of samples) peak = Math.max(peak, Math.abs(s));
-    meter.value = peak;
-  }, 50);
-  return () => {
-    clearInterval(timer);
-    context.close();
-    container.hidden = true;
-  };
+export function showMicLevel(stats, meter, container = meter) {
+  container.hidden = stats.audioEncoder == null;
+  meter.value = stats.audioLevel ?? 0;
 }

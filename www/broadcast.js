@@ -4,10 +4,7 @@
 // ?autostart=1 starts at once (tests).
 import init, { Broadcaster, Wallet } from '../pkg/livecast.js';
 import { Sparkline } from './lib/sparkline.js';
-import { micMeter } from './audio-ui.js';
-
-/** Stops the microphone level meter (set while live). */
-let stopMicMeter = () => {};
+import { showMicLevel } from './audio-ui.js';
 
 const $ = (id) => document.getElementById(id);
 const log = (line) => { $('log').textContent = `${new Date().toLocaleTimeString()} ${line}\n` + $('log').textContent.slice(0, 20_000); };
@@ -208,6 +205,7 @@ function statRows(stats, keys) {
 
 function showStats(stats) {
   window.lastStats = stats;
+  showMicLevel(stats, $('mic-level'), $('mic'));
   const keys = Object.keys(STAT_LABELS);
   $('stats').replaceChildren(...statRows(stats, keys.filter((k) => !PAYMENT_STATS.includes(k) && !CHARTED_STATS.includes(k))));
   if (stats.ticketSender != null) {
@@ -286,7 +284,6 @@ async function start() {
     $('status').textContent = payment ? 'Funding the session key (if needed) and opening the camera…' : 'Opening the camera…';
     await broadcaster.start();
     $('preview').srcObject = broadcaster.mediaStream;
-    stopMicMeter = micMeter(broadcaster.mediaStream, $('mic-level'), $('mic'));
     $('status').textContent = `Live as stream ${stream.id}.`;
     $('stop').disabled = false;
     if (payment) {
@@ -315,7 +312,7 @@ async function stop() {
   window.stopResult = result;
   await showFunds();
   $('preview').srcObject = null;
-  stopMicMeter();
+  $('mic').hidden = true;
   const missing = result?.segmentsNotConfirmed ?? [];
   $('status').textContent = missing.length
     ? `Ended, but the relay had not confirmed segment(s) ${missing.join(', ')}: the recording may lack them.`

@@ -119,9 +119,10 @@ pub fn open(stream: &MediaStream) -> Result<Option<(JsValue, String)>, String> {
 }
 
 /// The audio entries of a `stats` event: the encoder label, frames per second over the
-/// window, drops since the start.
-pub fn stats_entries(label: Option<&str>, frames: f64, dropped: f64, seconds: f64) -> Vec<(&'static str, JsValue)> {
+/// window, drops since the start, the peak level over the window.
+pub fn stats_entries(label: Option<&str>, frames: f64, dropped: f64, level: f64, seconds: f64) -> Vec<(&'static str, JsValue)> {
     vec![
+        ("audioLevel", level.into()),
         ("audioEncoder", label.map_or(JsValue::NULL, JsValue::from)),
         ("audioFps", if seconds > 0.0 { frames / seconds } else { 0.0 }.into()),
         ("audioDroppedFrames", dropped.round().into()),

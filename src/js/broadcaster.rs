@@ -180,6 +180,8 @@ export interface BroadcastStats {
   audioFps: number;
   /** Audio dropped since the start, in 1024-sample frames (blocks the worker could not take). */
   audioDroppedFrames: number;
+  /** The microphone's peak level over the report's window, 0..=1 (for a level meter). */
+  audioLevel: number;
   /** Tickets sent in payments nodes accepted (0 without `payment`). */
   ticketsSent: number;
   /** Expected value of those tickets, wei as a decimal string (`BigInt(evPaid)`). */
@@ -299,6 +301,8 @@ struct Inner {
     audio_label: Option<String>,
     audio_frames: f64,
     audio_dropped: f64,
+    /// Peak level (0..=1) since the last stats event.
+    audio_level: f64,
     next_seq: u64,
     policy: RetryPolicy,
     worker_finished: bool,
@@ -364,6 +368,7 @@ impl Broadcaster {
             audio_label: None,
             audio_frames: 0.0,
             audio_dropped: 0.0,
+            audio_level: 0.0,
             next_seq: 0,
             policy: RetryPolicy::default(),
             worker_finished: false,
@@ -964,6 +969,7 @@ fn on_worker_message(inner: &Shared, data: JsValue) {
             i.stats.frames_dropped(num("dropped") as u64);
             i.audio_frames += num("audioFrames");
             i.audio_dropped += num("audioDropped");
+            i.audio_level = i.audio_level.max(num("audioLevel"));
             let ms = get("encodeMs").dyn_into::<Array>().map(|a| a.iter().filter_map(|v| v.as_f64()).collect::<Vec<_>>()).unwrap_or_default();
             let bytes = num("bytes") as usize;
             let n = ms.len().max(1);
@@ -1338,7 +1344,8 @@ fn emit_stats_over(inner: &Shared, min_seconds: f64) {
         let queued = i.queue.len();
         i.stats_ticks += 1;
         let audio_frames = std::mem::take(&mut i.audio_frames);
-        let audio = super::audio::stats_entries(i.audio_label.as_deref(), audio_frames, i.audio_dropped, seconds);
+        let audio_level = std::mem::take(&mut i.audio_level);
+        let audio = super::audio::stats_entries(i.audio_label.as_deref(), audio_frames, i.audio_dropped, audio_level, seconds);
         (i.stats.snapshot(seconds, queued), i.encoder_label.clone(), audio)
     };
     poll_winning_tickets(inner);
