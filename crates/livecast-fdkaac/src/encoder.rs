@@ -120,7 +120,7 @@ impl Encoder {
     /// does not fill a frame) and returns the ADTS frames it completed, in order.
     pub fn encode(&mut self, pcm: &[i16]) -> Result<Vec<Vec<u8>>, Error> {
         let channels = usize::from(self.config.channels);
-        if !pcm.len().is_multiple_of(channels) {
+        if pcm.len() % channels != 0 {
             return Err(Error::InvalidInput(format!("{} samples is not a whole number of {channels}-channel frames", pcm.len())));
         }
         let mut frames = Vec::new();

@@ -71,8 +71,11 @@ pub fn demux_audio(data: &[u8]) -> Result<Vec<AudioPes>, Error> {
     Ok(out)
 }
 
-/// The stream types the segment's PMT lists, with each stream's descriptors (tag, bytes).
-fn program_streams(data: &[u8]) -> Result<Vec<(StreamType, Vec<(u8, Vec<u8>)>)>, Error> {
+/// A PMT entry: its stream type and descriptors (tag, bytes).
+type ProgramStream = (StreamType, Vec<(u8, Vec<u8>)>);
+
+/// The stream types the segment's PMT lists, with each stream's descriptors.
+fn program_streams(data: &[u8]) -> Result<Vec<ProgramStream>, Error> {
     let mut reader = TsPacketReader::new(data);
     loop {
         match reader.read_ts_packet() {

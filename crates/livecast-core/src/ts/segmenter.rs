@@ -233,8 +233,7 @@ impl Segmenter {
     /// seen past them (or waited too long); `all` empties both.
     fn release(&mut self, all: bool) -> Result<Vec<Segment>, Error> {
         let mut closed = Vec::new();
-        loop {
-            let Some(q) = self.audio.as_mut() else { break };
+        while let Some(q) = self.audio.as_mut() {
             let next_video = q.video.front().map(|f| f.2);
             let next_audio = q.audio.front().map(|f| f.1);
             let take_video = match (next_video, next_audio) {
