@@ -18,7 +18,7 @@
  * Until then `map` answers null and the item is not used (a few frames at the start). If no
  * item arrives fresh (a worker too busy ever to wait), the smallest lag of the first
  * `fallback` items is used. What this cannot see is the camera pipeline's own delivery
- * latency: frames are placed that much later than they were captured (about 60 ms against
+ * latency: frames are placed that much later than they were captured (25 to 65 ms against
  * the browser's MediaRecorder on Chromium's fake camera).
  */
 export class CaptureClock {
