@@ -57,7 +57,7 @@ after(async () => {
 });
 
 /**
- * Imports `module` in a fresh page, starts a Broadcaster on a canvas stream and reports
+ * Imports `module` in a fresh page, starts a Broadcaster on a canvas stream (no sound: a canvas has no audio track) and reports
  * how start() settled, the error events, the state and the time taken; with `waitForError`,
  * also waits (up to 30 s) for a fatal error event after a successful start.
  */
@@ -72,7 +72,7 @@ async function attempt(module, options = {}, { waitForError = false } = {}) {
       const canvas = Object.assign(document.createElement('canvas'), { width: 320, height: 240 });
       const g = canvas.getContext('2d');
       setInterval(() => { g.fillStyle = `hsl(${Date.now() % 360}, 60%, 50%)`; g.fillRect(0, 0, 320, 240); }, 40);
-      const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 320, height: 240, fps: 15, bitrateKbps: 300 }, segmentSeconds: 1, ...options });
+      const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 320, height: 240, fps: 15, bitrateKbps: 300 }, segmentSeconds: 1, audio: false, ...options });
       const errors = [];
       b.on('error', (e) => errors.push({ code: e.code, message: e.message, fatal: e.fatal }));
       const t0 = performance.now();
