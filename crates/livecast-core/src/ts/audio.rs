@@ -7,11 +7,10 @@
 //! rendition could not copy it into a form the players read, and the master playlist could
 //! not name it.
 
-use super::PACKET_SIZE;
+use super::invalid;
 use crate::adts::{self, AudioConfig};
 use crate::Error;
 use mpeg2ts::es::{StreamId, StreamType};
-use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
 use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
 
 /// One audio PES packet: its PTS and its payload (whole ADTS frames).
@@ -42,32 +41,20 @@ pub struct AudioInfo {
     pub bytes: u64,
 }
 
-fn invalid(message: impl Into<String>) -> Error {
-    Error::InvalidTransportStream(message.into())
-}
-
 /// The audio PES packets of the segment's first audio stream (PES stream ids 0xC0–0xDF;
 /// a second audio stream, which Livecast never writes, is left out), in stream order.
 pub fn demux_audio(data: &[u8]) -> Result<Vec<AudioPes>, Error> {
-    if data.is_empty() || !data.len().is_multiple_of(PACKET_SIZE) {
-        return Err(invalid(format!("{} bytes is not a whole number of 188-byte packets", data.len())));
-    }
-    let mut reader = PesPacketReader::new(TsPacketReader::new(data));
     let mut stream = None;
     let mut out = Vec::new();
-    loop {
-        let packet = match reader.read_pes_packet() {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(e) => return Err(invalid(super::packet_error(&e))),
-        };
+    super::for_each_pes(data, |packet| {
         let id = packet.header.stream_id.as_u8();
         if !(StreamId::AUDIO_MIN..=StreamId::AUDIO_MAX).contains(&id) || *stream.get_or_insert(id) != id {
-            continue;
+            return Ok(());
         }
         let pts = packet.header.pts.ok_or_else(|| invalid("an audio PES has no PTS"))?.as_u64();
         out.push(AudioPes { pts, data: packet.data });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -1,11 +1,9 @@
 //! The demuxer: MPEG-TS bytes → H.264 access units with their timestamps.
 
-use super::{CLOCK_HZ, PACKET_SIZE};
+use super::{invalid, CLOCK_HZ};
 use crate::annexb::{is_keyframe, nal_units};
 use crate::Error;
 use mpeg2ts::es::StreamId;
-use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
-use mpeg2ts::ts::TsPacketReader;
 
 /// One video access unit from a transport stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,36 +35,21 @@ pub struct SegmentInfo {
     pub audio: Option<super::AudioInfo>,
 }
 
-fn invalid(message: impl Into<String>) -> Error {
-    Error::InvalidTransportStream(message.into())
-}
-
 /// Splits a transport stream into its video access units, in stream order.
 /// Anything that is not whole 188-byte packets with PAT, PMT and video PES is an error.
 pub fn demux(data: &[u8]) -> Result<Vec<AccessUnit>, Error> {
-    if data.is_empty() || !data.len().is_multiple_of(PACKET_SIZE) {
-        return Err(invalid(format!("{} bytes is not a whole number of 188-byte packets", data.len())));
-    }
-    if let Some(at) = data.chunks(PACKET_SIZE).position(|p| p[0] != 0x47) {
-        return Err(invalid(format!("packet {at} does not start with the 0x47 sync byte")));
-    }
-    let mut reader = PesPacketReader::new(TsPacketReader::new(data));
     let mut units = Vec::new();
-    loop {
-        let packet = match reader.read_pes_packet() {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(e) => return Err(invalid(super::packet_error(&e))),
-        };
+    super::for_each_pes(data, |packet| {
         let id = packet.header.stream_id.as_u8();
         if !(StreamId::VIDEO_MIN..=StreamId::VIDEO_MAX).contains(&id) {
-            continue;
+            return Ok(());
         }
         let pts = packet.header.pts.ok_or_else(|| invalid("a video PES has no PTS"))?.as_u64();
         let dts = packet.header.dts.map_or(pts, |d| d.as_u64());
         let keyframe = is_keyframe(&packet.data);
         units.push(AccessUnit { pts, dts, data: packet.data, keyframe });
-    }
+        Ok(())
+    })?;
     Ok(units)
 }
 

@@ -33,6 +33,32 @@ fn packet_error(e: &mpeg2ts::Error) -> String {
     line.split(" (at ").next().unwrap_or(line).trim().to_string()
 }
 
+/// An error for bytes that are not a transport stream Livecast reads.
+fn invalid(message: impl Into<String>) -> crate::Error {
+    crate::Error::InvalidTransportStream(message.into())
+}
+
+/// Hands every PES packet of `data` to `each`, in stream order, after checking that
+/// `data` is whole 188-byte packets that each start with the sync byte. The one PES
+/// reading loop of [`demux`] and [`demux_audio`].
+fn for_each_pes(
+    data: &[u8],
+    mut each: impl FnMut(mpeg2ts::pes::PesPacket<Vec<u8>>) -> Result<(), crate::Error>,
+) -> Result<(), crate::Error> {
+    use mpeg2ts::pes::{PesPacketReader, ReadPesPacket};
+    if data.is_empty() || !data.len().is_multiple_of(PACKET_SIZE) {
+        return Err(invalid(format!("{} bytes is not a whole number of 188-byte packets", data.len())));
+    }
+    if let Some(at) = data.chunks(PACKET_SIZE).position(|p| p[0] != 0x47) {
+        return Err(invalid(format!("packet {at} does not start with the 0x47 sync byte")));
+    }
+    let mut reader = PesPacketReader::new(mpeg2ts::ts::TsPacketReader::new(data));
+    while let Some(packet) = reader.read_pes_packet().map_err(|e| invalid(packet_error(&e)))? {
+        each(packet)?;
+    }
+    Ok(())
+}
+
 /// MPEG-TS packet size in bytes.
 pub const PACKET_SIZE: usize = 188;
 /// The PID of our program map table.
