@@ -214,7 +214,7 @@ impl TsMuxer {
         };
         // First packet: 4-byte header and the 14-byte PES header (PTS), no adaptation field.
         const FIRST_PAYLOAD: usize = 188 - 4 - 14;
-        let (first, mut rest) = adts.split_at(FIRST_PAYLOAD.min(adts.len()));
+        let (first, rest) = adts.split_at(FIRST_PAYLOAD.min(adts.len()));
         let mut writer = TsPacketWriter::new(out);
         writer
             .write_ts_packet(&TsPacket {
@@ -227,18 +227,7 @@ impl TsMuxer {
                 })),
             })
             .map_err(packet_err)?;
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at(Bytes::MAX_SIZE.min(rest.len()));
-            rest = tail;
-            writer
-                .write_ts_packet(&TsPacket {
-                    header: header(audio_pid, &mut self.audio_cc),
-                    adaptation_field: None,
-                    payload: Some(TsPayload::PesContinuation(Bytes::new(chunk).map_err(packet_err)?)),
-                })
-                .map_err(packet_err)?;
-        }
-        Ok(())
+        write_continuation(&mut writer, audio_pid, &mut self.audio_cc, rest)
     }
 
     /// One PES packet for an access unit at `pts` (already wrapped), PCR on its first packet.
@@ -273,7 +262,7 @@ impl TsMuxer {
         // First packet: 4-byte header, adaptation field with PCR (8 bytes), PES header
         // (9 + 5 bytes for the PTS); the rest of the 188 bytes is payload.
         const FIRST_PAYLOAD: usize = 188 - 4 - 8 - 14;
-        let (first, mut rest) = es.split_at(FIRST_PAYLOAD.min(es.len()));
+        let (first, rest) = es.split_at(FIRST_PAYLOAD.min(es.len()));
         let mut writer = TsPacketWriter::new(out);
         writer
             .write_ts_packet(&TsPacket {
@@ -286,19 +275,30 @@ impl TsMuxer {
                 })),
             })
             .map_err(packet_err)?;
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at(Bytes::MAX_SIZE.min(rest.len()));
-            rest = tail;
-            writer
-                .write_ts_packet(&TsPacket {
-                    header: header(video_pid, &mut self.video_cc),
-                    adaptation_field: None, // the writer stuffs a short last packet
-                    payload: Some(TsPayload::PesContinuation(Bytes::new(chunk).map_err(packet_err)?)),
-                })
-                .map_err(packet_err)?;
-        }
-        Ok(())
+        write_continuation(&mut writer, video_pid, &mut self.video_cc, rest)
     }
+}
+
+/// The rest of a PES after its first packet, as continuation packets on `pid` (the
+/// writer stuffs a short last packet).
+fn write_continuation(
+    writer: &mut TsPacketWriter<&mut Vec<u8>>,
+    pid: Pid,
+    cc: &mut ContinuityCounter,
+    mut rest: &[u8],
+) -> Result<(), Error> {
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(Bytes::MAX_SIZE.min(rest.len()));
+        rest = tail;
+        writer
+            .write_ts_packet(&TsPacket {
+                header: header(pid, cc),
+                adaptation_field: None,
+                payload: Some(TsPayload::PesContinuation(Bytes::new(chunk).map_err(packet_err)?)),
+            })
+            .map_err(packet_err)?;
+    }
+    Ok(())
 }
 
 /// A packet header for `pid`, taking the PID's next continuity counter.
