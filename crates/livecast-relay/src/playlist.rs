@@ -218,11 +218,12 @@ pub fn is_discontinuity(prev: &SegmentRow, cur: &SegmentRow) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use m3u8_rs::Playlist;
 
-    fn seg(seq: u32, duration_secs: f64) -> SegmentRow {
+    /// A stored 2 s-cadence segment row `seq` lasting `duration_secs` (also the window's tests').
+    pub(crate) fn seg(seq: u32, duration_secs: f64) -> SegmentRow {
         SegmentRow {
             seq,
             size: 188,

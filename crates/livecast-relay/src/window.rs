@@ -117,20 +117,10 @@ mod tests {
     use super::*;
     use crate::db::{Db, StreamRow};
 
+    /// The playlist tests' row, its timestamps moved by `pts_jump`.
     fn seg(seq: u32, duration_secs: f64, pts_jump: u64) -> SegmentRow {
-        SegmentRow {
-            seq,
-            size: 188,
-            sha256: vec![0; 32],
-            duration_secs,
-            first_pts: 126_000 + u64::from(seq) * 180_000 + pts_jump,
-            last_pts: 0,
-            video_frames: 60,
-            starts_with_keyframe: true,
-            received_at_ms: 1_700_000_000_000 + i64::from(seq) * 2000,
-            capture_start_ms: None,
-            declared_duration_ms: None,
-        }
+        let row = crate::playlist::tests::seg(seq, duration_secs);
+        SegmentRow { first_pts: row.first_pts + pts_jump, ..row }
     }
 
     #[test]
