@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{client, seg, Relay};
+use common::{client, create, seg, start_open, Relay};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -49,21 +49,12 @@ fn big_segment() -> &'static [u8] {
 
 /// The relay with short deadlines so attacks end within seconds.
 fn start(dir: &Path, extra: &[&str]) -> Relay {
-    let data = dir.join("data").display().to_string();
     let mut args = vec![
-        "--data-dir", &data, "--open", "--header-timeout-secs", "2", "--idle-timeout-secs", "3",
-        "--request-timeout-secs", "20", "--max-connections", "64", "--max-uploads", "8",
-        "--max-uploads-per-address", "4",
+        "--header-timeout-secs", "2", "--idle-timeout-secs", "3", "--request-timeout-secs", "20",
+        "--max-connections", "64", "--max-uploads", "8", "--max-uploads-per-address", "4",
     ];
     args.extend_from_slice(extra);
-    Relay::start(dir, &args)
-}
-
-async fn create(relay: &Relay, c: &reqwest::Client) -> (String, String) {
-    let res = c.post(relay.url("/api/streams")).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let v: Value = res.json().await.unwrap();
-    (v["id"].as_str().unwrap().to_owned(), v["streamKey"].as_str().unwrap().to_owned())
+    start_open(dir, &args)
 }
 
 /// A legitimate broadcaster's upload of `seq` and a viewer's playlist and segment fetch,

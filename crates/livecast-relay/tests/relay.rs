@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{client, raw_status, seg, segments, tree, Relay};
+use common::{client, create, raw_status, seg, segments, start_open, tree, Relay};
 use m3u8_rs::{MediaPlaylist, MediaPlaylistType, Playlist};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -16,20 +16,6 @@ const ADMIN: &str = "admin-token-for-tests-0123";
 
 fn data_arg(dir: &Path) -> String {
     dir.join("data").display().to_string()
-}
-
-fn start_open(dir: &Path, extra: &[&str]) -> Relay {
-    let data = data_arg(dir);
-    let mut args = vec!["--data-dir", &data, "--open"];
-    args.extend_from_slice(extra);
-    Relay::start(dir, &args)
-}
-
-async fn create(relay: &Relay, c: &reqwest::Client) -> (String, String) {
-    let res = c.post(relay.url("/api/streams")).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let v: Value = res.json().await.unwrap();
-    (v["id"].as_str().unwrap().to_owned(), v["streamKey"].as_str().unwrap().to_owned())
 }
 
 async fn put(relay: &Relay, c: &reqwest::Client, id: &str, seq: &str, key: Option<&str>, body: Vec<u8>) -> reqwest::Response {

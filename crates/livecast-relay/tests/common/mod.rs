@@ -185,3 +185,19 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The relay in `--open` mode with its data under `dir/data`, plus `extra` flags.
+pub fn start_open(dir: &Path, extra: &[&str]) -> Relay {
+    let data = dir.join("data").display().to_string();
+    let mut args = vec!["--data-dir", data.as_str(), "--open"];
+    args.extend_from_slice(extra);
+    Relay::start(dir, &args)
+}
+
+/// Creates a stream on an `--open` relay: its id and stream key.
+pub async fn create(relay: &Relay, c: &reqwest::Client) -> (String, String) {
+    let res = c.post(relay.url("/api/streams")).send().await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let v: serde_json::Value = res.json().await.unwrap();
+    (v["id"].as_str().unwrap().to_owned(), v["streamKey"].as_str().unwrap().to_owned())
+}
