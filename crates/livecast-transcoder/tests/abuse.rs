@@ -13,42 +13,19 @@ use livecast_protocol::{discovery, segment, NodeKey, Profile};
 use prost::Message;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-struct Node {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Node;
 
 impl Node {
     fn start(extra: &[&str]) -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let (child, addr) = common::spawn_listening(
-            Command::new(env!("CARGO_BIN_EXE_livecast-transcoder"))
-                .args(["--listen", "127.0.0.1:0", "--data-dir"])
-                .arg(dir.path())
-                // The idle deadline stays at its default (60 s): over the 5 s drain, the 10 s
-                // stall deadline and the longest transcode here (the node sends nothing while
-                // it transcodes, and tests run side by side on a loaded machine).
-                .args(["--workers", "2", "--header-timeout-secs", "2"])
-                .args(extra)
-                .env("RUST_LOG", "error"),
-        );
-        Node { child, addr, _dir: dir }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        // The idle deadline stays at its default (60 s): over the 5 s drain, the 10 s stall
+        // deadline and the longest transcode here (the node sends nothing while it
+        // transcodes, and tests run side by side on a loaded machine).
+        let mut args = vec!["--header-timeout-secs", "2"];
+        args.extend_from_slice(extra);
+        Node::start_with(&args, "error")
     }
 
     /// (current, peak) resident memory, MiB.

@@ -13,39 +13,14 @@ use livecast_protocol::{discovery, result, segment, NodeKey, Profile};
 use prost::Message;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::OnceLock;
 
-/// A running node, killed when dropped.
-struct Node {
-    child: Child,
-    addr: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Node;
 
 impl Node {
     fn start(extra: &[&str]) -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let (child, addr) = common::spawn_listening(
-            Command::new(env!("CARGO_BIN_EXE_livecast-transcoder"))
-                .args(["--listen", "127.0.0.1:0", "--data-dir"])
-                .arg(dir.path())
-                .args(["--workers", "2"])
-                .args(extra)
-                .env("RUST_LOG", "warn"),
-        );
-        Node { child, addr, dir }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        Node::start_with(extra, "warn")
     }
 
     /// Files under DATA_DIR/stream.
