@@ -4,7 +4,7 @@
 // stamped on the timeline the camera's frames are put on (CaptureClock), which the
 // worker's TsSegmenter interleaves with the video. Not a wasm-bindgen snippet:
 // scripts/pkg-workers.mjs copies it into the package's workers/ folder beside
-// encode-worker.js, which imports it. The main-thread side is js/audio-source.js.
+// encode-worker.js, which imports it. The main-thread side is js/capture-source.js.
 
 /**
  * Puts capture timestamps from different clocks on one timeline, this worker's

@@ -29,7 +29,7 @@ step "native unit tests (cargo test --workspace)"
 cargo test --workspace
 
 step "wasm unit tests in headless Chromium (wasm-pack test)"
-wasm-pack test --headless --chrome
+bash scripts/wasm-test.sh
 
 step "package build (wasm-pack build --target web, release)"
 bash scripts/build-wasm.sh

@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MediaStream, MediaStreamTrack};
 
-#[wasm_bindgen(module = "/js/audio-source.js")]
+#[wasm_bindgen(module = "/js/capture-source.js")]
 extern "C" {
     #[wasm_bindgen(js_name = openAudioStream, catch)]
     fn open_audio_stream(track: &MediaStreamTrack) -> Result<JsValue, JsValue>;

@@ -35,7 +35,7 @@ extern "C" {
     fn start_encode_worker(on_message: &Function) -> Result<Worker, JsValue>;
 }
 
-#[wasm_bindgen(module = "/js/frame-source.js")]
+#[wasm_bindgen(module = "/js/capture-source.js")]
 extern "C" {
     #[wasm_bindgen(js_name = openFrameStream, catch)]
     fn open_frame_stream(track: &MediaStreamTrack) -> Result<JsValue, JsValue>;

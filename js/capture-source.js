@@ -1,7 +1,13 @@
-// Camera frames as a ReadableStream of VideoFrames, for the Broadcaster's encode Worker.
-// MediaStreamTrackProcessor where the browser has it (Chromium); elsewhere a hidden
+// The Broadcaster's capture, main-thread side: the camera's frames and the microphone's
+// samples as streams the page hands to the encode Worker (which encodes them, see
+// js/encode-worker.js and js/audio-encode.js).
+// Camera: MediaStreamTrackProcessor where the browser has it (Chromium); elsewhere a hidden
 // <video> element with requestVideoFrameCallback, each frame wrapped in a VideoFrame.
-// This file is a wasm-bindgen snippet used by the Broadcaster.
+// Microphone: MediaStreamTrackProcessor's AudioData.
+// This file is a wasm-bindgen snippet used by the Broadcaster. Both sources live in one
+// snippet on purpose: every snippet is one more request when the glue loads, and the
+// browser unit tests' server (wasm-bindgen-test-runner) can stall a page that opens five
+// connections at once (scripts/wasm-test.sh).
 
 /**
  * Frames of a video track for the encode worker: `{ readable, kind, close() }` where
@@ -55,4 +61,19 @@ export function openFrameStream(track) {
       video.remove();
     },
   };
+}
+
+/**
+ * The microphone's samples for the encode worker: `{ readable, kind }`, `readable` a
+ * transferable ReadableStream of AudioData (MediaStreamTrackProcessor), or `null` when this
+ * browser has no way to hand audio to a worker.
+ */
+export function openAudioStream(track) {
+  if (typeof MediaStreamTrackProcessor === 'function') {
+    // About 0.5 s of 10 ms blocks may wait while the worker is busy with a video frame;
+    // beyond that the browser discards the oldest, and the worker counts the gap.
+    const processor = new MediaStreamTrackProcessor({ track, maxBufferSize: 50 });
+    return { readable: processor.readable, kind: 'MediaStreamTrackProcessor' };
+  }
+  return { readable: null, kind: 'none' };
 }
