@@ -3,6 +3,9 @@
 # whatever is already there (safe to run again). Run as root or with sudo available.
 #   - Debian: clang-19 + llvm-19 (openh264's C++ for wasm32), wasi-libc (its libc headers
 #     and libc.a), chromium + chromium-driver (browser tests), ffmpeg (media checks)
+#   - Debian, for the cross-engine tests (tests/engines): firefox-esr; WebKitGTK's
+#     MiniBrowser and WebKitWebDriver (webkit2gtk-driver) under xvfb, with the GStreamer
+#     plugins its media stack decodes and encodes H.264 and AAC with
 #   - rustup target wasm32-unknown-unknown
 #   - cargo: wasm-bindgen-cli (same version as the pinned wasm-bindgen crate), wasm-pack
 #   - npm ci: playwright-core, typescript, binaryen (package-lock.json)
@@ -28,6 +31,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "apt-get install ${missing[*]}"
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# WebKitGTK's and Firefox's media stacks pull their codecs and X pieces in as recommended
+# packages, so these are installed with recommends (the list above without).
+engines=()
+command -v firefox-esr >/dev/null || engines+=(firefox-esr)
+command -v WebKitWebDriver >/dev/null || engines+=(webkit2gtk-driver)
+command -v xvfb-run >/dev/null || engines+=(xvfb xauth)
+for pkg in gstreamer1.0-libav gstreamer1.0-plugins-good gstreamer1.0-plugins-bad; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || engines+=("$pkg")
+done
+if [ ${#engines[@]} -gt 0 ]; then
+  log "apt-get install ${engines[*]} (Firefox and WebKitGTK for the cross-engine tests)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${engines[@]}" >/dev/null
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
