@@ -13,8 +13,9 @@
 //!   demuxer/prober the relay, transcoder and player use.
 //! - [`fmp4`]: MPEG-TS segments to fragmented MP4 (init + `moof`/`mdat`) on one continuous
 //!   timeline, for the player's `SourceBuffer`; reading fMP4 init segments.
-//! - [`ticket`]: Livepeer's probabilistic micropayment tickets: hash, signature, win check,
-//!   params and payments on the wire, and the balance both ends keep.
+//! - `ticket` (feature `ticket`, on by default): Livepeer's probabilistic micropayment
+//!   tickets: hash, signature, win check, params and payments on the wire, and the balance
+//!   both ends keep.
 //! - [`pattern`]: a deterministic moving test picture, for tests and benchmarks.
 
 pub mod adts;
@@ -26,6 +27,7 @@ pub mod frame;
 pub mod pattern;
 pub mod quality;
 pub mod sps;
+#[cfg(feature = "ticket")]
 pub mod ticket;
 pub mod ts;
 
