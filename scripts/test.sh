@@ -25,6 +25,9 @@ step "contracts: TicketBroker artifact drift (recompiled with the pinned solc), 
 node --test --test-concurrency=1 tests/contracts/
 cargo build -p livecast-broker --no-default-features --target wasm32-unknown-unknown
 
+step "rust-version: every crate declares at least what its dependencies need (scripts/check-msrv.mjs)"
+node scripts/check-msrv.mjs
+
 step "native unit tests (cargo test --workspace)"
 cargo test --workspace
 
