@@ -1,90 +1,81 @@
 //! The SDK's one error type, and the stable codes page authors can branch on.
 
-/// A stable, machine-readable error code, exposed to JavaScript as `error.code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// An option passed to a constructor is missing, of the wrong type or out of range.
-    InvalidConfig,
-    /// A frame buffer has the wrong type or length, or a timestamp is not valid.
-    InvalidFrame,
-    /// The object was already freed.
-    Freed,
-    /// The codec itself failed.
-    Codec,
-    /// No camera was found (or none can give the requested size).
-    NoCamera,
-    /// No microphone, or access to it refused, or a stream without an audio track: the
-    /// broadcast goes on without sound (a non-fatal error event).
-    NoMicrophone,
-    /// The user or the browser refused camera access.
-    PermissionDenied,
-    /// The camera exists but could not be opened.
-    CameraError,
-    /// The relay could not be reached.
-    RelayUnreachable,
-    /// The relay refused the stream id or key.
-    BadStreamKey,
-    /// The relay refused a segment.
-    SegmentRejected,
-    /// A segment was dropped without upload because the network could not keep up.
-    SegmentDropped,
-    /// A method was called in a state that does not allow it.
-    InvalidState,
-    /// The encode worker failed.
-    EncoderFailed,
-    /// A transcoder node failed a segment (the next node is tried), or none could.
-    TranscodeFailed,
-    /// Transcoding was asked for but no node is available: the source alone goes out.
-    TranscodeUnavailable,
-    /// No Ethereum wallet (EIP-6963 or `window.ethereum`) is in the page, or it went away.
-    WalletMissing,
-    /// The user refused a wallet request (EIP-1193 error 4001 or 4100).
-    UserRejected,
-    /// The wallet is on another chain than the one asked for, and could not switch.
-    WrongChain,
-    /// The ticket sender's deposit or reserve cannot cover the tickets.
-    DepositTooLow,
-    /// A transcoder charges more than `maxPricePerPixel`.
-    PriceTooHigh,
-    /// A transcoder refused a payment (bad ticket, unfunded sender, insufficient balance).
-    PaymentRejected,
-    /// The wallet or the chain failed a request (RPC error, reverted transaction).
-    WalletError,
-    /// The browser can play the stream neither through the Player (Media Source
-    /// Extensions with H.264) nor natively.
-    PlaybackUnsupported,
+/// Declares [`ErrorCode`], its [`ALL`](ErrorCode::ALL) list and [`as_str`](ErrorCode::as_str)
+/// from one table, so a code cannot be added to one and missed in another (and a test checks
+/// the TypeScript union `LivecastErrorCode` against `ALL`).
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident => $code:literal,)*) => {
+        /// A stable, machine-readable error code, exposed to JavaScript as `error.code`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as JavaScript sees it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// The code as JavaScript sees it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidConfig => "INVALID_CONFIG",
-            Self::InvalidFrame => "INVALID_FRAME",
-            Self::Freed => "FREED",
-            Self::Codec => "CODEC_ERROR",
-            Self::NoCamera => "NO_CAMERA",
-            Self::NoMicrophone => "NO_MICROPHONE",
-            Self::PermissionDenied => "PERMISSION_DENIED",
-            Self::CameraError => "CAMERA_ERROR",
-            Self::RelayUnreachable => "RELAY_UNREACHABLE",
-            Self::BadStreamKey => "BAD_STREAM_KEY",
-            Self::SegmentRejected => "SEGMENT_REJECTED",
-            Self::SegmentDropped => "SEGMENT_DROPPED",
-            Self::InvalidState => "INVALID_STATE",
-            Self::EncoderFailed => "ENCODER_FAILED",
-            Self::TranscodeFailed => "TRANSCODE_FAILED",
-            Self::TranscodeUnavailable => "TRANSCODE_UNAVAILABLE",
-            Self::WalletMissing => "WALLET_MISSING",
-            Self::UserRejected => "USER_REJECTED",
-            Self::WrongChain => "WRONG_CHAIN",
-            Self::DepositTooLow => "DEPOSIT_TOO_LOW",
-            Self::PriceTooHigh => "PRICE_TOO_HIGH",
-            Self::PaymentRejected => "PAYMENT_REJECTED",
-            Self::WalletError => "WALLET_ERROR",
-            Self::PlaybackUnsupported => "PLAYBACK_UNSUPPORTED",
-        }
-    }
+error_codes! {
+    /// An option passed to a constructor is missing, of the wrong type or out of range.
+    InvalidConfig => "INVALID_CONFIG",
+    /// A frame buffer has the wrong type or length, or a timestamp is not valid.
+    InvalidFrame => "INVALID_FRAME",
+    /// The object was already freed.
+    Freed => "FREED",
+    /// The codec itself failed.
+    Codec => "CODEC_ERROR",
+    /// No camera was found (or none can give the requested size).
+    NoCamera => "NO_CAMERA",
+    /// No microphone, or access to it refused, or a stream without an audio track: the
+    /// broadcast goes on without sound (a non-fatal error event).
+    NoMicrophone => "NO_MICROPHONE",
+    /// The user or the browser refused camera access.
+    PermissionDenied => "PERMISSION_DENIED",
+    /// The camera exists but could not be opened.
+    CameraError => "CAMERA_ERROR",
+    /// The relay could not be reached.
+    RelayUnreachable => "RELAY_UNREACHABLE",
+    /// The relay refused the stream id or key.
+    BadStreamKey => "BAD_STREAM_KEY",
+    /// The relay refused a segment.
+    SegmentRejected => "SEGMENT_REJECTED",
+    /// A segment was dropped without upload because the network could not keep up.
+    SegmentDropped => "SEGMENT_DROPPED",
+    /// A method was called in a state that does not allow it.
+    InvalidState => "INVALID_STATE",
+    /// The encode worker failed.
+    EncoderFailed => "ENCODER_FAILED",
+    /// A transcoder node failed a segment (the next node is tried), or none could.
+    TranscodeFailed => "TRANSCODE_FAILED",
+    /// Transcoding was asked for but no node is available: the source alone goes out.
+    TranscodeUnavailable => "TRANSCODE_UNAVAILABLE",
+    /// No Ethereum wallet (EIP-6963 or `window.ethereum`) is in the page, or it went away.
+    WalletMissing => "WALLET_MISSING",
+    /// The user refused a wallet request (EIP-1193 error 4001 or 4100).
+    UserRejected => "USER_REJECTED",
+    /// The wallet is on another chain than the one asked for, and could not switch.
+    WrongChain => "WRONG_CHAIN",
+    /// The ticket sender's deposit or reserve cannot cover the tickets.
+    DepositTooLow => "DEPOSIT_TOO_LOW",
+    /// A transcoder charges more than `maxPricePerPixel`.
+    PriceTooHigh => "PRICE_TOO_HIGH",
+    /// A transcoder refused a payment (bad ticket, unfunded sender, insufficient balance).
+    PaymentRejected => "PAYMENT_REJECTED",
+    /// The wallet or the chain failed a request (RPC error, reverted transaction).
+    WalletError => "WALLET_ERROR",
+    /// The browser can play the stream neither through the Player (Media Source
+    /// Extensions with H.264) nor natively.
+    PlaybackUnsupported => "PLAYBACK_UNSUPPORTED",
 }
 
 /// Everything that can go wrong in the SDK, with a message a page author can act on.
@@ -175,5 +166,31 @@ impl From<livecast_openh264::Error> for LivecastError {
 impl From<livecast_core::Error> for LivecastError {
     fn from(e: livecast_core::Error) -> Self {
         Self::InvalidFrame(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+    use std::collections::BTreeSet;
+
+    /// The string literals of the TypeScript union `LivecastErrorCode` in the package's
+    /// `.d.ts` section (src/js/mod.rs), read from the source the `.d.ts` is generated from.
+    fn typescript_codes() -> BTreeSet<String> {
+        let source = include_str!("js/mod.rs");
+        let start = source.find("export type LivecastErrorCode =").expect("the LivecastErrorCode union in src/js/mod.rs");
+        let union = &source[start..];
+        let union = &union[..union.find(';').expect("the union ends with ;")];
+        union.split('"').skip(1).step_by(2).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_typescript_union_names_exactly_the_rust_codes() {
+        let rust: BTreeSet<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+        assert_eq!(rust.len(), ErrorCode::ALL.len(), "two codes share a string");
+        let ts = typescript_codes();
+        let missing: Vec<_> = rust.difference(&ts).collect();
+        let extra: Vec<_> = ts.difference(&rust).collect();
+        assert!(missing.is_empty() && extra.is_empty(), "LivecastErrorCode in src/js/mod.rs drifted from ErrorCode: missing {missing:?}, not a Rust code {extra:?}");
     }
 }
