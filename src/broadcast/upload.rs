@@ -56,6 +56,30 @@ impl UploadVerdict {
     }
 }
 
+/// A transcoder node's failure of a segment, as the relay's gateway answers it: a `502`
+/// whose error body says another node may succeed (`retryable`). The segment moves to the
+/// next node; a refused payment (`transcoder_payment_rejected`) also asks every node for
+/// fresh ticket params first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFailure {
+    /// The node refused the payment rather than failing the work.
+    pub payment_refused: bool,
+    /// The relay's message.
+    pub message: String,
+}
+
+impl NodeFailure {
+    /// The node failure in an upload's answer, if it is one: status `502` with a
+    /// `retryable: true` error body. Anything else is judged by [`UploadVerdict`].
+    pub fn from_answer(status: Option<u16>, body: Option<&livecast_api::ErrorBody>) -> Option<Self> {
+        let error = &body?.error;
+        (status == Some(502) && error.retryable == Some(true)).then(|| Self {
+            payment_refused: error.code == livecast_api::RelayErrorCode::TranscoderPaymentRejected,
+            message: error.message.clone(),
+        })
+    }
+}
+
 /// A segment waiting for upload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingSegment {
@@ -125,6 +149,22 @@ impl UploadQueue {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn node_failures_are_retryable_502s_and_payment_refusals_are_told_apart() {
+        use super::NodeFailure;
+        use livecast_api::{ErrorBody, RelayErrorCode as Code};
+        let body = |code, retryable| ErrorBody::new(code, "m", retryable);
+        let paid = body(Code::TranscoderPaymentRejected, Some(true));
+        assert_eq!(NodeFailure::from_answer(Some(502), Some(&paid)), Some(NodeFailure { payment_refused: true, message: "m".into() }));
+        let slow = body(Code::TranscoderTimeout, Some(true));
+        assert_eq!(NodeFailure::from_answer(Some(502), Some(&slow)).map(|f| f.payment_refused), Some(false));
+        // Every node would repeat it: not a node failure, the upload verdict decides.
+        assert_eq!(NodeFailure::from_answer(Some(502), Some(&body(Code::RenditionInvalid, Some(false)))), None);
+        assert_eq!(NodeFailure::from_answer(Some(502), None), None);
+        assert_eq!(NodeFailure::from_answer(Some(409), Some(&paid)), None);
+        assert_eq!(NodeFailure::from_answer(None, Some(&paid)), None);
+    }
+
     use super::*;
 
     fn segment(seq: u64) -> PendingSegment {

@@ -11,7 +11,7 @@ use crate::broadcast::stats::{StatsSnapshot, StatsWindow};
 use super::wallet::payer::{self, Payer, PaymentOptions};
 use crate::broadcast::payment::Prepared;
 use crate::broadcast::transcode::{orchestrator_info_from_base64, seg_data_to_header, Signer, TranscodeSession, MAX_ATTEMPTS};
-use crate::broadcast::upload::{PendingSegment, RetryPolicy, UploadQueue, UploadVerdict};
+use crate::broadcast::upload::{NodeFailure, PendingSegment, RetryPolicy, UploadQueue, UploadVerdict};
 use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9, P720P30FPS16X9};
 use livecast_protocol::net::OrchestratorInfo;
 use livecast_protocol::Profile;
@@ -1091,15 +1091,10 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
         let json = answer.as_ref().and_then(|(_, text)| js_sys::JSON::parse(text).ok()).unwrap_or(JsValue::NULL);
 
         if let Some((uri, _)) = &node {
-            let retryable = Reflect::get(&json, &"error".into())
-                .ok()
-                .and_then(|e| Reflect::get(&e, &"retryable".into()).ok())
-                .and_then(|r| r.as_bool())
-                == Some(true);
-            if status == Some(502) && retryable {
-                let message = Reflect::get(&json, &"error".into()).ok().map(|e| js_message(&e)).unwrap_or_default();
-                let error_code = Reflect::get(&json, &"error".into()).ok().and_then(|e| Reflect::get(&e, &"code".into()).ok()).and_then(|c| c.as_string()).unwrap_or_default();
-                let code = if error_code == "transcoder_payment_rejected" { ErrorCode::PaymentRejected } else { ErrorCode::TranscodeFailed };
+            let relay_error: Option<livecast_api::ErrorBody> = serde_wasm_bindgen::from_value(json.clone()).ok();
+            if let Some(failure) = NodeFailure::from_answer(status, relay_error.as_ref()) {
+                let message = failure.message;
+                let code = if failure.payment_refused { ErrorCode::PaymentRejected } else { ErrorCode::TranscodeFailed };
                 let next = {
                     let mut i = inner.borrow_mut();
                     tried.push(uri.clone());

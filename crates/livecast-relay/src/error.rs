@@ -3,12 +3,14 @@
 //! Every error, including bad JSON, bad paths, unknown routes and wrong methods, comes back
 //! as `{ "error": { "code": "...", "message": "..." } }` with a stable `code`. Internal
 //! failures (database, disk, a crashed task) are logged with their cause and shown to the
-//! client only as `internal`.
+//! client only as `internal`. The body and its codes are `livecast-api`'s types, which the
+//! browser SDK reads with.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+pub use livecast_api::RelayErrorCode as Code;
+use livecast_api::ErrorBody;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +109,7 @@ pub enum AppError {
     #[error("{message}")]
     Transcoder {
         /// Stable code (`transcoder_timeout`, `rendition_invalid`, ...).
-        code: &'static str,
+        code: Code,
         /// What happened.
         message: String,
         /// Whether the broadcaster should retry the segment on another node.
@@ -151,33 +153,33 @@ impl AppError {
     }
 
     /// The stable machine-readable code in the JSON body.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Self::InvalidStreamId => "invalid_stream_id",
-            Self::InvalidSeq => "invalid_seq",
-            Self::InvalidPath(_) => "invalid_path",
-            Self::InvalidJson(_) => "invalid_json",
-            Self::InvalidHeader { .. } => "invalid_header",
-            Self::InvalidField { .. } => "invalid_field",
-            Self::Unauthorized => "unauthorized",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Timeout => "timeout",
-            Self::TooSlow(_) => "upload_too_slow",
-            Self::Busy { .. } => "busy",
-            Self::Implausible(_) => "implausible_segment",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::NotMpegTs(_) => "not_mpegts",
-            Self::UnsupportedAudio(_) => "unsupported_audio",
-            Self::SegmentConflict { .. } => "segment_conflict",
-            Self::StreamEnded => "stream_ended",
-            Self::InsufficientStorage => "insufficient_storage",
-            Self::BodyRead(_) => "body_read",
-            Self::UnknownTranscoder(_) => "unknown_transcoder",
-            Self::InvalidSignature(_) => "invalid_signature",
-            Self::Transcoder { code, .. } => code,
-            Self::Internal(_) => "internal",
+            Self::InvalidStreamId => Code::InvalidStreamId,
+            Self::InvalidSeq => Code::InvalidSeq,
+            Self::InvalidPath(_) => Code::InvalidPath,
+            Self::InvalidJson(_) => Code::InvalidJson,
+            Self::InvalidHeader { .. } => Code::InvalidHeader,
+            Self::InvalidField { .. } => Code::InvalidField,
+            Self::Unauthorized => Code::Unauthorized,
+            Self::NotFound(_) => Code::NotFound,
+            Self::MethodNotAllowed => Code::MethodNotAllowed,
+            Self::Timeout => Code::Timeout,
+            Self::TooSlow(_) => Code::UploadTooSlow,
+            Self::Busy { .. } => Code::Busy,
+            Self::Implausible(_) => Code::ImplausibleSegment,
+            Self::RateLimited { .. } => Code::RateLimited,
+            Self::PayloadTooLarge { .. } => Code::PayloadTooLarge,
+            Self::NotMpegTs(_) => Code::NotMpegts,
+            Self::UnsupportedAudio(_) => Code::UnsupportedAudio,
+            Self::SegmentConflict { .. } => Code::SegmentConflict,
+            Self::StreamEnded => Code::StreamEnded,
+            Self::InsufficientStorage => Code::InsufficientStorage,
+            Self::BodyRead(_) => Code::BodyRead,
+            Self::UnknownTranscoder(_) => Code::UnknownTranscoder,
+            Self::InvalidSignature(_) => Code::InvalidSignature,
+            Self::Transcoder { code, .. } => *code,
+            Self::Internal(_) => Code::Internal,
         }
     }
 
@@ -189,7 +191,7 @@ impl AppError {
 
 impl From<crate::transcoders::NodeError> for AppError {
     fn from(e: crate::transcoders::NodeError) -> Self {
-        if e.code == "internal" {
+        if e.code == Code::Internal {
             return Self::Internal(e.message);
         }
         Self::Transcoder { code: e.code, message: e.message, retryable: e.retryable }
@@ -229,12 +231,11 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        let body = match &self {
-            Self::Transcoder { retryable, .. } => {
-                json!({ "error": { "code": self.code(), "message": message, "retryable": retryable } })
-            }
-            _ => json!({ "error": { "code": self.code(), "message": message } }),
+        let retryable = match &self {
+            Self::Transcoder { retryable, .. } => Some(*retryable),
+            _ => None,
         };
+        let body = ErrorBody::new(self.code(), message, retryable);
         let mut res = (status, Json(body)).into_response();
         if matches!(self, Self::Busy { .. } | Self::RateLimited { .. }) {
             let after = if matches!(self, Self::Busy { .. }) { "1" } else { "60" };
@@ -278,7 +279,7 @@ mod tests {
 
     #[tokio::test]
     async fn transcoder_failures_say_whether_to_retry() {
-        let e = AppError::Transcoder { code: "transcoder_timeout", message: "slow".into(), retryable: true };
+        let e = AppError::Transcoder { code: Code::TranscoderTimeout, message: "slow".into(), retryable: true };
         let (s, v) = body_of(e).await;
         assert_eq!(s, StatusCode::BAD_GATEWAY);
         assert_eq!(v["error"]["code"], "transcoder_timeout");

@@ -411,7 +411,7 @@ async fn transcode_segment(
         source: facts,
     };
     let done = state.transcoders().transcode(&t.node, job).await.map_err(|e| {
-        tracing::warn!(stream = %id, seq, node = %node_uri, code = e.code, "transcoding failed: {}", e.message);
+        tracing::warn!(stream = %id, seq, node = %node_uri, code = e.code.as_str(), "transcoding failed: {}", e.message);
         AppError::from(e)
     })?;
 

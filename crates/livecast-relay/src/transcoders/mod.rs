@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
 use hyper_util::rt::TokioIo;
+use livecast_api::RelayErrorCode as Code;
 use livecast_protocol::net::orchestrator_client::OrchestratorClient;
 use livecast_protocol::net::{transcode_result, OrchestratorInfo, OrchestratorRequest, TranscodeResult};
 use livecast_protocol::{Address, NodeKey, Profile, PAYMENT_HEADER, SEGMENT_HEADER};
@@ -111,7 +112,7 @@ impl std::fmt::Display for NodeUri {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeError {
     /// Stable machine-readable code (see the crate README).
-    pub code: &'static str,
+    pub code: Code,
     /// What happened, for people.
     pub message: String,
     /// Whether the broadcaster should retry the segment on another node.
@@ -120,7 +121,7 @@ pub struct NodeError {
 
 impl NodeError {
     /// A retryable failure.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), retryable: true }
     }
 }
@@ -294,7 +295,7 @@ impl Registry {
         // The endpoint's own scheme is always http: the connector below does TLS itself
         // when the node is https, so that tonic never needs its own TLS stack.
         let endpoint = Endpoint::from_shared(format!("http://{}:{}", node.uri.host, node.uri.port))
-            .map_err(|e| NodeError::new("transcoder_unreachable", format!("{}: {e}", node.uri)))?
+            .map_err(|e| NodeError::new(Code::TranscoderUnreachable, format!("{}: {e}", node.uri)))?
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(GRPC_TIMEOUT);
         let host = node.uri.socket_host().to_owned();
@@ -329,9 +330,9 @@ impl Registry {
         let outcome = async {
             let mut client = OrchestratorClient::new(self.channel(node)?);
             match tokio::time::timeout(GRPC_TIMEOUT, client.get_orchestrator(request)).await {
-                Err(_) => Err(NodeError::new("transcoder_timeout", format!("{}: GetOrchestrator timed out", node.uri))),
+                Err(_) => Err(NodeError::new(Code::TranscoderTimeout, format!("{}: GetOrchestrator timed out", node.uri))),
                 Ok(Err(status)) => Err(NodeError::new(
-                    "transcoder_unreachable",
+                    Code::TranscoderUnreachable,
                     format!("{}: GetOrchestrator failed: {:?}: {}", node.uri, status.code(), status.message()),
                 )),
                 Ok(Ok(response)) => Ok(response.into_inner()),
@@ -358,10 +359,10 @@ impl Registry {
             return Ok(address);
         }
         let request = livecast_protocol::discovery::orchestrator_request(&self.key)
-            .map_err(|e| NodeError::new("internal", e.to_string()))?;
+            .map_err(|e| NodeError::new(Code::Internal, e.to_string()))?;
         let info = self.get_orchestrator(node, request).await?;
         Address::try_from(info.address.as_slice()).map_err(|_| {
-            NodeError::new("transcoder_bad_response", format!("{}: OrchestratorInfo.address is not 20 bytes", node.uri))
+            NodeError::new(Code::TranscoderBadResponse, format!("{}: OrchestratorInfo.address is not 20 bytes", node.uri))
         })
     }
 
@@ -395,16 +396,16 @@ impl Registry {
         }
         let failed = |e: reqwest::Error| {
             if e.is_timeout() {
-                NodeError::new("transcoder_timeout", format!("{uri}: no TranscodeResult within {} s", timeout.as_secs()))
+                NodeError::new(Code::TranscoderTimeout, format!("{uri}: no TranscodeResult within {} s", timeout.as_secs()))
             } else {
-                NodeError::new("transcoder_unreachable", format!("{uri}: {}", error_chain(&e)))
+                NodeError::new(Code::TranscoderUnreachable, format!("{uri}: {}", error_chain(&e)))
             }
         };
         let response = request.send().await.map_err(failed)?;
         let status = response.status();
         let body = read_capped(response, MAX_RESULT_BYTES as u64).await.map_err(|e| match e {
             ReadError::Http(e) => failed(e),
-            ReadError::TooLarge => NodeError::new("transcoder_bad_response", format!("{uri}: answer over {MAX_RESULT_BYTES} bytes")),
+            ReadError::TooLarge => NodeError::new(Code::TranscoderBadResponse, format!("{uri}: answer over {MAX_RESULT_BYTES} bytes")),
         })?;
         let latency_ms = started.elapsed().as_millis() as u64;
         if status != reqwest::StatusCode::OK {
@@ -412,27 +413,27 @@ impl Registry {
             return Err(NodeError {
                 // 402: the node refused the `Livepeer-Payment` (a bad ticket, an unfunded
                 // sender, not enough credit); the broadcaster shows it as a payment error.
-                code: if status == reqwest::StatusCode::PAYMENT_REQUIRED { "transcoder_payment_rejected" } else { "transcoder_rejected" },
+                code: if status == reqwest::StatusCode::PAYMENT_REQUIRED { Code::TranscoderPaymentRejected } else { Code::TranscoderRejected },
                 message: format!("{uri} answered {status}: {text}"),
                 // A segment the node finds too large or unreadable fails on every node.
                 retryable: !matches!(status.as_u16(), 413 | 422),
             });
         }
         let reply = TranscodeResult::decode(body.as_slice()).map_err(|e| {
-            NodeError::new("transcoder_bad_response", format!("{uri}: not a protobuf TranscodeResult: {e}"))
+            NodeError::new(Code::TranscoderBadResponse, format!("{uri}: not a protobuf TranscodeResult: {e}"))
         })?;
         if reply.seq != job.seq {
             return Err(NodeError::new(
-                "transcoder_bad_response",
+                Code::TranscoderBadResponse,
                 format!("{uri}: TranscodeResult is for seq {}, not {}", reply.seq, job.seq),
             ));
         }
         let data = match reply.result {
             Some(transcode_result::Result::Data(data)) => data,
             Some(transcode_result::Result::Error(e)) => {
-                return Err(NodeError::new("transcoder_error", format!("{uri}: {e}")));
+                return Err(NodeError::new(Code::TranscoderError, format!("{uri}: {e}")));
             }
-            None => return Err(NodeError::new("transcoder_bad_response", format!("{uri}: TranscodeResult has no result"))),
+            None => return Err(NodeError::new(Code::TranscoderBadResponse, format!("{uri}: TranscodeResult has no result"))),
         };
         let urls = verify::rendition_urls(uri, &job.profiles, &data.segments)?;
 
@@ -447,7 +448,7 @@ impl Registry {
             .await
             .map_err(|_| {
                 NodeError::new(
-                    "rendition_fetch_failed",
+                    Code::RenditionFetchFailed,
                     format!("{uri}: renditions not fetched within {} s", RENDITION_FETCH_TIMEOUT.as_secs()),
                 )
             })??;
@@ -459,7 +460,7 @@ impl Registry {
             let fetched = fetched.clone();
             { let node_uri = uri.clone(); tokio::task::spawn_blocking(move || verify::check_renditions(&node_uri, &profiles, &segments, &fetched, &source)) }
                 .await
-                .map_err(|e| NodeError::new("internal", format!("verify task: {e}")))??
+                .map_err(|e| NodeError::new(Code::Internal, format!("verify task: {e}")))??
         };
         let address = self.node_address(node, false).await?;
         let slices = || fetched.iter().map(Vec::as_slice);
@@ -467,7 +468,7 @@ impl Registry {
             // The node may have a new key since the relay last asked: ask once more.
             let fresh = self.node_address(node, true).await?;
             livecast_protocol::result::verify_renditions(fresh, slices(), &data.sig).map_err(|e| {
-                NodeError::new("transcoder_bad_signature", format!("{uri}: TranscodeData.sig: {e}"))
+                NodeError::new(Code::TranscoderBadSignature, format!("{uri}: TranscodeData.sig: {e}"))
             })?;
         }
 
@@ -484,7 +485,7 @@ impl Registry {
 
     /// GETs one rendition from the node's origin (checked by the caller), under the size cap.
     async fn fetch_rendition(&self, uri: &NodeUri, url: &reqwest::Url) -> Result<Vec<u8>, NodeError> {
-        let failed = |m: String| NodeError::new("rendition_fetch_failed", format!("{uri}: {url}: {m}"));
+        let failed = |m: String| NodeError::new(Code::RenditionFetchFailed, format!("{uri}: {url}: {m}"));
         let response = self.http.get(url.clone()).send().await.map_err(|e| failed(error_chain(&e)))?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(failed(format!("answered {}", response.status())));

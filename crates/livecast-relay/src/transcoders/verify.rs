@@ -17,6 +17,7 @@ use livecast_protocol::net::TranscodedSegmentData;
 use livecast_protocol::Profile;
 
 use super::{NodeError, NodeUri};
+use livecast_api::RelayErrorCode as Code;
 use livecast_core::sps;
 
 /// What the relay read from the source segment.
@@ -71,7 +72,7 @@ pub struct RenditionFacts {
     pub pixels: u64,
 }
 
-fn bad(code: &'static str, uri: &NodeUri, message: String) -> NodeError {
+fn bad(code: Code, uri: &NodeUri, message: String) -> NodeError {
     NodeError::new(code, format!("{uri}: {message}"))
 }
 
@@ -84,7 +85,7 @@ pub fn rendition_urls(
 ) -> Result<Vec<Option<reqwest::Url>>, NodeError> {
     if segments.len() != profiles.len() {
         return Err(bad(
-            "transcoder_bad_response",
+            Code::TranscoderBadResponse,
             uri,
             format!("{} renditions for {} profiles", segments.len(), profiles.len()),
         ));
@@ -95,16 +96,16 @@ pub fn rendition_urls(
         .map(|(profile, seg)| {
             if seg.url.is_empty() {
                 if seg.pixels != 0 {
-                    return Err(bad("transcoder_bad_response", uri, format!("{}: no URL but {} pixels", profile.name, seg.pixels)));
+                    return Err(bad(Code::TranscoderBadResponse, uri, format!("{}: no URL but {} pixels", profile.name, seg.pixels)));
                 }
                 return Ok(None);
             }
             let url = reqwest::Url::parse(&seg.url).map_err(|e| {
-                bad("rendition_url_rejected", uri, format!("{}: {:?} is not a URL: {e}", profile.name, seg.url))
+                bad(Code::RenditionUrlRejected, uri, format!("{}: {:?} is not a URL: {e}", profile.name, seg.url))
             })?;
             if !uri.same_origin(&url) {
                 return Err(bad(
-                    "rendition_url_rejected",
+                    Code::RenditionUrlRejected,
                     uri,
                     format!("{}: {url} is not on the node's origin; the relay fetches only from {uri}", profile.name),
                 ));
@@ -134,7 +135,7 @@ pub fn check_renditions(
                 if let Some((w, h)) = source.size {
                     if profile.width <= w && profile.height <= h {
                         return Err(bad(
-                            "transcoder_bad_response",
+                            Code::TranscoderBadResponse,
                             uri,
                             format!("{name} skipped, but it is no larger than the {w}x{h} source"),
                         ));
@@ -142,7 +143,7 @@ pub fn check_renditions(
                 }
                 return Ok(None);
             }
-            let invalid = |m: String| bad("rendition_invalid", uri, format!("{name}: {m}"));
+            let invalid = |m: String| bad(Code::RenditionInvalid, uri, format!("{name}: {m}"));
             let info = livecast_core::ts::probe_segment(bytes).map_err(|e| invalid(e.to_string()))?;
             if !info.starts_with_keyframe {
                 return Err(invalid("does not start with an IDR".into()));
@@ -209,10 +210,10 @@ mod tests {
         assert!(ok[0].is_none() && ok[1].is_some());
         for evil in ["http://127.0.0.1:9001/x.ts", "http://169.254.169.254/latest", "file:///etc/passwd", "https://127.0.0.1:9000/x", "::"] {
             let e = rendition_urls(&node(), &profiles[1..], &[seg(evil, 5)]).unwrap_err();
-            assert_eq!(e.code, "rendition_url_rejected", "{evil}");
+            assert_eq!(e.code, Code::RenditionUrlRejected, "{evil}");
         }
-        assert_eq!(rendition_urls(&node(), &profiles, &[seg("", 0)]).unwrap_err().code, "transcoder_bad_response");
-        assert_eq!(rendition_urls(&node(), &profiles[..1], &[seg("", 7)]).unwrap_err().code, "transcoder_bad_response");
+        assert_eq!(rendition_urls(&node(), &profiles, &[seg("", 0)]).unwrap_err().code, Code::TranscoderBadResponse);
+        assert_eq!(rendition_urls(&node(), &profiles[..1], &[seg("", 7)]).unwrap_err().code, Code::TranscoderBadResponse);
     }
 
     #[test]
@@ -229,7 +230,7 @@ mod tests {
         let url = "http://127.0.0.1:9000/r.ts";
         let facts = check(&profile, seg(url, pixels), &data, &source).unwrap()[0].clone().unwrap();
         assert_eq!((facts.width, facts.height, facts.pixels as i64), (160, 120, pixels));
-        let code = |r: Result<Vec<Option<RenditionFacts>>, NodeError>| r.unwrap_err().code;
+        let code = |r: Result<Vec<Option<RenditionFacts>>, NodeError>| r.unwrap_err().code.as_str();
         assert_eq!(code(check(&profile, seg(url, pixels + 1), &data, &source)), "rendition_invalid");
         assert_eq!(code(check(&Profile::custom(320, 240, 1), seg(url, pixels), &data, &source)), "rendition_invalid");
         let more = SourceFacts { video_frames: info.video_frames + 2, ..source };
