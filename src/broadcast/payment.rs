@@ -1,6 +1,6 @@
 //! Paying transcoder nodes with Livepeer tickets, as pure logic (no browser, no network).
 //!
-//! - [`Payments`]: per node, its `TicketParams` and price (from its `OrchestratorInfo`,
+//! - [`TicketSender`]: per node, its `TicketParams` and price (from its `OrchestratorInfo`,
 //!   refreshed from each result), the credit it holds for us ([`Balance`]) and our next
 //!   ticket nonce. For a segment it estimates the fee as go-livepeer's broadcaster does,
 //!   asks the balance how many tickets cover it, and hands out the tickets to sign
@@ -140,16 +140,17 @@ impl Prepared {
     }
 }
 
-/// The broadcast's payments to every node it uses.
+/// The sender side of Livepeer's tickets (go-livepeer's `pm.Sender`): the broadcast's
+/// payments to every node it uses.
 #[derive(Debug)]
-pub struct Payments {
+pub struct TicketSender {
     sender: Address,
     max_price_per_pixel: f64,
     accounts: HashMap<String, Account>,
     stats: SpendStats,
 }
 
-impl Payments {
+impl TicketSender {
     /// Payments from `sender` (the session key or the wallet) to nodes charging at most
     /// `max_price_per_pixel` wei per output pixel.
     pub fn new(sender: Address, max_price_per_pixel: f64) -> Self {
@@ -431,7 +432,7 @@ mod tests {
     #[test]
     fn tickets_cover_the_estimated_fee_then_the_balance_carries_over() {
         let key = NodeKey::from_bytes(&[5u8; 32]).unwrap();
-        let mut p = Payments::new(key.address(), 1000.0);
+        let mut p = TicketSender::new(key.address(), 1000.0);
         p.update_node("http://a", &info(100, 1, "s1")).unwrap();
         let pixels = ladder_pixels();
         let fee = U256::from(pixels) * U256::from(100u64);
@@ -463,7 +464,7 @@ mod tests {
 
     #[test]
     fn the_balance_must_hold_at_least_one_tickets_ev() {
-        let mut p = Payments::new(Address::repeat_byte(1), 1.0);
+        let mut p = TicketSender::new(Address::repeat_byte(1), 1.0);
         p.update_node("http://a", &info(1, 1, "s")).unwrap();
         let one = p.prepare("http://a", 10).unwrap().unwrap();
         assert_eq!(one.tickets.len(), 1, "minCredit = max(fee, EV)");
@@ -477,7 +478,7 @@ mod tests {
 
     #[test]
     fn new_params_restart_nonces_and_a_new_session_restarts_the_balance() {
-        let mut p = Payments::new(Address::repeat_byte(1), 1000.0);
+        let mut p = TicketSender::new(Address::repeat_byte(1), 1000.0);
         p.update_node("http://a", &info(100, 1, "s1")).unwrap();
         let first = p.prepare("http://a", ladder_pixels()).unwrap().unwrap();
         p.settle(&first, 1);
@@ -494,7 +495,7 @@ mod tests {
 
     #[test]
     fn when_refreshed_params_have_a_smaller_ev_the_balance_still_covers_the_last_one() {
-        let mut p = Payments::new(Address::repeat_byte(1), 1000.0);
+        let mut p = TicketSender::new(Address::repeat_byte(1), 1000.0);
         p.update_node("http://a", &info(1, 1, "s")).unwrap();
         let first = p.prepare("http://a", 1000).unwrap().unwrap();
         p.settle(&first, 1000);
@@ -512,7 +513,7 @@ mod tests {
 
     #[test]
     fn params_run_out_after_600_nonces() {
-        let mut p = Payments::new(Address::repeat_byte(1), 1e9);
+        let mut p = TicketSender::new(Address::repeat_byte(1), 1e9);
         p.update_node("http://a", &info(1_000_000, 1, "s")).unwrap();
         let mut used = 0;
         loop {
@@ -530,7 +531,7 @@ mod tests {
 
     #[test]
     fn nodes_above_the_price_cap_free_nodes_and_bad_params() {
-        let mut p = Payments::new(Address::repeat_byte(1), 50.0);
+        let mut p = TicketSender::new(Address::repeat_byte(1), 50.0);
         let e = p.update_node("http://dear", &info(51, 1, "s")).unwrap_err();
         assert!(matches!(e, PaymentError::PriceTooHigh { .. }), "{e}");
         assert!(e.to_string().contains("51 wei per pixel") && e.to_string().contains("maximum of 50"), "{e}");
@@ -550,7 +551,7 @@ mod tests {
     fn wallet_signatures_are_checked_against_the_sender() {
         let wallet = NodeKey::from_bytes(&[8u8; 32]).unwrap();
         let other = NodeKey::from_bytes(&[9u8; 32]).unwrap();
-        let mut p = Payments::new(wallet.address(), 1000.0);
+        let mut p = TicketSender::new(wallet.address(), 1000.0);
         p.update_node("http://a", &info(100, 1, "s")).unwrap();
         let prepared = p.prepare("http://a", ladder_pixels()).unwrap().unwrap();
         // personal_sign over each 32-byte hash, as a wallet does it.

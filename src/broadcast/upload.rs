@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 /// Retry timing as data: exponential backoff with full jitter, capped.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
+pub struct UploadBackoff {
     /// Attempts per segment, the first one included.
     pub max_attempts: u32,
     /// Delay before the first retry, ms.
@@ -14,13 +14,13 @@ pub struct RetryPolicy {
     pub max_delay_ms: f64,
 }
 
-impl Default for RetryPolicy {
+impl Default for UploadBackoff {
     fn default() -> Self {
         Self { max_attempts: 6, base_delay_ms: 250.0, max_delay_ms: 8000.0 }
     }
 }
 
-impl RetryPolicy {
+impl UploadBackoff {
     /// Delay before retry number `retry` (1 = first retry), given a uniform random number
     /// in [0, 1): half the exponential step plus up to half of it again at random, so
     /// many broadcasters retrying together spread out.
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
-        let p = RetryPolicy::default();
+        let p = UploadBackoff::default();
         assert_eq!(p.delay_ms(1, 0.0), 125.0);
         assert_eq!(p.delay_ms(1, 1.0), 250.0);
         assert_eq!(p.delay_ms(2, 0.5), 375.0);

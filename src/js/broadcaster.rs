@@ -11,7 +11,7 @@ use crate::broadcast::stats::{StatsSnapshot, StatsWindow};
 use super::wallet::payer::{self, Payer, PaymentOptions};
 use crate::broadcast::payment::Prepared;
 use crate::broadcast::transcode::{orchestrator_info_from_base64, seg_data_to_header, Signer, TranscodeSession, MAX_ATTEMPTS};
-use crate::broadcast::upload::{NodeFailure, PendingSegment, RetryPolicy, UploadQueue, UploadVerdict};
+use crate::broadcast::upload::{NodeFailure, PendingSegment, UploadBackoff, UploadQueue, UploadVerdict};
 use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9, P720P30FPS16X9};
 use livecast_protocol::net::OrchestratorInfo;
 use livecast_protocol::Profile;
@@ -304,7 +304,7 @@ struct Inner {
     /// Peak level (0..=1) since the last stats event.
     audio_level: f64,
     next_seq: u64,
-    policy: RetryPolicy,
+    policy: UploadBackoff,
     worker_finished: bool,
     /// The Livepeer broadcaster's state when transcoding is on.
     transcode: Option<TranscodeSession>,
@@ -370,7 +370,7 @@ impl Broadcaster {
             audio_dropped: 0.0,
             audio_level: 0.0,
             next_seq: 0,
-            policy: RetryPolicy::default(),
+            policy: UploadBackoff::default(),
             worker_finished: false,
             transcode: None,
             payer: None,

@@ -7,7 +7,7 @@
 //! cargo run --release -p livecast-transcoder --example ticket_bench [-- --no-chain]
 //! ```
 //!
-//! Per ticket, ours does what `Payments::receive` does per ticket: the ticket hash, EIP-191
+//! Per ticket, ours does what `TicketRecipient::receive` does per ticket: the ticket hash, EIP-191
 //! recovery with go-livepeer's checks (65 bytes, low S, V 27/28), the sender compare and the
 //! win check, plus the recipientRand HMAC (paid once per batch by the node; counted per
 //! ticket here, a batch of one being the worst case); its recovery is libsecp256k1's. The

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use livecast_core::ticket::{Address, Price, RecipientSecret, U256};
 use livecast_protocol::NodeKey;
-use livecast_transcoder::payment::{config as ticket_config, BrokerChain, Payments, TicketConfig, WinnerQueue};
+use livecast_transcoder::payment::{config as ticket_config, BrokerChain, TicketRecipient, TicketConfig, WinnerQueue};
 use livecast_transcoder::transcode::Limits;
 use livecast_transcoder::{app, Config, Node};
 use std::io::Write;
@@ -285,7 +285,7 @@ async fn start_payments(
     key: &NodeKey,
     data_dir: &Path,
     rand_secret: [u8; 32],
-) -> Result<Arc<Payments>, BoxError> {
+) -> Result<Arc<TicketRecipient>, BoxError> {
     let chain = BrokerChain::connect(rpc_url, broker, key)
         .await
         .map_err(|e| format!("TicketBroker {broker} on {rpc_url}: {e}"))?;
@@ -307,7 +307,7 @@ async fn start_payments(
         %broker, rpc_url, ticket_ev = %config.ticket_ev, win_prob_fraction = ?config.win_prob_fraction,
         pending = counts.pending, redeemed = counts.redeemed, failed = counts.failed, "ticket payments"
     );
-    let payments = Arc::new(Payments::new(config, key.address(), price, RecipientSecret::from_bytes(rand_secret), Arc::new(chain), queue));
+    let payments = Arc::new(TicketRecipient::new(config, key.address(), price, RecipientSecret::from_bytes(rand_secret), Arc::new(chain), queue));
     payments.spawn_redeemer();
     Ok(payments)
 }

@@ -2,7 +2,7 @@
 //! worker pool, where it keeps renditions, and its ticket payments when it has a
 //! TicketBroker.
 
-use crate::payment::Payments;
+use crate::payment::TicketRecipient;
 use crate::transcode::Limits;
 use hmac::{Hmac, Mac};
 use livecast_protocol::discovery::transcoder_capabilities;
@@ -59,7 +59,7 @@ pub struct Node {
     /// Free transcoding slots.
     pub slots: Arc<tokio::sync::Semaphore>,
     /// Ticket payments (none: the node takes no tickets and must be free).
-    pub payments: Option<Arc<Payments>>,
+    pub payments: Option<Arc<TicketRecipient>>,
     /// Segment bodies being read.
     pub uploads: livecast_serve::Uploads,
 }
@@ -88,7 +88,7 @@ impl Node {
     }
 
     /// The node taking ticket payments through `payments`.
-    pub fn with_payments(mut self, payments: Arc<Payments>) -> Self {
+    pub fn with_payments(mut self, payments: Arc<TicketRecipient>) -> Self {
         self.payments = Some(payments);
         self
     }

@@ -6,7 +6,7 @@
 use super::broker::{self, SenderInfo};
 use super::provider::{wallet_error, Provider};
 use super::{derive_session_key, hex, personal_sign, wallet_from_js, SharedWallet};
-use crate::broadcast::payment::{segment_pixels, PaymentError, Payments, Prepared};
+use crate::broadcast::payment::{segment_pixels, PaymentError, TicketSender, Prepared};
 use crate::js::interop::OptionsReader;
 use crate::{ErrorCode, LivecastError};
 use alloy_primitives::U256;
@@ -99,7 +99,7 @@ pub(crate) struct Payer {
     key: Option<NodeKey>,
     sender: Address,
     funds: SenderInfo,
-    pub(crate) payments: Payments,
+    pub(crate) payments: TicketSender,
     /// A winning-ticket count is being read.
     pub(crate) polling: bool,
     /// The last refusal reported per node, so a rediscovery does not repeat it.
@@ -137,7 +137,7 @@ impl Payer {
         if !funds.withdraw_round.is_zero() {
             return Err(wallet_error(ErrorCode::DepositTooLow, format!("the ticket sender {sender} is unlocking its funds (withdraw round {}): nodes do not accept its tickets; withdraw, then fund again", funds.withdraw_round)));
         }
-        let payments = Payments::new(sender, options.max_price_per_pixel);
+        let payments = TicketSender::new(sender, options.max_price_per_pixel);
         Ok(Payer { options, provider, key, sender, funds, payments, polling: false, refused: Default::default() })
     }
 

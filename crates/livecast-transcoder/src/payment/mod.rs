@@ -1,13 +1,15 @@
 //! Ticket payments, the recipient side of Livepeer's probabilistic micropayments.
 //!
-//! - [`Payments::issue`]: `TicketParams` for a session key (face value and winning
+//! - [`TicketRecipient::issue`]: `TicketParams` for a session key (face value and winning
 //!   probability from [`TicketConfig`], recipientRand committed with the node's secret,
 //!   expiration block and creation round from the chain).
-//! - [`Payments::receive`]: checks every ticket of a `Payment` ([`validate`]), credits their
-//!   expected value to the (sender, session key, session) [`balances::Account`], and writes
-//!   the winners to the SQLite [`queue`] before the segment is answered.
-//! - [`Payments::check_covers`] / [`Payments::debit`]: Livepeer's rule for taking a segment
-//!   (the balance covers one ticket's expected value) and the fee taken once it is done.
+//! - [`TicketRecipient::receive`]: checks every ticket of a `Payment` ([`validate`]),
+//!   credits their expected value to the (sender, session key, session)
+//!   [`balances::Account`], and writes the winners to the SQLite [`queue`] before the
+//!   segment is answered.
+//! - [`TicketRecipient::check_covers`] / [`TicketRecipient::debit`]: Livepeer's rule for
+//!   taking a segment (the balance covers one ticket's expected value) and the fee taken
+//!   once it is done.
 //! - [`redeemer`]: redeems queued winners on chain, with retries, also after a restart.
 //!
 //! **Session key and sender.** go-livepeer's recipientRand is an HMAC over the params and
@@ -76,8 +78,9 @@ pub struct Receipt {
     pub balance: I256,
 }
 
-/// The node's ticket accounting.
-pub struct Payments {
+/// The recipient side of Livepeer's tickets (go-livepeer's `pm.Recipient`): the node's
+/// ticket accounting.
+pub struct TicketRecipient {
     config: TicketConfig,
     recipient: Address,
     price: Price,
@@ -92,9 +95,9 @@ pub struct Payments {
     boot_id: [u8; 8],
 }
 
-impl std::fmt::Debug for Payments {
+impl std::fmt::Debug for TicketRecipient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Payments")
+        f.debug_struct("TicketRecipient")
             .field("recipient", &self.recipient)
             .field("price", &self.price)
             .field("config", &self.config)
@@ -102,7 +105,7 @@ impl std::fmt::Debug for Payments {
     }
 }
 
-impl Payments {
+impl TicketRecipient {
     /// Payments to `recipient` at `price`, checked against `chain`, winners kept in `queue`.
     pub fn new(
         config: TicketConfig,
@@ -260,7 +263,7 @@ impl Payments {
 
 #[cfg(test)]
 mod tests {
-    //! `Payments` with real keys and signatures from the ticket core, against a chain
+    //! `TicketRecipient` with real keys and signatures from the ticket core, against a chain
     //! stand-in that holds a head and sender funds (the real TicketBroker is exercised by
     //! the integration tests).
     use super::*;
@@ -295,7 +298,7 @@ mod tests {
     }
 
     struct Setup {
-        payments: Payments,
+        payments: TicketRecipient,
         chain: Arc<FakeChain>,
         node: Address,
         _dir: tempfile::TempDir,
@@ -309,7 +312,7 @@ mod tests {
         });
         let node = NodeKey::generate().unwrap().address();
         let queue = WinnerQueue::open(&dir.path().join("q.sqlite")).unwrap();
-        let payments = Payments::new(
+        let payments = TicketRecipient::new(
             // Head kept for a minute: a new block must still be seen at once (expiry).
             TicketConfig { chain_cache_ttl: std::time::Duration::from_secs(60), sender_cache_ttl: std::time::Duration::ZERO, ..config },
             node,
@@ -447,7 +450,7 @@ mod tests {
             s.payments.receive(&batch(&params, &key, &[1]), key.address(), "aa").await.unwrap();
             // The same secret and chain after a restart: the nonce records are gone.
             let dir = tempfile::tempdir().unwrap();
-            let restarted = Payments::new(
+            let restarted = TicketRecipient::new(
                 s.payments.config.clone(),
                 s.node,
                 Price::new(3, 2).unwrap(),
