@@ -5,7 +5,9 @@
 //! its file is durably on disk (see [`crate::storage`]), so every row names a complete file.
 //! The connection sits behind a mutex and is used from blocking threads via [`Db::call`].
 
+use std::cell::Cell;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -144,6 +146,28 @@ pub struct RenditionRow {
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// Rows decoded from query results, over the handle's life (see [`Db::rows_read`]).
+    rows_read: Arc<AtomicU64>,
+    /// SQLite virtual-machine steps, counted once [`Db::count_vm_steps`] was called.
+    vm_steps: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// Rows decoded on this thread since [`Db::call`] or [`Db::with_blocking`] started `f`.
+    static ROWS_READ: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts one row decoded from a query result.
+fn row_read() {
+    ROWS_READ.with(|n| n.set(n.get() + 1));
+}
+
+/// Runs `f`, adding the rows it decodes (on this thread) to `total`.
+fn counting_rows<R>(total: &AtomicU64, f: impl FnOnce() -> R) -> R {
+    let before = ROWS_READ.with(Cell::get);
+    let out = f();
+    total.fetch_add(ROWS_READ.with(Cell::get) - before, Ordering::Relaxed);
+    out
 }
 
 impl Db {
@@ -151,14 +175,46 @@ impl Db {
     pub fn open(path: &Path) -> rusqlite::Result<Db> {
         let conn = Connection::open(path)?;
         init(&conn)?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Db::wrap(conn))
     }
 
     /// An in-memory database, for tests.
     pub fn open_in_memory() -> rusqlite::Result<Db> {
         let conn = Connection::open_in_memory()?;
         init(&conn)?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Db::wrap(conn))
+    }
+
+    fn wrap(conn: Connection) -> Db {
+        Db { conn: Arc::new(Mutex::new(conn)), rows_read: Arc::default(), vm_steps: Arc::default() }
+    }
+
+    /// Rows the relay decoded from SQLite through this handle so far: what a request costs in
+    /// rows read, for tests and measurements (read it before and after).
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read.load(Ordering::Relaxed)
+    }
+
+    /// From now on, counts SQLite's virtual-machine steps ([`Db::vm_steps`]): the work SQLite
+    /// does, aggregates and scans included, which [`Db::rows_read`] does not see. A progress
+    /// handler called at every step, so only for tests and measurements.
+    pub fn count_vm_steps(&self) {
+        let steps = Arc::clone(&self.vm_steps);
+        self.with_blocking(|c| {
+            c.progress_handler(
+                1,
+                Some(move || {
+                    steps.fetch_add(1, Ordering::Relaxed);
+                    false
+                }),
+            )
+        })
+        .expect("the connection is owned");
+    }
+
+    /// SQLite virtual-machine steps since [`Db::count_vm_steps`].
+    pub fn vm_steps(&self) -> u64 {
+        self.vm_steps.load(Ordering::Relaxed)
     }
 
     /// Runs `f` with the connection on a blocking thread.
@@ -168,11 +224,12 @@ impl Db {
         F: FnOnce(&mut Connection) -> Result<R, AppError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        let rows_read = Arc::clone(&self.rows_read);
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves no open transaction behind (it is rolled
             // back on drop), so a poisoned connection is still consistent.
             let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
+            counting_rows(&rows_read, || f(&mut guard))
         })
         .await?
     }
@@ -180,7 +237,7 @@ impl Db {
     /// Runs `f` with the connection on the current thread (start-up, tests).
     pub fn with_blocking<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
         let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut guard)
+        counting_rows(&self.rows_read, || f(&mut guard))
     }
 }
 
@@ -208,6 +265,7 @@ pub fn get_stream(conn: &Connection, id: &str) -> rusqlite::Result<Option<Stream
         "SELECT id, name, key_hash, created_at_ms, ended_at_ms FROM streams WHERE id = ?1",
         [id],
         |r| {
+            row_read();
             Ok(StreamRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -240,6 +298,7 @@ const SEGMENT_COLUMNS: &str = "seq, size, sha256, duration_secs, first_pts, last
      starts_with_keyframe, received_at_ms, capture_start_ms, declared_duration_ms";
 
 fn segment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
+    row_read();
     Ok(SegmentRow {
         seq: r.get(0)?,
         size: get_u64(r, 1)?,
@@ -346,6 +405,7 @@ pub fn segment_summary(conn: &Connection, stream_id: &str) -> rusqlite::Result<S
         "SELECT COUNT(*), COALESCE(SUM(duration_secs), 0.0), MIN(seq), MAX(seq) FROM segments WHERE stream_id = ?1",
     )?;
     stmt.query_row([stream_id], |r| {
+        row_read();
         Ok(SegmentSummary {
             count: r.get::<_, i64>(0)? as usize,
             duration_secs: r.get(1)?,
@@ -376,6 +436,7 @@ const RENDITION_COLUMNS: &str = "profile, seq, size, sha256, duration_secs, firs
      height, codecs, pixels, bitrate_bps, transcoder, received_at_ms";
 
 fn rendition_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RenditionRow> {
+    row_read();
     Ok(RenditionRow {
         profile: r.get(0)?,
         seq: r.get(1)?,
@@ -471,7 +532,12 @@ pub fn insert_gap(conn: &Connection, stream_id: &str, seq: u32, at_ms: i64) -> r
 /// The segments the broadcaster gave up transcoding, ascending.
 pub fn gaps(conn: &Connection, stream_id: &str) -> rusqlite::Result<Vec<u32>> {
     let mut stmt = conn.prepare_cached("SELECT seq FROM rendition_gaps WHERE stream_id = ?1 ORDER BY seq")?;
-    let rows = stmt.query_map([stream_id], |r| r.get(0))?.collect();
+    let rows = stmt
+        .query_map([stream_id], |r| {
+            row_read();
+            r.get(0)
+        })?
+        .collect();
     rows
 }
 
