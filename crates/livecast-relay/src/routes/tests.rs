@@ -474,16 +474,17 @@ async fn per_request_cost_is_bounded_by_the_window_not_the_stream() {
         costs.push(cost);
     }
     let names = ["index.m3u8", "master.m3u8", "rendition index.m3u8", "status"];
+    let mut over = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let (short, long) = (&costs[0][i], &costs[1][i]);
-        assert!(long.0 <= 3 * window + 10, "{name} at 20,001 segments read {} rows (window {window})", long.0);
-        assert!(
-            long.1 <= short.1 * 3 / 2 + 200,
-            "{name}: {} SQLite VM steps at 20,001 segments vs {} at 101",
-            long.1,
-            short.1
-        );
+        if long.0 > 3 * window + 10 {
+            over.push(format!("{name} at 20,001 segments read {} rows (window {window})", long.0));
+        }
+        if long.1 > short.1 * 3 / 2 + 200 {
+            over.push(format!("{name}: {} SQLite VM steps at 20,001 segments vs {} at 101", long.1, short.1));
+        }
     }
+    assert!(over.is_empty(), "O(stream), not O(window):\n{}", over.join("\n"));
 }
 
 /// An ended stream's playlists no longer change: after the first request builds them, a
