@@ -5,7 +5,9 @@
 //! its file is durably on disk (see [`crate::storage`]), so every row names a complete file.
 //! The connection sits behind a mutex and is used from blocking threads via [`Db::call`].
 
+use std::cell::Cell;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -13,8 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::error::AppError;
 
 /// Schema version stored in `PRAGMA user_version` (2 added the `renditions` and
-/// `rendition_gaps` tables; a version-1 database is upgraded by creating them).
-const SCHEMA_VERSION: i64 = 2;
+/// `rendition_gaps` tables; a version-1 database is upgraded by creating them; 3 added
+/// `variant_stats` and its triggers, filled from the existing rows on upgrade).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS streams (
@@ -63,6 +66,72 @@ CREATE TABLE IF NOT EXISTS rendition_gaps (
     reported_at_ms INTEGER NOT NULL,
     PRIMARY KEY (stream_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS variant_stats (
+    stream_id      TEXT NOT NULL REFERENCES streams(id),
+    profile        TEXT NOT NULL,
+    rows           INTEGER NOT NULL,
+    duration_secs  REAL NOT NULL,
+    longest_secs   REAL NOT NULL,
+    measured_bytes INTEGER NOT NULL,
+    measured_secs  REAL NOT NULL,
+    measured_frames INTEGER NOT NULL,
+    peak_bps       REAL NOT NULL,
+    PRIMARY KEY (stream_id, profile)
+) WITHOUT ROWID;
+";
+
+/// `variant_stats` is kept by triggers: an inserted row is added to its variant's line (the
+/// source's profile is `''`); a deleted row (start-up recovery only) recomputes that line
+/// from the remaining rows, since a peak cannot be taken back. `measured_*` and `peak_bps`
+/// count only rows with a positive duration, as [`crate::playlist::Variant`] does.
+const STATS_TRIGGERS: &str = "
+CREATE TRIGGER IF NOT EXISTS segments_stats_insert AFTER INSERT ON segments BEGIN
+    INSERT INTO variant_stats VALUES (NEW.stream_id, '', 1, NEW.duration_secs, NEW.duration_secs,
+        IIF(NEW.duration_secs > 0, NEW.size, 0), IIF(NEW.duration_secs > 0, NEW.duration_secs, 0.0),
+        IIF(NEW.duration_secs > 0, NEW.video_frames, 0), IIF(NEW.duration_secs > 0, NEW.size * 8.0 / NEW.duration_secs, 0.0))
+    ON CONFLICT (stream_id, profile) DO UPDATE SET
+        rows = rows + 1, duration_secs = duration_secs + excluded.duration_secs,
+        longest_secs = MAX(longest_secs, excluded.longest_secs), measured_bytes = measured_bytes + excluded.measured_bytes,
+        measured_secs = measured_secs + excluded.measured_secs, measured_frames = measured_frames + excluded.measured_frames,
+        peak_bps = MAX(peak_bps, excluded.peak_bps);
+END;
+CREATE TRIGGER IF NOT EXISTS segments_stats_delete AFTER DELETE ON segments BEGIN
+    DELETE FROM variant_stats WHERE stream_id = OLD.stream_id AND profile = '';
+    INSERT INTO variant_stats SELECT stream_id, '', COUNT(*), SUM(duration_secs), MAX(duration_secs),
+        TOTAL(IIF(duration_secs > 0, size, 0)), TOTAL(IIF(duration_secs > 0, duration_secs, 0.0)),
+        TOTAL(IIF(duration_secs > 0, video_frames, 0)), MAX(IIF(duration_secs > 0, size * 8.0 / duration_secs, 0.0))
+        FROM segments WHERE stream_id = OLD.stream_id GROUP BY stream_id;
+END;
+CREATE TRIGGER IF NOT EXISTS renditions_stats_insert AFTER INSERT ON renditions BEGIN
+    INSERT INTO variant_stats VALUES (NEW.stream_id, NEW.profile, 1, NEW.duration_secs, NEW.duration_secs,
+        IIF(NEW.duration_secs > 0, NEW.size, 0), IIF(NEW.duration_secs > 0, NEW.duration_secs, 0.0),
+        IIF(NEW.duration_secs > 0, NEW.video_frames, 0), IIF(NEW.duration_secs > 0, NEW.size * 8.0 / NEW.duration_secs, 0.0))
+    ON CONFLICT (stream_id, profile) DO UPDATE SET
+        rows = rows + 1, duration_secs = duration_secs + excluded.duration_secs,
+        longest_secs = MAX(longest_secs, excluded.longest_secs), measured_bytes = measured_bytes + excluded.measured_bytes,
+        measured_secs = measured_secs + excluded.measured_secs, measured_frames = measured_frames + excluded.measured_frames,
+        peak_bps = MAX(peak_bps, excluded.peak_bps);
+END;
+CREATE TRIGGER IF NOT EXISTS renditions_stats_delete AFTER DELETE ON renditions BEGIN
+    DELETE FROM variant_stats WHERE stream_id = OLD.stream_id AND profile = OLD.profile;
+    INSERT INTO variant_stats SELECT stream_id, profile, COUNT(*), SUM(duration_secs), MAX(duration_secs),
+        TOTAL(IIF(duration_secs > 0, size, 0)), TOTAL(IIF(duration_secs > 0, duration_secs, 0.0)),
+        TOTAL(IIF(duration_secs > 0, video_frames, 0)), MAX(IIF(duration_secs > 0, size * 8.0 / duration_secs, 0.0))
+        FROM renditions WHERE stream_id = OLD.stream_id AND profile = OLD.profile GROUP BY stream_id, profile;
+END;
+";
+
+/// Fills `variant_stats` from every row (upgrading a database older than version 3).
+const STATS_BACKFILL: &str = "
+DELETE FROM variant_stats;
+INSERT INTO variant_stats SELECT stream_id, '', COUNT(*), SUM(duration_secs), MAX(duration_secs),
+    TOTAL(IIF(duration_secs > 0, size, 0)), TOTAL(IIF(duration_secs > 0, duration_secs, 0.0)),
+    TOTAL(IIF(duration_secs > 0, video_frames, 0)), MAX(IIF(duration_secs > 0, size * 8.0 / duration_secs, 0.0))
+    FROM segments GROUP BY stream_id;
+INSERT INTO variant_stats SELECT stream_id, profile, COUNT(*), SUM(duration_secs), MAX(duration_secs),
+    TOTAL(IIF(duration_secs > 0, size, 0)), TOTAL(IIF(duration_secs > 0, duration_secs, 0.0)),
+    TOTAL(IIF(duration_secs > 0, video_frames, 0)), MAX(IIF(duration_secs > 0, size * 8.0 / duration_secs, 0.0))
+    FROM renditions GROUP BY stream_id, profile;
 ";
 
 /// A stream as stored.
@@ -144,6 +213,28 @@ pub struct RenditionRow {
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// Rows decoded from query results, over the handle's life (see [`Db::rows_read`]).
+    rows_read: Arc<AtomicU64>,
+    /// SQLite virtual-machine steps, counted once [`Db::count_vm_steps`] was called.
+    vm_steps: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// Rows decoded on this thread since [`Db::call`] or [`Db::with_blocking`] started `f`.
+    static ROWS_READ: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts one row decoded from a query result.
+fn row_read() {
+    ROWS_READ.with(|n| n.set(n.get() + 1));
+}
+
+/// Runs `f`, adding the rows it decodes (on this thread) to `total`.
+fn counting_rows<R>(total: &AtomicU64, f: impl FnOnce() -> R) -> R {
+    let before = ROWS_READ.with(Cell::get);
+    let out = f();
+    total.fetch_add(ROWS_READ.with(Cell::get) - before, Ordering::Relaxed);
+    out
 }
 
 impl Db {
@@ -151,14 +242,46 @@ impl Db {
     pub fn open(path: &Path) -> rusqlite::Result<Db> {
         let conn = Connection::open(path)?;
         init(&conn)?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Db::wrap(conn))
     }
 
     /// An in-memory database, for tests.
     pub fn open_in_memory() -> rusqlite::Result<Db> {
         let conn = Connection::open_in_memory()?;
         init(&conn)?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Db::wrap(conn))
+    }
+
+    fn wrap(conn: Connection) -> Db {
+        Db { conn: Arc::new(Mutex::new(conn)), rows_read: Arc::default(), vm_steps: Arc::default() }
+    }
+
+    /// Rows the relay decoded from SQLite through this handle so far: what a request costs in
+    /// rows read, for tests and measurements (read it before and after).
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read.load(Ordering::Relaxed)
+    }
+
+    /// From now on, counts SQLite's virtual-machine steps ([`Db::vm_steps`]): the work SQLite
+    /// does, aggregates and scans included, which [`Db::rows_read`] does not see. A progress
+    /// handler called at every step, so only for tests and measurements.
+    pub fn count_vm_steps(&self) {
+        let steps = Arc::clone(&self.vm_steps);
+        self.with_blocking(|c| {
+            c.progress_handler(
+                1,
+                Some(move || {
+                    steps.fetch_add(1, Ordering::Relaxed);
+                    false
+                }),
+            )
+        })
+        .expect("the connection is owned");
+    }
+
+    /// SQLite virtual-machine steps since [`Db::count_vm_steps`].
+    pub fn vm_steps(&self) -> u64 {
+        self.vm_steps.load(Ordering::Relaxed)
     }
 
     /// Runs `f` with the connection on a blocking thread.
@@ -168,11 +291,12 @@ impl Db {
         F: FnOnce(&mut Connection) -> Result<R, AppError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        let rows_read = Arc::clone(&self.rows_read);
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves no open transaction behind (it is rolled
             // back on drop), so a poisoned connection is still consistent.
             let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
+            counting_rows(&rows_read, || f(&mut guard))
         })
         .await?
     }
@@ -180,7 +304,7 @@ impl Db {
     /// Runs `f` with the connection on the current thread (start-up, tests).
     pub fn with_blocking<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
         let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut guard)
+        counting_rows(&self.rows_read, || f(&mut guard))
     }
 }
 
@@ -188,8 +312,13 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
     // `journal_mode` answers with the mode; in-memory databases stay "memory".
     let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")?;
-    conn.execute_batch(SCHEMA)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    conn.execute_batch(&format!("BEGIN; {SCHEMA} {STATS_TRIGGERS}"))?;
+    if version < 3 {
+        conn.execute_batch(STATS_BACKFILL)?;
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    conn.execute_batch("COMMIT;")?;
     Ok(())
 }
 
@@ -208,6 +337,7 @@ pub fn get_stream(conn: &Connection, id: &str) -> rusqlite::Result<Option<Stream
         "SELECT id, name, key_hash, created_at_ms, ended_at_ms FROM streams WHERE id = ?1",
         [id],
         |r| {
+            row_read();
             Ok(StreamRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -240,6 +370,7 @@ const SEGMENT_COLUMNS: &str = "seq, size, sha256, duration_secs, first_pts, last
      starts_with_keyframe, received_at_ms, capture_start_ms, declared_duration_ms";
 
 fn segment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
+    row_read();
     Ok(SegmentRow {
         seq: r.get(0)?,
         size: get_u64(r, 1)?,
@@ -340,19 +471,135 @@ pub struct SegmentSummary {
     pub last_seq: Option<u32>,
 }
 
-/// [`SegmentSummary`] of a stream.
+/// [`SegmentSummary`] of a stream, in O(1) rows: the count and duration from
+/// `variant_stats`, the bounds from the primary key's ends.
 pub fn segment_summary(conn: &Connection, stream_id: &str) -> rusqlite::Result<SegmentSummary> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT COUNT(*), COALESCE(SUM(duration_secs), 0.0), MIN(seq), MAX(seq) FROM segments WHERE stream_id = ?1",
-    )?;
-    stmt.query_row([stream_id], |r| {
-        Ok(SegmentSummary {
-            count: r.get::<_, i64>(0)? as usize,
-            duration_secs: r.get(1)?,
-            first_seq: r.get(2)?,
-            last_seq: r.get(3)?,
-        })
+    let stats = variant_stats(conn, stream_id, "")?.unwrap_or_default();
+    let mut first = conn.prepare_cached("SELECT seq FROM segments WHERE stream_id = ?1 ORDER BY seq LIMIT 1")?;
+    let mut last = conn.prepare_cached("SELECT seq FROM segments WHERE stream_id = ?1 ORDER BY seq DESC LIMIT 1")?;
+    let seq = |r: &rusqlite::Row<'_>| {
+        row_read();
+        r.get(0)
+    };
+    Ok(SegmentSummary {
+        count: stats.rows as usize,
+        duration_secs: stats.duration_secs,
+        first_seq: first.query_row([stream_id], seq).optional()?,
+        last_seq: last.query_row([stream_id], seq).optional()?,
     })
+}
+
+/// What a variant's rows add up to (`variant_stats`, kept by triggers at insert time).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VariantStats {
+    /// Rows stored.
+    pub rows: u64,
+    /// Their total duration.
+    pub duration_secs: f64,
+    /// The longest row's duration.
+    pub longest_secs: f64,
+    /// Bytes of the rows with a positive duration.
+    pub measured_bytes: u64,
+    /// Seconds of the rows with a positive duration.
+    pub measured_secs: f64,
+    /// Video frames of the rows with a positive duration.
+    pub measured_frames: u64,
+    /// Highest bit rate of one row (bytes × 8 / duration).
+    pub peak_bps: f64,
+}
+
+/// [`VariantStats`] of a stream's source (`profile` `""`) or of one rendition.
+pub fn variant_stats(conn: &Connection, stream_id: &str, profile: &str) -> rusqlite::Result<Option<VariantStats>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rows, duration_secs, longest_secs, measured_bytes, measured_secs, measured_frames, peak_bps \
+         FROM variant_stats WHERE stream_id = ?1 AND profile = ?2",
+    )?;
+    stmt.query_row(params![stream_id, profile], stats_from_row).optional()
+}
+
+fn stats_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VariantStats> {
+    row_read();
+    Ok(VariantStats {
+        rows: get_u64(r, 0)?,
+        duration_secs: r.get(1)?,
+        longest_secs: r.get(2)?,
+        measured_bytes: get_u64(r, 3)?,
+        measured_secs: r.get(4)?,
+        measured_frames: get_u64(r, 5)?,
+        peak_bps: r.get(6)?,
+    })
+}
+
+/// Each rendition's [`VariantStats`] with its latest row, by profile.
+pub fn rendition_variants(conn: &Connection, stream_id: &str) -> rusqlite::Result<Vec<(VariantStats, RenditionRow)>> {
+    let mut profiles =
+        conn.prepare_cached("SELECT profile FROM variant_stats WHERE stream_id = ?1 AND profile != '' ORDER BY profile")?;
+    let profiles = profiles
+        .query_map([stream_id], |r| {
+            row_read();
+            r.get::<_, String>(0)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(profiles.len());
+    for profile in profiles {
+        let (Some(stats), Some(last)) = (variant_stats(conn, stream_id, &profile)?, latest_rendition(conn, stream_id, &profile)?)
+        else {
+            continue;
+        };
+        out.push((stats, last));
+    }
+    Ok(out)
+}
+
+/// A rendition's row with the highest `seq`.
+pub fn latest_rendition(conn: &Connection, stream_id: &str, profile: &str) -> rusqlite::Result<Option<RenditionRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RENDITION_COLUMNS} FROM renditions WHERE stream_id = ?1 AND profile = ?2 ORDER BY seq DESC LIMIT 1"
+    ))?;
+    stmt.query_row(params![stream_id, profile], rendition_from_row).optional()
+}
+
+/// One source segment as a rendition playlist sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slot {
+    /// The source segment.
+    pub segment: SegmentRow,
+    /// Whether the rendition has it.
+    pub present: bool,
+    /// Whether the broadcaster reported it as a gap.
+    pub reported_gap: bool,
+}
+
+/// Calls `f` with the stream's segments with `seq > after` (`None`: from the first), in
+/// ascending `seq`, each with its rendition's presence when `profile` is given, until `f`
+/// answers `false`: rows after that are not read.
+pub fn scan_segments(
+    conn: &Connection,
+    stream_id: &str,
+    profile: Option<&str>,
+    after: Option<u32>,
+    mut f: impl FnMut(Slot) -> bool,
+) -> rusqlite::Result<()> {
+    let after = after.map_or(-1, i64::from);
+    let mut stmt = match profile {
+        None => conn.prepare_cached(&format!(
+            "SELECT {SEGMENT_COLUMNS}, 1, 0 FROM segments WHERE stream_id = ?1 AND seq > ?2 AND ?3 IS NULL ORDER BY seq"
+        ))?,
+        Some(_) => conn.prepare_cached(&format!(
+            "SELECT {SEGMENT_COLUMNS}, \
+             EXISTS (SELECT 1 FROM renditions r WHERE r.stream_id = s.stream_id AND r.profile = ?3 AND r.seq = s.seq), \
+             EXISTS (SELECT 1 FROM rendition_gaps g WHERE g.stream_id = s.stream_id AND g.seq = s.seq) \
+             FROM segments s WHERE s.stream_id = ?1 AND s.seq > ?2 ORDER BY s.seq"
+        ))?,
+    };
+    let mut rows = stmt.query(params![stream_id, after, profile])?;
+    while let Some(r) = rows.next()? {
+        let slot = Slot { segment: segment_from_row(r)?, present: r.get(11)?, reported_gap: r.get(12)? };
+        if !f(slot) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// `(duration_secs, video_frames)` of the stream's latest `n` segments (highest `seq`).
@@ -376,6 +623,7 @@ const RENDITION_COLUMNS: &str = "profile, seq, size, sha256, duration_secs, firs
      height, codecs, pixels, bitrate_bps, transcoder, received_at_ms";
 
 fn rendition_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RenditionRow> {
+    row_read();
     Ok(RenditionRow {
         profile: r.get(0)?,
         seq: r.get(1)?,
@@ -471,7 +719,12 @@ pub fn insert_gap(conn: &Connection, stream_id: &str, seq: u32, at_ms: i64) -> r
 /// The segments the broadcaster gave up transcoding, ascending.
 pub fn gaps(conn: &Connection, stream_id: &str) -> rusqlite::Result<Vec<u32>> {
     let mut stmt = conn.prepare_cached("SELECT seq FROM rendition_gaps WHERE stream_id = ?1 ORDER BY seq")?;
-    let rows = stmt.query_map([stream_id], |r| r.get(0))?.collect();
+    let rows = stmt
+        .query_map([stream_id], |r| {
+            row_read();
+            r.get(0)
+        })?
+        .collect();
     rows
 }
 
@@ -557,6 +810,84 @@ mod tests {
             insert_gap(c, "abc", 3, 1).unwrap();
             insert_gap(c, "abc", 3, 2).unwrap();
             assert_eq!(gaps(c, "abc").unwrap(), [3]);
+        });
+    }
+
+    /// `variant_stats` as the aggregates over every row would give it.
+    fn stats_by_scan(c: &Connection, id: &str, profile: &str) -> VariantStats {
+        let rows: Vec<(u64, f64, u32)> = if profile.is_empty() {
+            segments(c, id).unwrap().iter().map(|s| (s.size, s.duration_secs, s.video_frames)).collect()
+        } else {
+            renditions(c, id).unwrap().iter().filter(|r| r.profile == profile).map(|r| (r.size, r.duration_secs, r.video_frames)).collect()
+        };
+        let mut s = VariantStats { rows: rows.len() as u64, ..VariantStats::default() };
+        for (bytes, secs, frames) in rows {
+            s.duration_secs += secs;
+            s.longest_secs = s.longest_secs.max(secs);
+            if secs > 0.0 {
+                s.measured_bytes += bytes;
+                s.measured_secs += secs;
+                s.measured_frames += u64::from(frames);
+                s.peak_bps = s.peak_bps.max(bytes as f64 * 8.0 / secs);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn variant_stats_follow_inserts_deletes_and_an_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        let db = Db::open(&path).unwrap();
+        let check = |c: &Connection| {
+            for profile in ["", "P240p30fps16x9"] {
+                assert_eq!(variant_stats(c, "abc", profile).unwrap().unwrap(), stats_by_scan(c, "abc", profile), "{profile:?}");
+            }
+        };
+        db.with_blocking(|c| {
+            let s = StreamRow { id: "abc".into(), name: None, key_hash: vec![1; 32], created_at_ms: 5, ended_at_ms: None };
+            insert_stream(c, &s).unwrap();
+            assert_eq!(variant_stats(c, "abc", "").unwrap(), None);
+            for seq in 0..20 {
+                let mut row = segment(seq);
+                row.size = 1000 + u64::from(seq * 37 % 11) * 100;
+                row.duration_secs = [2.0, 1.5, 0.0, 2.5][seq as usize % 4];
+                insert_segment(c, "abc", &row).unwrap();
+                let r = RenditionRow {
+                    profile: "P240p30fps16x9".into(),
+                    seq,
+                    size: 500 + u64::from(seq) * 10,
+                    sha256: vec![7; 32],
+                    duration_secs: row.duration_secs,
+                    first_pts: 0,
+                    video_frames: 30,
+                    width: 426,
+                    height: 240,
+                    codecs: "avc1.42C01E".into(),
+                    pixels: 0,
+                    bitrate_bps: 600_000,
+                    transcoder: "http://127.0.0.1:1".into(),
+                    received_at_ms: 9,
+                };
+                insert_rendition(c, "abc", &r).unwrap();
+            }
+            check(c);
+            // Deleting the peak row takes its peak back.
+            let peak = segments(c, "abc").unwrap().into_iter().filter(|s| s.duration_secs > 0.0)
+                .max_by(|a, b| (a.size as f64 / a.duration_secs).total_cmp(&(b.size as f64 / b.duration_secs))).unwrap();
+            delete_segment(c, "abc", peak.seq).unwrap();
+            delete_rendition(c, "abc", "P240p30fps16x9", 19).unwrap();
+            check(c);
+            assert_eq!(segment_summary(c, "abc").unwrap().count, 19);
+            // A version-2 database (no stats) is filled on upgrade.
+            c.execute_batch("DROP TABLE variant_stats; PRAGMA user_version = 2;").unwrap();
+        });
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        db.with_blocking(|c| {
+            check(c);
+            let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            assert_eq!(v, SCHEMA_VERSION);
         });
     }
 

@@ -32,7 +32,7 @@
 use chrono::{DateTime, FixedOffset};
 use m3u8_rs::{ExtTag, MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream};
 
-use crate::db::{RenditionRow, SegmentRow};
+use crate::db::{RenditionRow, SegmentRow, VariantStats};
 
 /// The HLS version the playlist needs (floating-point `EXTINF`).
 pub const HLS_VERSION: usize = 3;
@@ -50,7 +50,7 @@ pub fn media_playlist(segments: &[SegmentRow], ended: bool, window: usize) -> Me
 
 /// Builds a playlist of `segments`; `gaps[i]` marks segment `i` as `EXT-X-GAP` (missing
 /// entries are not gaps).
-fn build(segments: &[SegmentRow], gaps: &[bool], target: u64, ended: bool, window: usize) -> MediaPlaylist {
+pub(crate) fn build(segments: &[SegmentRow], gaps: &[bool], target: u64, ended: bool, window: usize) -> MediaPlaylist {
     let start = if ended { 0 } else { segments.len().saturating_sub(window.max(1)) };
     let discontinuity = |i: usize| i > 0 && is_discontinuity(&segments[i - 1], &segments[i]);
     let first_seq = segments.first().map_or(0, |s| u64::from(s.seq));
@@ -134,15 +134,25 @@ pub struct Variant {
 impl Variant {
     /// Bandwidths and frame rate from `(bytes, seconds, frames)` of each segment.
     pub fn measure(uri: String, segments: impl IntoIterator<Item = (u64, f64, u32)>) -> Variant {
-        let (mut peak, mut bits, mut secs, mut frames) = (0.0f64, 0.0f64, 0.0f64, 0u64);
+        let mut stats = VariantStats::default();
         for (bytes, duration, n) in segments {
             if duration > 0.0 {
-                peak = peak.max(bytes as f64 * 8.0 / duration);
-                bits += bytes as f64 * 8.0;
-                secs += duration;
-                frames += u64::from(n);
+                stats.peak_bps = stats.peak_bps.max(bytes as f64 * 8.0 / duration);
+                stats.measured_bytes += bytes;
+                stats.measured_secs += duration;
+                stats.measured_frames += u64::from(n);
             }
         }
+        Variant::from_stats(uri, &stats)
+    }
+
+    /// Bandwidths and frame rate from a variant's running totals (kept at insert time, so
+    /// the master playlist reads one row per variant, not every segment). `BANDWIDTH` is the
+    /// peak segment bit rate, as RFC 8216 section 4.3.4.2 defines it; `AVERAGE-BANDWIDTH`
+    /// the bits over the seconds of every segment.
+    pub fn from_stats(uri: String, stats: &VariantStats) -> Variant {
+        let (bits, secs, frames) = (stats.measured_bytes as f64 * 8.0, stats.measured_secs, stats.measured_frames);
+        let peak = stats.peak_bps;
         let average = if secs > 0.0 { bits / secs } else { 0.0 };
         let frame_rate = (secs > 0.0).then(|| (frames as f64 / secs * 1000.0).round() / 1000.0);
         Variant {
@@ -194,7 +204,11 @@ pub fn render(playlist: &MediaPlaylist) -> Vec<u8> {
 /// The ceiling of the longest segment duration, at least 1 (a millisecond of rounding noise
 /// does not add a second).
 pub fn target_duration(segments: &[SegmentRow]) -> u64 {
-    let longest = segments.iter().map(|s| s.duration_secs).fold(0.0, f64::max);
+    target_for_longest(segments.iter().map(|s| s.duration_secs).fold(0.0, f64::max))
+}
+
+/// [`target_duration`] of segments whose longest lasts `longest` seconds.
+pub fn target_for_longest(longest: f64) -> u64 {
     ((longest - 0.001).ceil() as u64).max(1)
 }
 

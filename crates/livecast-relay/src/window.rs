@@ -1,16 +1,32 @@
-//! Live media playlists in O(window) per request, not O(stream).
+//! Live media playlists in O(window) per request, not O(stream), for a stream's source and
+//! for each of its renditions; and an ended stream's finished playlists, built once.
 //!
 //! A live playlist shows the last `window` segments, but its header depends on the whole
 //! stream: the media sequence number of the window's first segment (the stream's lowest
-//! `seq` plus the rows before it), the discontinuities that slid out
-//! (`EXT-X-DISCONTINUITY-SEQUENCE`) and the longest segment (`TARGETDURATION`). [`Prefixes`]
-//! keeps those per stream for the rows before the window and extends them by the few rows
-//! that slid out since the last request. A segment stored below the cached prefix (a hole
-//! filled late) drops that stream's entry, which is rebuilt once on the next request. The
-//! result equals [`playlist::media_playlist`] over every row (tested below).
+//! `seq` plus the rows before it) and the discontinuities that slid out
+//! (`EXT-X-DISCONTINUITY-SEQUENCE`). [`Prefixes`] keeps those per stream and variant for the
+//! rows before the window and extends them by the rows read since the last request; the
+//! longest segment (`TARGETDURATION`) comes from the `variant_stats` row kept at insert time.
+//! A request reads the window's rows, those that arrived since, and (for a rendition) the one
+//! pending slot that ends it.
+//!
+//! A rendition's playlist is the source's up to the first pending slot (see
+//! [`crate::playlist`]): every slot before it is settled (present, reported as a gap, or
+//! overdue) and stays settled, since rows, gap reports and time only grow. So its rows before
+//! the window can be summed once, like the source's. A segment stored below a cached prefix (a
+//! hole filled late) drops the stream's prefixes, rebuilt once on the next request. The
+//! results equal [`playlist::media_playlist`] and [`playlist::rendition_playlist`] over every
+//! row (tested below).
+//!
+//! Once a stream has ended its playlists are VOD: every segment, O(stream) in output size.
+//! They no longer change (no segment is accepted after the end; a rendition that a node
+//! finishes late, or a late-filled hole, drops them), so each is built once and kept as text:
+//! later requests read no segment row. Streaming the rows from SQLite instead would read
+//! every row on every request and hold the one database connection while a slow client reads.
+//! The kept text is bounded ([`FINISHED_BUDGET_BYTES`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use m3u8_rs::MediaPlaylist;
 use rusqlite::Connection;
@@ -18,7 +34,10 @@ use rusqlite::Connection;
 use crate::db::{self, SegmentRow};
 use crate::playlist;
 
-/// What the rows before a stream's window add up to.
+/// Most bytes of finished playlists kept (all streams); beyond, the oldest are dropped.
+pub const FINISHED_BUDGET_BYTES: usize = 64 << 20;
+
+/// What the rows before a window add up to.
 #[derive(Debug, Clone, PartialEq)]
 struct Prefix {
     /// Rows counted.
@@ -29,21 +48,16 @@ struct Prefix {
     first_seq: u32,
     /// The last row counted.
     last: SegmentRow,
-    /// The longest row counted.
-    longest: SegmentRow,
 }
 
 impl Prefix {
     fn push(prefix: Option<Prefix>, row: SegmentRow) -> Prefix {
         match prefix {
-            None => Prefix { rows: 1, discontinuities: 0, first_seq: row.seq, last: row.clone(), longest: row },
+            None => Prefix { rows: 1, discontinuities: 0, first_seq: row.seq, last: row },
             Some(mut p) => {
                 p.rows += 1;
                 if playlist::is_discontinuity(&p.last, &row) {
                     p.discontinuities += 1;
-                }
-                if row.duration_secs > p.longest.duration_secs {
-                    p.longest = row.clone();
                 }
                 p.last = row;
                 p
@@ -52,63 +66,212 @@ impl Prefix {
     }
 }
 
-/// Per-stream prefixes of the rows before the live window.
+/// A window's rows, each with whether it is an `EXT-X-GAP`.
+type Tail = VecDeque<(SegmentRow, bool)>;
+
+/// What is kept of one stream.
+#[derive(Debug, Default)]
+struct Entry {
+    /// Bumped by every invalidation of `prefixes`, so a prefix computed across one is not kept.
+    prefix_generation: u64,
+    /// By variant (`""`: the source, else the profile).
+    prefixes: HashMap<String, Prefix>,
+    /// Bumped by every store, so a finished playlist built across one is not kept.
+    finished_generation: u64,
+    /// Finished playlists' text, by variant.
+    finished: HashMap<String, Arc<[u8]>>,
+}
+
+/// Per-stream prefixes of the rows before the live windows, and finished playlists.
 #[derive(Debug, Default)]
 pub struct Prefixes {
-    /// Per stream: a generation (bumped by every invalidation, so a prefix computed across
-    /// one is not stored) and the prefix.
-    inner: Mutex<HashMap<String, (u64, Option<Prefix>)>>,
+    inner: Mutex<HashMap<String, Entry>>,
+    /// Finished playlists in the order kept, with their size, for the budget.
+    finished_order: Mutex<VecDeque<(String, String, usize)>>,
 }
 
 impl Prefixes {
-    /// Call after storing segment `seq`: a prefix that already counted past it is stale.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Call after storing segment `seq`: a prefix that already counted past it is stale, and
+    /// so is a finished playlist.
     pub fn stored(&self, stream_id: &str, seq: u32) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((generation, prefix)) = map.get_mut(stream_id) {
-            if prefix.as_ref().is_some_and(|p| p.last.seq >= seq) {
-                *generation += 1;
-                *prefix = None;
+        let mut map = self.lock();
+        if let Some(entry) = map.get_mut(stream_id) {
+            if entry.prefixes.values().any(|p| p.last.seq >= seq) {
+                entry.prefix_generation += 1;
+                entry.prefixes.clear();
             }
+            entry.finished_generation += 1;
+            entry.finished.clear();
+        }
+    }
+
+    /// Call after storing renditions: finished rendition playlists may have had a gap there.
+    /// (Live prefixes stay: a slot once settled stays settled.)
+    pub fn rendition_stored(&self, stream_id: &str) {
+        if let Some(entry) = self.lock().get_mut(stream_id) {
+            entry.finished_generation += 1;
+            entry.finished.clear();
         }
     }
 
     /// The live playlist of a stream's last `window` segments (blocking: runs on the
     /// database thread).
     pub fn live_playlist(&self, conn: &Connection, stream_id: &str, window: usize) -> rusqlite::Result<MediaPlaylist> {
+        self.live(conn, stream_id, None, window, 0)
+    }
+
+    /// The live playlist of one rendition, `None` when it has no segment (blocking).
+    pub fn live_rendition_playlist(
+        &self,
+        conn: &Connection,
+        stream_id: &str,
+        profile: &str,
+        window: usize,
+        now_ms: i64,
+    ) -> rusqlite::Result<Option<MediaPlaylist>> {
+        if db::latest_rendition(conn, stream_id, profile)?.is_none() {
+            return Ok(None);
+        }
+        self.live(conn, stream_id, Some(profile), window, now_ms).map(Some)
+    }
+
+    fn live(
+        &self,
+        conn: &Connection,
+        stream_id: &str,
+        profile: Option<&str>,
+        window: usize,
+        now_ms: i64,
+    ) -> rusqlite::Result<MediaPlaylist> {
         let window = window.max(1);
-        let rows = db::latest_segments(conn, stream_id, window)?;
-        let Some(start) = rows.first().map(|r| r.seq) else {
-            return Ok(playlist::media_playlist(&[], false, window));
+        let key = profile.unwrap_or("");
+        let longest = db::variant_stats(conn, stream_id, "")?.map_or(0.0, |s| s.longest_secs);
+        let last_rendition = match profile {
+            Some(p) => db::latest_rendition(conn, stream_id, p)?.map(|r| r.seq),
+            None => None,
         };
         let (generation, cached) = {
-            let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            map.get(stream_id).cloned().unwrap_or_default()
+            let map = self.lock();
+            map.get(stream_id).map_or((0, None), |e| (e.prefix_generation, e.prefixes.get(key).cloned()))
         };
-        let mut prefix = cached.filter(|p| p.last.seq < start);
-        for row in db::segments_between(conn, stream_id, prefix.as_ref().map(|p| p.last.seq), start)? {
-            prefix = Some(Prefix::push(prefix, row));
+        let from_cache = cached.is_some();
+        let (mut prefix, mut tail) = self.scan(conn, stream_id, profile, window, now_ms, last_rendition, cached)?;
+        if from_cache && tail.len() < window {
+            // The cached prefix counted rows that are now in the window (a wider window than
+            // when it was made): sum from the first row again.
+            (prefix, tail) = self.scan(conn, stream_id, profile, window, now_ms, last_rendition, None)?;
         }
         {
-            let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self.lock();
             let entry = map.entry(stream_id.to_owned()).or_default();
-            if entry.0 == generation {
-                entry.1 = prefix.clone();
+            if entry.prefix_generation == generation {
+                if let Some(p) = &prefix {
+                    entry.prefixes.insert(key.to_owned(), p.clone());
+                }
             }
         }
+        let target = playlist::target_for_longest(longest);
         let Some(prefix) = prefix else {
-            return Ok(playlist::media_playlist(&rows, false, window));
+            let (rows, gaps): (Vec<_>, Vec<_>) = tail.into_iter().unzip();
+            return Ok(playlist::build(&rows, &gaps, target, false, window));
         };
         // The row before the window decides the first window row's discontinuity.
-        let mut with_previous = Vec::with_capacity(rows.len() + 1);
-        with_previous.push(prefix.last.clone());
-        with_previous.extend(rows.iter().cloned());
-        let mut list = playlist::media_playlist(&with_previous, false, window);
+        let mut rows = Vec::with_capacity(tail.len() + 1);
+        let mut gaps = Vec::with_capacity(tail.len() + 1);
+        rows.push(prefix.last.clone());
+        gaps.push(false);
+        for (row, gap) in tail {
+            rows.push(row);
+            gaps.push(gap);
+        }
+        let mut list = playlist::build(&rows, &gaps, target, false, window);
         list.media_sequence = u64::from(prefix.first_seq) + prefix.rows;
         list.discontinuity_sequence = prefix.discontinuities;
-        let mut longest = rows;
-        longest.push(prefix.longest);
-        list.target_duration = playlist::target_duration(&longest);
         Ok(list)
+    }
+
+    /// Reads the rows after `prefix` up to the first pending slot: the last `window` of them
+    /// (with their gap flags), the others summed into the prefix returned.
+    #[allow(clippy::too_many_arguments)]
+    fn scan(
+        &self,
+        conn: &Connection,
+        stream_id: &str,
+        profile: Option<&str>,
+        window: usize,
+        now_ms: i64,
+        last_rendition: Option<u32>,
+        mut prefix: Option<Prefix>,
+    ) -> rusqlite::Result<(Option<Prefix>, Tail)> {
+        let mut tail = Tail::with_capacity(window + 1);
+        db::scan_segments(conn, stream_id, profile, prefix.as_ref().map(|p| p.last.seq), |slot| {
+            let s = slot.segment;
+            let gap = if slot.present {
+                false
+            } else {
+                let overdue = last_rendition.is_some_and(|last| last > s.seq)
+                    && now_ms - s.received_at_ms > playlist::gap_grace_ms(s.duration_secs);
+                if !(slot.reported_gap || overdue) {
+                    return false; // pending: the playlist stops here
+                }
+                true
+            };
+            tail.push_back((s, gap));
+            if tail.len() > window {
+                let (row, _) = tail.pop_front().expect("not empty");
+                prefix = Some(Prefix::push(prefix.take(), row));
+            }
+            true
+        })?;
+        Ok((prefix, tail))
+    }
+
+    /// The finished (VOD) playlist text of an ended stream's source (`profile` `None`) or
+    /// rendition, built by `build` once and then kept (blocking). `build` answering `None`
+    /// (no such rendition) is not kept.
+    pub fn finished(
+        &self,
+        stream_id: &str,
+        profile: Option<&str>,
+        build: impl FnOnce() -> rusqlite::Result<Option<Vec<u8>>>,
+    ) -> rusqlite::Result<Option<Arc<[u8]>>> {
+        let key = profile.unwrap_or("");
+        let generation = {
+            let map = self.lock();
+            match map.get(stream_id) {
+                Some(e) => match e.finished.get(key) {
+                    Some(text) => return Ok(Some(Arc::clone(text))),
+                    None => e.finished_generation,
+                },
+                None => 0,
+            }
+        };
+        let Some(text) = build()? else { return Ok(None) };
+        let text: Arc<[u8]> = text.into();
+        if text.len() <= FINISHED_BUDGET_BYTES {
+            let mut map = self.lock();
+            let entry = map.entry(stream_id.to_owned()).or_default();
+            if entry.finished_generation == generation {
+                entry.finished.insert(key.to_owned(), Arc::clone(&text));
+                let mut order = self.finished_order.lock().unwrap_or_else(|p| p.into_inner());
+                order.push_back((stream_id.to_owned(), key.to_owned(), text.len()));
+                // Drop the oldest until within budget (entries already dropped count too
+                // until they reach the front; the budget is approximate, never exceeded).
+                let mut total: usize = order.iter().map(|(_, _, n)| n).sum();
+                while total > FINISHED_BUDGET_BYTES {
+                    let Some((old_stream, old_key, n)) = order.pop_front() else { break };
+                    total -= n;
+                    if let Some(e) = map.get_mut(&old_stream) {
+                        e.finished.remove(&old_key);
+                    }
+                }
+            }
+        }
+        Ok(Some(text))
     }
 }
 
@@ -146,6 +309,77 @@ mod tests {
                     assert_eq!(got, expected, "after {i} inserts (seq {seq}), window {window}");
                 }
             }
+        });
+    }
+
+    fn rendition(seq: u32, profile: &str) -> db::RenditionRow {
+        db::RenditionRow {
+            profile: profile.into(),
+            seq,
+            size: 188 + u64::from(seq),
+            sha256: vec![0; 32],
+            duration_secs: 2.0,
+            first_pts: 0,
+            video_frames: 60,
+            width: 426,
+            height: 240,
+            codecs: "avc1.42C01E".into(),
+            pixels: 0,
+            bitrate_bps: 600_000,
+            transcoder: "http://127.0.0.1:1".into(),
+            received_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn rendition_playlists_equal_the_playlist_over_every_row() {
+        let db = Db::open_in_memory().unwrap();
+        let prefixes = Prefixes::default();
+        db.with_blocking(|c| {
+            let row = StreamRow { id: "s".into(), name: None, key_hash: vec![0; 32], created_at_ms: 0, ended_at_ms: None };
+            db::insert_stream(c, &row).unwrap();
+            let p = "P240p30fps16x9";
+            // Source 0..40 (a hole at 7 filled late, a jump at 15); the rendition lags two
+            // behind, skips 5 (reported), 11 (never: overdue later) and 20..23 (pending while
+            // recent, overdue as time goes by).
+            let mut order: Vec<u32> = (0..40).filter(|s| *s != 7).collect();
+            order.insert(25, 7);
+            let mut stored = Vec::new();
+            for (i, seq) in order.into_iter().enumerate() {
+                let jump = if seq >= 15 { 900_000 } else { 0 };
+                db::insert_segment(c, "s", &seg(seq, if seq == 9 { 5.2 } else { 2.0 }, jump)).unwrap();
+                prefixes.stored("s", seq);
+                stored.push(seq);
+                if let Some(&back) = stored.iter().rev().nth(2) {
+                    if back != 11 && !(20..23).contains(&back) {
+                        if back == 5 {
+                            db::insert_gap(c, "s", 5, 0).unwrap();
+                        } else {
+                            db::insert_rendition(c, "s", &rendition(back, p)).unwrap();
+                        }
+                    }
+                }
+                let rows: Vec<_> = db::renditions(c, "s").unwrap().into_iter().filter(|r| r.profile == p).collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let all = db::segments(c, "s").unwrap();
+                let gaps = db::gaps(c, "s").unwrap();
+                // "now" moves 2 s a segment from the first one's arrival, so old holes become overdue.
+                let now = 1_700_000_000_000 + i as i64 * 2000;
+                for window in [1, 3, 6] {
+                    let expected = playlist::rendition_playlist(&all, &rows, &gaps, false, window, now);
+                    let got = prefixes.live_rendition_playlist(c, "s", p, window, now).unwrap().unwrap();
+                    assert_eq!(got, expected, "after {i} inserts (seq {seq}), window {window}");
+                }
+            }
+            let now = 1_700_000_000_000 + 40 * 2000;
+            let last = prefixes.live_rendition_playlist(c, "s", p, 40, now).unwrap().unwrap();
+            let gaps: Vec<_> =
+                last.segments.iter().filter(|s| !s.unknown_tags.is_empty()).map(|s| s.uri.as_str()).collect();
+            assert_eq!(gaps, ["5.ts", "11.ts"], "reported, then overdue; 20..23 still pending");
+            assert_eq!(last.segments.last().unwrap().uri, "19.ts");
+            assert!(prefixes.live_rendition_playlist(c, "s", "P144p30fps16x9", 3, 0).unwrap().is_none());
         });
     }
 

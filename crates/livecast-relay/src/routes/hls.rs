@@ -36,23 +36,27 @@ pub const SEGMENT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// `GET /hls/{id}/index.m3u8`: a sliding window while live, everything once ended.
 ///
 /// While live it costs O(window): the rows before the window are summed once per stream and
-/// extended as it slides ([`crate::window`]).
+/// extended as it slides. Once ended the VOD playlist is built once and kept
+/// ([`crate::window`]).
 pub async fn playlist(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let window = state.settings().window_segments;
     let shared = state.clone();
-    let list = state
+    let text = state
         .db()
         .call(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
             if stream.ended_at_ms.is_some() {
-                Ok(playlist::media_playlist(&db::segments(c, &id)?, true, window))
+                let text = shared.prefixes().finished(&id, None, || {
+                    Ok(Some(playlist::render(&playlist::media_playlist(&db::segments(c, &id)?, true, window))))
+                })?;
+                Ok(text.expect("the source's playlist is always built"))
             } else {
-                Ok(shared.prefixes().live_playlist(c, &id, window)?)
+                Ok(playlist::render(&shared.prefixes().live_playlist(c, &id, window)?).into())
             }
         })
         .await?;
-    let text = playlist::render(&list);
+    let text = Body::from(axum::body::Bytes::from_owner(text));
     let headers = [(header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE), (header::CACHE_CONTROL, PLAYLIST_CACHE_CONTROL)];
     Ok((headers, text).into_response())
 }
@@ -94,33 +98,31 @@ async fn serve_file(path: std::path::PathBuf, request: Request) -> Result<Respon
 /// `GET /hls/{id}/master.m3u8`: the source and every rendition that has segments, with
 /// measured peak and average bandwidth (audio included), resolution, frame rate and the
 /// codec strings of the SPS and of the AAC audio when there is some.
+///
+/// It reads one row per variant: the running totals kept at insert time (`variant_stats`)
+/// and each variant's latest segment, never every segment.
 pub async fn master(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let db_id = id.clone();
-    let (segments, renditions) = state
+    let (source_stats, last_seq, renditions) = state
         .db()
         .call(move |c| {
             db::get_stream(c, &db_id)?.ok_or(AppError::NotFound("stream"))?;
-            Ok((db::segments(c, &db_id)?, db::renditions(c, &db_id)?))
+            let stats = db::variant_stats(c, &db_id, "")?.unwrap_or_default();
+            let last_seq = db::segment_summary(c, &db_id)?.last_seq;
+            Ok((stats, last_seq, db::rendition_variants(c, &db_id)?))
         })
         .await?;
-    let mut source = playlist::Variant::measure(
-        "index.m3u8".into(),
-        segments.iter().map(|s| (s.size, s.duration_secs, s.video_frames)),
-    );
-    if let Some(last) = segments.last() {
-        if let Some(probe) = state.source_probe(&id, last.seq).await? {
+    let mut source = playlist::Variant::from_stats("index.m3u8".into(), &source_stats);
+    if let Some(last) = last_seq {
+        if let Some(probe) = state.source_probe(&id, last).await? {
             source.resolution = Some(probe.resolution);
             source.codecs = Some(probe.codecs);
         }
     }
     let mut ladder: Vec<playlist::Variant> = Vec::new();
-    for group in renditions.chunk_by(|a, b| a.profile == b.profile) {
-        let last = &group[group.len() - 1];
-        let mut v = playlist::Variant::measure(
-            format!("{}/index.m3u8", last.profile),
-            group.iter().map(|r| (r.size, r.duration_secs, r.video_frames)),
-        );
+    for (stats, last) in &renditions {
+        let mut v = playlist::Variant::from_stats(format!("{}/index.m3u8", last.profile), stats);
         v.resolution = Some((last.width, last.height));
         v.codecs = Some(last.codecs.clone());
         ladder.push(v);
@@ -132,29 +134,45 @@ pub async fn master(State(state): State<AppState>, AppPath(id): AppPath<String>)
     Ok((headers, text).into_response())
 }
 
-/// `GET /hls/{id}/{profile}/index.m3u8`: one rendition, windowed like the source.
+/// `GET /hls/{id}/{profile}/index.m3u8`: one rendition, windowed like the source, in
+/// O(window) rows while live; once ended built once and kept ([`crate::window`]).
 pub async fn rendition_playlist(
     State(state): State<AppState>,
     AppPath((id, profile)): AppPath<(String, String)>,
 ) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let profile = ids::profile(&profile)?.to_owned();
-    let (stream, segments, renditions, gaps) = state
+    let window = state.settings().window_segments;
+    let shared = state.clone();
+    let text = state
         .db()
         .call(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
-            let renditions: Vec<_> = db::renditions(c, &id)?.into_iter().filter(|r| r.profile == profile).collect();
-            if renditions.is_empty() {
-                return Err(AppError::NotFound("rendition"));
-            }
-            Ok((stream, db::segments(c, &id)?, renditions, db::gaps(c, &id)?))
+            let prefixes = shared.prefixes();
+            let text = if stream.ended_at_ms.is_some() {
+                prefixes.finished(&id, Some(&profile), || {
+                    if db::latest_rendition(c, &id, &profile)?.is_none() {
+                        return Ok(None);
+                    }
+                    let mut slots = Vec::new();
+                    db::scan_segments(c, &id, Some(&profile), None, |slot| {
+                        slots.push(slot);
+                        true
+                    })?;
+                    let (segments, gaps): (Vec<_>, Vec<_>) = slots.into_iter().map(|s| (s.segment, !s.present)).unzip();
+                    let target = playlist::target_duration(&segments);
+                    Ok(Some(playlist::render(&playlist::build(&segments, &gaps, target, true, window))))
+                })?
+            } else {
+                prefixes
+                    .live_rendition_playlist(c, &id, &profile, window, crate::state::now_ms())?
+                    .map(|list| playlist::render(&list).into())
+            };
+            text.ok_or(AppError::NotFound("rendition"))
         })
         .await?;
-    let ended = stream.ended_at_ms.is_some();
-    let window = state.settings().window_segments;
-    let list = playlist::rendition_playlist(&segments, &renditions, &gaps, ended, window, crate::state::now_ms());
     let headers = [(header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE), (header::CACHE_CONTROL, PLAYLIST_CACHE_CONTROL)];
-    Ok((headers, playlist::render(&list)).into_response())
+    Ok((headers, Body::from(axum::body::Bytes::from_owner(text))).into_response())
 }
 
 /// `GET /hls/{id}/{profile}/{seq}.ts`: a stored rendition segment.

@@ -466,6 +466,7 @@ async fn transcode_segment(
             Ok(())
         })
         .await?;
+    state.prefixes().rendition_stored(id);
     tracing::info!(stream = %id, seq, node = %node_uri, renditions = new_rows.len(), latency_ms = done.latency_ms, "renditions stored");
     let mut all: Vec<RenditionRow> = existing;
     all.extend(new_rows);

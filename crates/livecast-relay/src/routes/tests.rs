@@ -360,3 +360,156 @@ async fn a_stalled_upload_times_out_with_the_json_error() {
     let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), stalled).await;
     assert_eq!((res.status, res.error_code().as_str()), (StatusCode::REQUEST_TIMEOUT, "timeout"));
 }
+
+/// A stored 1 s segment row `seq` on one continuous timeline, received `age_ms` ago.
+fn cost_row(seq: u32, age_ms: i64) -> crate::db::SegmentRow {
+    crate::db::SegmentRow {
+        seq,
+        size: 30_000 + u64::from(seq % 7) * 1000,
+        sha256: vec![0; 32],
+        duration_secs: 1.0,
+        first_pts: 126_000 + u64::from(seq) * 90_000,
+        last_pts: 126_000 + u64::from(seq) * 90_000 + 87_000,
+        video_frames: 30,
+        starts_with_keyframe: true,
+        received_at_ms: crate::state::now_ms() - age_ms,
+        capture_start_ms: None,
+        declared_duration_ms: Some(1000),
+    }
+}
+
+/// The rendition rows of `seq` in the two profiles the cost test uses.
+fn cost_renditions(seq: u32) -> [crate::db::RenditionRow; 2] {
+    ["P144p30fps16x9", "P240p30fps16x9"].map(|profile| crate::db::RenditionRow {
+        profile: profile.into(),
+        seq,
+        size: 10_000 + u64::from(seq % 5) * 500,
+        sha256: vec![0; 32],
+        duration_secs: 1.0,
+        first_pts: 126_000 + u64::from(seq) * 90_000,
+        video_frames: 30,
+        width: 256,
+        height: 144,
+        codecs: "avc1.42C01E".into(),
+        pixels: 256 * 144 * 30,
+        bitrate_bps: 400_000,
+        transcoder: "http://127.0.0.1:1".into(),
+        received_at_ms: crate::state::now_ms(),
+    })
+}
+
+/// Stores segments `seqs` of `id` (rows straight into the database, the last one's file on
+/// disk for the master's SPS probe) with both renditions of each.
+fn cost_store(r: &Relay, id: &str, seqs: std::ops::Range<u32>) {
+    let last = seqs.end - 1;
+    r.state.db().with_blocking(|c| {
+        let tx = c.transaction().unwrap();
+        for seq in seqs.clone() {
+            crate::db::insert_segment(&tx, id, &cost_row(seq, i64::from(last - seq) * 1000)).unwrap();
+            for row in cost_renditions(seq) {
+                crate::db::insert_rendition(&tx, id, &row).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    });
+    r.state.storage().write_segment(id, last, &seg(0)).unwrap();
+    for seq in seqs {
+        r.state.prefixes().stored(id, seq);
+    }
+}
+
+/// What one GET costs: rows decoded from SQLite and SQLite's VM steps (the time is printed
+/// only, never asserted).
+async fn cost_of(r: &Relay, uri: &str) -> (u64, u64, Reply) {
+    let (rows, steps) = (r.state.db().rows_read(), r.state.db().vm_steps());
+    let t = std::time::Instant::now();
+    let reply = r.get(uri).await;
+    let elapsed = t.elapsed();
+    assert_eq!(reply.status, StatusCode::OK, "{uri}: {:?}", reply.body);
+    let (rows, steps) = (r.state.db().rows_read() - rows, r.state.db().vm_steps() - steps);
+    eprintln!("{uri}: {rows} rows read, {steps} SQLite VM steps, {elapsed:?}");
+    (rows, steps, reply)
+}
+
+/// Issue 14: every per-request path of a live stream costs O(window) rows, not O(stream).
+/// Two streams on one relay, 100 and 20,000 segments (each with two renditions); after a
+/// first request (which may sum the rows before the window, once) and one more segment, each
+/// playlist and the status read at most a window's worth of rows, and SQLite does about as
+/// much work for the long stream as for the short one (VM steps, deterministic; a scan or an
+/// aggregate over the stream's rows would cost 200 times more).
+#[tokio::test]
+async fn per_request_cost_is_bounded_by_the_window_not_the_stream() {
+    let r = relay();
+    r.state.db().count_vm_steps();
+    let window = r.state.settings().window_segments as u64;
+    let mut costs = Vec::new();
+    for n in [100u32, 20_000] {
+        let (id, _) = r.create().await;
+        cost_store(&r, &id, 0..n);
+        let uris = [
+            format!("/hls/{id}/index.m3u8"),
+            format!("/hls/{id}/master.m3u8"),
+            format!("/hls/{id}/P240p30fps16x9/index.m3u8"),
+            format!("/api/streams/{id}"),
+        ];
+        for uri in &uris {
+            cost_of(&r, uri).await;
+        }
+        cost_store(&r, &id, n..n + 1);
+        let mut cost = Vec::new();
+        for uri in &uris {
+            eprint!("{n} segments: ");
+            cost.push(cost_of(&r, uri).await);
+        }
+        // The answers are right, not only cheap.
+        let text = String::from_utf8(cost[0].2.body.to_vec()).unwrap();
+        assert!(text.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}", n + 1 - window as u32)), "{text}");
+        assert!(text.contains(&format!("{n}.ts")), "{text}");
+        let text = String::from_utf8(cost[2].2.body.to_vec()).unwrap();
+        assert!(text.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}", n + 1 - window as u32)), "{text}");
+        assert!(text.contains(&format!("{n}.ts")), "{text}");
+        let master = String::from_utf8(cost[1].2.body.to_vec()).unwrap();
+        assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 3, "{master}");
+        assert_eq!(cost[3].2.json()["segments"], n + 1);
+        costs.push(cost);
+    }
+    let names = ["index.m3u8", "master.m3u8", "rendition index.m3u8", "status"];
+    let mut over = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let (short, long) = (&costs[0][i], &costs[1][i]);
+        if long.0 > 3 * window + 10 {
+            over.push(format!("{name} at 20,001 segments read {} rows (window {window})", long.0));
+        }
+        if long.1 > short.1 * 3 / 2 + 200 {
+            over.push(format!("{name}: {} SQLite VM steps at 20,001 segments vs {} at 101", long.1, short.1));
+        }
+    }
+    assert!(over.is_empty(), "O(stream), not O(window):\n{}", over.join("\n"));
+}
+
+/// An ended stream's playlists no longer change: after the first request builds them, a
+/// request reads no segment rows (the finished playlist is kept; see [`crate::window`]).
+#[tokio::test]
+async fn an_ended_streams_playlists_are_built_once() {
+    let r = relay();
+    let (id, key) = r.create().await;
+    cost_store(&r, &id, 0..2_000);
+    let end = r
+        .send(
+            Request::post(format!("/api/streams/{id}/end"))
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(end.status, StatusCode::OK, "{:?}", end.body);
+    for uri in [format!("/hls/{id}/index.m3u8"), format!("/hls/{id}/P240p30fps16x9/index.m3u8")] {
+        let (first_rows, _, first) = cost_of(&r, &uri).await;
+        let (rows, _, again) = cost_of(&r, &uri).await;
+        assert_eq!(first.body, again.body, "{uri}");
+        let text = String::from_utf8(again.body.to_vec()).unwrap();
+        assert!(text.contains("#EXT-X-ENDLIST") && text.contains("1999.ts") && text.contains("\n0.ts"), "{uri}: {text}");
+        assert!(first_rows >= 2_000, "{uri}: the first request reads every row ({first_rows})");
+        assert!(rows <= 5, "{uri}: the second request read {rows} rows");
+    }
+}

@@ -144,7 +144,11 @@ impl Drop for Relay {
     }
 }
 
-/// An HTTP client with short timeouts.
+/// An HTTP client with short timeouts. It drops pooled connections idle for 1 s: the
+/// relay closes a kept-alive connection that sends no request within its header deadline
+/// (2 s in the abuse suite), and a request written on one just as it closes fails with
+/// `IncompleteMessage` (seen on the loaded 2-core machine, when ffmpeg or an attack phase
+/// kept the client idle about that long).
 pub fn client() -> reqwest::Client {
     // reqwest is built without a default TLS provider (the relay brings its own); these
     // clients speak plain HTTP, but building one needs a provider installed.
@@ -152,6 +156,7 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(1))
         .build()
         .expect("client")
 }
