@@ -514,7 +514,9 @@ class SegmentEncoderWorker {
  * Paces frames to `fps` by their timestamps (µs): a frame is taken when it is due, the due
  * time then moving one interval on, so a 50 fps camera gives 30 fps for a 30 fps setting
  * (not 25, as "at least one interval since the last" would). A quarter interval of early
- * jitter is taken; a source late by more than an interval restarts the grid at its frame.
+ * jitter is taken; a source late by more than an interval, or stamped before the last frame
+ * taken (its clock went back), restarts the grid at its frame, so no jump of the source's
+ * timestamps can hold frames back.
  */
 export class FramePacer {
   constructor(fps) {
@@ -524,8 +526,10 @@ export class FramePacer {
 
   /** Whether the frame stamped `ts` is taken. */
   take(ts) {
-    if (ts < this.due - this.intervalUs / 4) return false;
-    this.due = ts > this.due + this.intervalUs ? ts + this.intervalUs : this.due + this.intervalUs;
+    const interval = this.intervalUs;
+    const restart = ts > this.due + interval || ts < this.due - interval;
+    if (!restart && ts < this.due - interval / 4) return false;
+    this.due = restart ? ts + interval : this.due + interval;
     return true;
   }
 }

@@ -3,7 +3,8 @@
 // start: camera frames by requestVideoFrameCallback, paced to the configured fps, and the
 // microphone through an AudioWorklet posting to the encode worker (AAC in the stored
 // segments, audio stats advancing); and the worklet's bounded backlog: while the worker
-// reads nothing, blocks stop coming and the ones dropped show as a counted gap.
+// reads nothing, blocks stop coming and the ones dropped show as a counted gap; and sound and
+// picture in sync like the browser's own MediaRecorder recording of the same devices.
 // Needs pkg/ (scripts/build-wasm.sh) and target/debug/livecast-relay.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { openBrowser } from '../support/browser.mjs';
 import { makeY4m, decodeErrors } from '../support/media.mjs';
 import { startRelay, createStream } from '../support/relay.mjs';
 import { repoRoot } from '../support/server.mjs';
+import { makeSyncClip, avOffsets } from '../support/sync.mjs';
 
 const run = promisify(execFile);
 let dir, relay, browser;
@@ -67,7 +69,8 @@ test('no MediaStreamTrackProcessor: a 60 fps camera is paced to fps 30, and the 
     console.log(`no MSTP: ${last.encoder}; camera ${result.settings.frameRate} fps; encodedFps median ${encodedFps.toFixed(1)}; `
       + `audio ${last.audioEncoder}, ${audioFps.toFixed(1)} frames/s, dropped ${last.audioDroppedFrames}`);
     assert.match(last.encoder, /frames via requestVideoFrameCallback$/);
-    assert.ok(encodedFps >= 21 && encodedFps <= 33, `encodedFps ${encodedFps} for fps 30 from a ${result.settings.frameRate} fps camera`);
+    assert.ok(encodedFps >= 21 && encodedFps <= 33, `encodedFps ${encodedFps} for fps 30 from a ${result.settings.frameRate} fps camera; `
+      + `captured/encoded/dropped: ${result.stats.map((s) => `${s.capturedFps.toFixed(0)}/${s.encodedFps.toFixed(0)}/${s.droppedFrames}`).join(' ')}`);
     assert.match(last.audioEncoder, /^(webcodecs|fdk-aac) \(/);
     assert.ok(audioFps > 40 && audioFps < 55, `${audioFps} AAC frames/s (48 kHz: 46.9)`);
     assert.ok(stats.every((s) => s.audioFps > 0), `audio advances in every window: ${stats.map((s) => s.audioFps.toFixed(0)).join(' ')}`);
@@ -134,5 +137,54 @@ test("the AudioWorklet's backlog is bounded while the worker reads nothing, and 
     assert.ok(Math.abs(r.dropped - (jump - step) / step) < 2, `the pipeline counted ${r.dropped} frames dropped for a ${jump} µs gap`);
   } finally {
     await page.close();
+  }
+});
+
+test('no MediaStreamTrackProcessor: the AudioWorklet sound and the requestVideoFrameCallback picture are in sync like MediaRecorder', async () => {
+  const clip = join(dir, 'clip.y4m'), wav = join(dir, 'clip.wav');
+  await makeSyncClip(clip, wav);
+  const av = await openBrowser({ fakeCamera: clip, args: [`--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'] });
+  try {
+    const { page } = av;
+    await page.goto(`${relay.url}/www/broadcast.html`);
+    await page.waitForFunction(() => window.livecastReady, null, { timeout: 30_000 });
+    const stream = await createStream(relay.url);
+    const recording = await page.evaluate(async ({ id, key, relayUrl }) => {
+      delete window.MediaStreamTrackProcessor;
+      const { Broadcaster } = await import('../pkg/livecast.js');
+      const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
+      const recorder = new MediaRecorder(media, { mimeType: 'video/webm;codecs=vp8,opus' });
+      const chunks = [];
+      recorder.ondataavailable = (e) => chunks.push(e.data);
+      const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 360, fps: 30, bitrateKbps: 800 }, segmentSeconds: 2, encoder: 'webcodecs' });
+      const errors = [];
+      b.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
+      const late = (what, ms) => new Promise((_, fail) => setTimeout(() => fail(new Error(`${what} did not settle in ${ms / 1000} s (state ${b.state}, errors ${errors})`)), ms));
+      recorder.start(1000);
+      await Promise.race([b.start(media), late('start()', 30_000)]);
+      await new Promise((r) => setTimeout(r, 20_000));
+      const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+      recorder.stop();
+      await Promise.race([stopped, late('the recorder', 10_000)]);
+      await Promise.race([b.stop(), late('stop()', 30_000)]);
+      if (errors.length) throw new Error(errors.join('; '));
+      const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+      let binary = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return btoa(binary);
+    }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url });
+    const webm = join(dir, 'recording.webm');
+    await writeFile(webm, Buffer.from(recording, 'base64'));
+    const reference = await avOffsets(webm);
+    const hls = await avOffsets(`${relay.url}/hls/${stream.id}/index.m3u8`);
+    console.log(`no MSTP, A/V offset (audio − video): MediaRecorder ${reference.meanMs.toFixed(0)} ms (drift ${reference.driftMs.toFixed(0)} ms, ${reference.offsets.length} flashes), `
+      + `HLS ${hls.meanMs.toFixed(0)} ms (drift ${hls.driftMs.toFixed(0)} ms, ${hls.offsets.length})`);
+    assert.ok(reference.offsets.length >= 6, `MediaRecorder: ${JSON.stringify(reference)}`);
+    assert.ok(hls.offsets.length >= 6, `HLS: ${JSON.stringify(hls)}`);
+    // The bound audio.test.mjs checks for the MediaStreamTrackProcessor path.
+    assert.ok(Math.abs(hls.meanMs - reference.meanMs) <= 80, `HLS ${hls.meanMs} ms vs MediaRecorder ${reference.meanMs} ms`);
+    assert.ok(Math.abs(hls.driftMs) <= Math.abs(reference.driftMs) + 40, `HLS drift ${hls.driftMs} ms vs MediaRecorder ${reference.driftMs} ms`);
+  } finally {
+    await av.close();
   }
 });
