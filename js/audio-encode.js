@@ -1,4 +1,5 @@
-// The Broadcaster's sound in the encode worker: the microphone's AudioData encoded by
+// The Broadcaster's sound in the encode worker: the microphone's AudioData (or an AudioWorklet's
+// blocks where the browser has no MediaStreamTrackProcessor) encoded by
 // WebCodecs AudioEncoder (AAC-LC, ADTS) where the browser has one for the configuration,
 // else by FDK AAC compiled to WebAssembly (the package's AacEncoder). Both give ADTS frames
 // stamped on the timeline the camera's frames are put on (CaptureClock), which the
@@ -63,6 +64,104 @@ export async function readTimed(reader) {
   return { ...result, fresh: performance.now() - t0 > 1 };
 }
 
+/**
+ * The AudioWorklet's blocks (js/capture-source.js, `audioCaptureWorklet`) as a reader of
+ * AudioData-like blocks, for browsers without MediaStreamTrackProcessor. The worklet stamps
+ * each block with the AudioContext's frame index; here that clock is put on this worker's
+ * `performance.now()` timeline, the one the camera's frames are put on, by a CaptureClock
+ * calibrated on arrivals (the block's last sample against the moment it arrived; the first
+ * 20 blocks, about 0.4 s, calibrate and are not used). Every block read is acknowledged, so
+ * the worklet knows how many are still on their way and drops (never queues) beyond its
+ * bound; a dropped block is a gap in the timestamps, which AudioPipeline counts.
+ */
+export class WorkletAudioReader {
+  constructor(port, clock = new CaptureClock({ fresh: 20, fallback: 20 })) {
+    this.port = port;
+    this.clock = clock;
+    this.queue = [];
+    this.waiting = null;
+    this.done = false;
+    this.error = null;
+    this.blocks = 0; // blocks received (read or used for calibration)
+    /** Resolves true at the first block, false when the capture fails or ends first. */
+    this.started = new Promise((resolve) => { this.onStarted = resolve; });
+    port.onmessage = (event) => this.receive(event.data);
+  }
+
+  receive(message) {
+    if (this.done) return;
+    this.onStarted(message?.type === 'block');
+    if (message?.type === 'error') {
+      this.error = new Error(message.message);
+      return this.finish();
+    }
+    if (message?.type === 'end') return this.finish();
+    if (message?.type !== 'block') return;
+    const { frame, frames, channels, sampleRate, data } = message;
+    const toUs = 1e6 / sampleRate;
+    // Calibrated on the block's end: it cannot have been posted before its last sample.
+    const end = this.clock.map((frame + frames) * toUs, true);
+    if (end === null) return this.ack();
+    const block = new AudioBlock(data, channels, frames, sampleRate, end - frames * toUs);
+    if (this.waiting) {
+      const { resolve } = this.waiting;
+      this.waiting = null;
+      this.ack();
+      resolve({ value: block, done: false });
+    } else {
+      this.queue.push(block);
+    }
+  }
+
+  ack() {
+    this.blocks++;
+    this.port.postMessage({ type: 'ack', blocks: this.blocks });
+  }
+
+  finish() {
+    this.done = true;
+    const waiting = this.waiting;
+    this.waiting = null;
+    if (!waiting) return;
+    if (this.error && !this.queue.length) waiting.reject(this.error);
+    else waiting.resolve({ value: undefined, done: true });
+  }
+
+  read() {
+    if (this.queue.length) {
+      this.ack();
+      return Promise.resolve({ value: this.queue.shift(), done: false });
+    }
+    if (this.done) return this.error ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => { this.waiting = { resolve, reject }; });
+  }
+
+  cancel() {
+    if (!this.done) this.port.postMessage({ type: 'stop' });
+    this.queue = [];
+    this.finish();
+    return Promise.resolve();
+  }
+}
+
+/** One block of the worklet's samples, with the parts of AudioData the pipeline uses. */
+class AudioBlock {
+  constructor(data, channels, frames, sampleRate, timestamp) {
+    this.data = data;
+    this.numberOfChannels = channels;
+    this.numberOfFrames = frames;
+    this.sampleRate = sampleRate;
+    this.timestamp = timestamp;
+  }
+
+  copyTo(destination, { planeIndex }) {
+    const n = this.numberOfFrames;
+    destination.set(this.data.subarray(planeIndex * n, (planeIndex + 1) * n));
+  }
+
+  close() {}
+}
+
 /** ADTS AAC-LC from WebCodecs, when `AudioEncoder.isConfigSupported` accepts it. */
 function webcodecsConfig({ sampleRate, channels, bitrateKbps }) {
   return { codec: 'mp4a.40.2', sampleRate, numberOfChannels: channels, bitrate: bitrateKbps * 1000, aac: { format: 'adts' } };
@@ -90,7 +189,8 @@ export class AudioPipeline {
     this.glue = glue;
     this.clock = clock;
     this.config = config;
-    this.reader = readable.getReader();
+    this.reader = readable instanceof WorkletAudioReader ? readable
+      : readable instanceof MessagePort ? new WorkletAudioReader(readable) : readable.getReader();
     this.onFrame = onFrame;
     this.name = null;
     this.reason = '';

@@ -11,7 +11,11 @@
 // package's workers/ folder, beside the two Workers' main scripts that import it
 // (encode-worker-entry.js, openh264-worker-entry.js). The page's glue never imports it.
 
-import { AudioPipeline, CaptureClock, readTimed } from './audio-encode.js';
+import { AudioPipeline, CaptureClock, WorkletAudioReader, readTimed } from './audio-encode.js';
+
+/** How long an AudioWorklet capture has to deliver its first block before the broadcast
+ *  goes on without sound, ms. */
+const WORKLET_START_TIMEOUT_MS = 5000;
 
 /** Starts a new openh264 sub-worker (set by serveEncodeWorker). */
 let startSubWorker = null;
@@ -79,15 +83,33 @@ class EncodeWorker {
     this.config = config;
     this.backend = await chooseBackend(this.glue, config);
     this.backend.onOutput = (out) => this.mux(out);
-    const audio = Boolean(config.audio && audioReadable);
+    let audioSource = audioReadable;
+    if (config.audio && audioReadable instanceof MessagePort) {
+      // An AudioWorklet capture can fail after the page handed it over (an AudioContext the
+      // browser keeps suspended, a worklet that does not load): know before the segmenter is
+      // made with audio, whose video waits for the sound.
+      audioSource = new WorkletAudioReader(audioReadable);
+      let timer;
+      const late = new Promise((resolve) => { timer = setTimeout(() => resolve(false), WORKLET_START_TIMEOUT_MS); });
+      const started = await Promise.race([audioSource.started, late]);
+      clearTimeout(timer);
+      if (!started) {
+        const why = audioSource.error?.message ?? `the AudioWorklet gave no samples within ${WORKLET_START_TIMEOUT_MS / 1000} s`;
+        audioSource.cancel();
+        audioSource = null;
+        post({ type: 'error', code: 'ENCODER_FAILED', fatal: false, message: `no sound: ${why}; broadcasting the picture only` });
+      }
+    }
+    const audio = Boolean(config.audio && audioSource);
     this.pageTimeOrigin = config.pageTimeOrigin;
     this.segmenter = new this.glue.TsSegmenter({ segmentSeconds, firstSeq: config.firstSeq ?? 0, audio });
     if (audio) {
       this.videoClock = new CaptureClock();
-      this.startAudio(config.audio, audioReadable);
+      this.startAudio(config.audio, audioSource);
     }
     // Frames come as a transferred ReadableStream, or one by one as 'frame' messages.
     this.reader = readable ? readable.getReader() : this.slot;
+    this.pacer = new FramePacer(config.fps);
     this.captureWallMs = new Map(); // frame timestamp → wall clock at capture
     this.openSegmentWallMs = null;
     this.stats = { captured: 0, encoded: 0, bytes: 0, dropped: 0, encodeMs: [] };
@@ -99,6 +121,12 @@ class EncodeWorker {
     while (!this.stopping) {
       const { value: frame, done, fresh } = await readTimed(this.reader);
       if (done) break;
+      // A camera faster than the configured fps (or a source that repeats frames) is paced
+      // down to it here; frames skipped so are neither captured nor dropped.
+      if (!this.pacer.take(frame.timestamp)) {
+        frame.close();
+        continue;
+      }
       this.stats.captured++;
       // `dropped` counts frames the camera delivered that the encoder did not take: those
       // skipped below while the backend is busy, and those the frame slot replaced before
@@ -167,7 +195,10 @@ class EncodeWorker {
    *  is reported (non-fatal) and the broadcast goes on with the picture. */
   startAudio(audioConfig, readable) {
     const audioClock = new CaptureClock();
-    if (Number.isFinite(this.pageTimeOrigin)) audioClock.preset((this.pageTimeOrigin - performance.timeOrigin) * 1000);
+    // An AudioWorklet's blocks (a MessagePort) come already on this worker's timeline (see
+    // WorkletAudioReader); MediaStreamTrackProcessor's AudioData on the page's.
+    if (readable instanceof WorkletAudioReader) audioClock.preset(0);
+    else if (Number.isFinite(this.pageTimeOrigin)) audioClock.preset((this.pageTimeOrigin - performance.timeOrigin) * 1000);
     this.audio = new AudioPipeline(this.glue, audioConfig, readable, (bytes, ts) => {
       try {
         for (const segment of this.segmenter.pushAudio(bytes, ts)) this.emit(segment, this.openSegmentWallMs);
@@ -476,6 +507,30 @@ class SegmentEncoderWorker {
     } catch (error) {
       post({ type: 'error', message: String(error?.message ?? error) });
     }
+  }
+}
+
+/**
+ * Paces frames to `fps` by their timestamps (µs): a frame is taken when it is due, the due
+ * time then moving one interval on, so a 50 fps camera gives 30 fps for a 30 fps setting
+ * (not 25, as "at least one interval since the last" would). A quarter interval of early
+ * jitter is taken; a source late by more than an interval, or stamped before the last frame
+ * taken (its clock went back), restarts the grid at its frame, so no jump of the source's
+ * timestamps can hold frames back.
+ */
+export class FramePacer {
+  constructor(fps) {
+    this.intervalUs = 1e6 / fps;
+    this.due = -Infinity;
+  }
+
+  /** Whether the frame stamped `ts` is taken. */
+  take(ts) {
+    const interval = this.intervalUs;
+    const restart = ts > this.due + interval || ts < this.due - interval;
+    if (!restart && ts < this.due - interval / 4) return false;
+    this.due = restart ? ts + interval : this.due + interval;
+    return true;
   }
 }
 

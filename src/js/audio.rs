@@ -106,14 +106,16 @@ impl AudioOptions {
 }
 
 /// The stream's first audio track, read for the worker: `Ok(None)` when it has none.
-/// `readable` is the transferable stream of `AudioData`; `kind` how it is read.
+/// `readable` is what the worker reads the samples from, transferred to it: a ReadableStream
+/// of `AudioData` (MediaStreamTrackProcessor) or a MessagePort an AudioWorklet posts blocks
+/// on (where there is no MediaStreamTrackProcessor); `kind` says which.
 pub fn open(stream: &MediaStream) -> Result<Option<(JsValue, String)>, String> {
     let Ok(track) = stream.get_audio_tracks().get(0).dyn_into::<MediaStreamTrack>() else { return Ok(None) };
     let source = open_audio_stream(&track).map_err(|e| format!("{e:?}"))?;
     let readable = Reflect::get(&source, &"readable".into()).unwrap_or(JsValue::NULL);
     let kind = Reflect::get(&source, &"kind".into()).ok().and_then(|k| k.as_string()).unwrap_or_default();
     if !readable.is_object() {
-        return Err("this browser has no MediaStreamTrackProcessor to read the microphone in a worker".into());
+        return Err("this browser has neither MediaStreamTrackProcessor nor AudioWorklet to read the microphone off the main thread".into());
     }
     Ok(Some((readable, kind)))
 }
