@@ -39,11 +39,29 @@ export function openFrameStream(track) {
   // Each frame is transferred to the worker, so the <video> gets its frame buffer back
   // (a frame cloned through a transferred ReadableStream would pin it, and the element
   // stalls after a few frames). The worker keeps only the newest and counts the rest.
+  const send = (mediaTime) => {
+    const frame = new VideoFrame(video, { timestamp: Math.round(mediaTime * 1e6) });
+    worker.postMessage({ type: 'frame', frame }, [frame]);
+  };
+  let called = false;
   const onFrame = (_now, meta) => {
     if (closed) return;
-    const frame = new VideoFrame(video, { timestamp: Math.round(meta.mediaTime * 1e6) });
-    worker.postMessage({ type: 'frame', frame }, [frame]);
+    called = true;
+    send(meta.mediaTime);
     video.requestVideoFrameCallback(onFrame);
+  };
+  // WebKitGTK (2.50) never calls requestVideoFrameCallback back for a camera track, though
+  // the element presents frames: until a callback comes, a frame is taken each time the
+  // element's presented-frame count moves (polled every 5 ms).
+  let presented = -1;
+  const poll = () => {
+    if (closed || called) return;
+    const count = video.getVideoPlaybackQuality?.().totalVideoFrames ?? -1;
+    if (count !== presented && video.readyState >= 2) {
+      presented = count;
+      send(video.currentTime);
+    }
+    setTimeout(poll, 5);
   };
   return {
     readable: null,
@@ -52,7 +70,7 @@ export function openFrameStream(track) {
     attach(target) {
       worker = target;
       video.requestVideoFrameCallback(onFrame);
-      return video.play();
+      return video.play().then(() => { if (typeof video.getVideoPlaybackQuality === 'function') setTimeout(poll, 250); });
     },
     close() {
       closed = true;
