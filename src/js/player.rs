@@ -1381,7 +1381,9 @@ async fn append_once(inner: &Shared, media: &Media, place_at: Option<f64>) -> Re
                     p.mime = mime.clone();
                 }
                 Some(sb) if *mime != p.mime => {
-                    change_type(sb, mime)?;
+                    if buffer::needs_change_type(&p.mime, mime) {
+                        change_type(sb, mime)?;
+                    }
                     p.mime = mime.clone();
                 }
                 Some(_) => {}
