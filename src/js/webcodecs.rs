@@ -94,6 +94,23 @@ fn description(metadata: &JsValue) -> Option<Vec<u8>> {
     (bytes.length() > 0).then(|| bytes.to_vec())
 }
 
+/// Asks `MediaSource.isTypeSupported` once before the first `VideoEncoder`: WebKitGTK 2.50
+/// aborts the page's web process (a GStreamer initialisation assertion) when a
+/// `VideoEncoder` is the first media object a page creates, and this query initialises its
+/// media stack the way that works. Harmless elsewhere; nothing when there is no MediaSource
+/// (a worker).
+fn prime_media_stack() {
+    let global = js_sys::global();
+    for name in ["MediaSource", "ManagedMediaSource"] {
+        let Ok(class) = Reflect::get(&global, &name.into()) else { continue };
+        let Ok(check) = Reflect::get(&class, &"isTypeSupported".into()) else { continue };
+        if let Some(check) = check.dyn_ref::<js_sys::Function>() {
+            let _ = check.call1(&class, &r#"video/mp4; codecs="avc1.42E01E""#.into());
+            return;
+        }
+    }
+}
+
 fn failure(message: impl Into<String>) -> LivecastError {
     LivecastError::Broadcast { code: ErrorCode::EncoderFailed, message: message.into() }
 }
@@ -120,6 +137,7 @@ impl WebCodecsEncoder {
             if !has_webcodecs {
                 return answer(false, &codec, "this browser has no WebCodecs VideoEncoder".into());
             }
+            prime_media_stack();
             let support = match JsFuture::from(VideoEncoder::is_config_supported(&encoder_config(&settings, &codec))).await {
                 Ok(s) => s.unchecked_into::<VideoEncoderSupport>(),
                 Err(e) => return answer(false, &codec, format!("VideoEncoder.isConfigSupported failed: {e:?}")),
@@ -184,6 +202,7 @@ impl WebCodecsEncoder {
             errors.borrow_mut().error = Some(message);
         });
         let init = VideoEncoderInit::new(on_error.as_ref().unchecked_ref(), on_output.as_ref().unchecked_ref());
+        prime_media_stack();
         let encoder = VideoEncoder::new(&init).map_err(|e| failure(format!("cannot create a VideoEncoder: {e:?}")))?;
         encoder
             .configure(&encoder_config(&settings, &codec))
