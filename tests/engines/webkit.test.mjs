@@ -7,13 +7,14 @@
 // the GStreamer codecs, ffprobe, and the relay and transcoder built by cargo).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { openWebKit } from './webkit-browser.mjs';
-import { startRelay, startTranscoder } from '../support/relay.mjs';
+import { startRelay, startTranscoder, createStream } from '../support/relay.mjs';
+import { repoRoot, startServer } from '../support/server.mjs';
 import { decodeErrors } from '../support/media.mjs';
 import { videoPicture } from '../support/picture.mjs';
 import { installDevWallet } from '../support/eip1193.mjs';
@@ -340,4 +341,79 @@ test('Wallet.discover() finds the injected EIP-6963 provider; connect and a user
   assert.match(r.rejected, /^[A-Z_]+: /, `a refusal has a code: ${r.rejected}`);
   assert.equal(r.address.toLowerCase(), '0x70997970c51812dc3a010c7d01b50e0d17dc79c8');
   assert.equal(Number(r.chainId), 31337);
+});
+
+test('a broken or stalled encode Worker fails start() with ENCODER_FAILED in bounded time in WebKit', async () => {
+  // Copies of pkg/ with the worker entry broken, served beside an empty page.
+  const ENTRY = 'workers/encode-worker-entry.js';
+  const cases = { missing: null, throws: "document.title = 'a worker has no document';\n", silent: 'await new Promise(() => {});\n' };
+  const mounts = {};
+  for (const [name, body] of Object.entries(cases)) {
+    const copy = join(dir, `pkg-${name}`);
+    await cp(join(repoRoot, 'pkg'), copy, { recursive: true });
+    if (body === null) await rm(join(copy, ENTRY));
+    else await writeFile(join(copy, ENTRY), body);
+    mounts[`/${name}/`] = copy;
+  }
+  await writeFile(join(dir, 'index.html'), '<!doctype html><title>worker failures</title><body></body>\n');
+  mounts['/page/'] = dir;
+  const server = await startServer({ mounts });
+  try {
+    const streams = await Promise.all(Object.keys(cases).map(() => createStream(relay.url)));
+    await wk.goto(`${server.url}/page/index.html`);
+    const results = await wk.evaluate(async ({ names, relayUrl, streams }) => {
+      const canvas = Object.assign(document.createElement('canvas'), { width: 320, height: 240 });
+      document.body.append(canvas);
+      const g = canvas.getContext('2d');
+      setInterval(() => { g.fillStyle = `hsl(${Date.now() % 360}, 60%, 50%)`; g.fillRect(0, 0, 320, 240); }, 40);
+      return Object.fromEntries(await Promise.all(names.map(async (name, i) => {
+        const { default: init, Broadcaster } = await import(`/${name}/livecast.js`);
+        await init();
+        const b = new Broadcaster({ relayUrl, streamId: streams[i].id, streamKey: streams[i].streamKey, video: { width: 320, height: 240, fps: 15, bitrateKbps: 300 }, segmentSeconds: 1, audio: false });
+        const errors = [];
+        b.on('error', (e) => errors.push({ code: e.code, fatal: e.fatal }));
+        const t0 = performance.now();
+        const outcome = await b.start(canvas.captureStream(15)).then(() => ({ started: true }), (e) => ({ started: false, code: e.code, message: e.message }));
+        return [name, { ...outcome, errors, state: b.state, ms: Math.round(performance.now() - t0) }];
+      })));
+    }, { names: Object.keys(cases), relayUrl: relay.url, streams }, { timeout: 45_000 });
+    measured.workerFailures = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.ms]));
+    for (const [name, r] of Object.entries(results)) {
+      assert.equal(r.started, false, `${name}: ${JSON.stringify(r)}`);
+      assert.equal(r.code, 'ENCODER_FAILED', `${name}: ${JSON.stringify(r)}`);
+      assert.deepEqual(r.errors, [{ code: 'ENCODER_FAILED', fatal: true }], name);
+      assert.equal(r.state, 'ended', name);
+    }
+    assert.match(results.missing.message, /encode worker's script could not be loaded/);
+    assert.match(results.throws.message, /document/);
+    assert.match(results.silent.message, /did not start within 20 s/);
+    assert.ok(results.missing.ms < 15_000 && results.throws.ms < 15_000, `failed fast: ${JSON.stringify(measured.workerFailures)}`);
+    assert.ok(results.silent.ms >= 19_000 && results.silent.ms < 40_000, `the silent worker is given up after its bound (${results.silent.ms} ms)`);
+  } finally {
+    await server.close();
+  }
+});
+
+// Last: before the fix this took the page's web process down.
+test('WebCodecsEncoder made on the main thread before any other media use does not crash WebKitGTK', async () => {
+  await wk.goto(`${relay.url}/www/index.html?fresh`);
+  const r = await wk.evaluate(async () => {
+    const { default: init, WebCodecsEncoder } = await import('/pkg/livecast.js');
+    await init();
+    const enc = new WebCodecsEncoder({ width: 640, height: 480, fps: 30, bitrateKbps: 1000 });
+    const canvas = Object.assign(document.createElement('canvas'), { width: 640, height: 480 });
+    canvas.getContext('2d').fillRect(0, 0, 100, 100);
+    const frame = new VideoFrame(canvas, { timestamp: 0 });
+    enc.encode(frame, 0, true);
+    frame.close();
+    await enc.flush();
+    const out = enc.takeOutput();
+    enc.close();
+    return { frames: out.length, keyframe: out[0]?.keyframe, head: Array.from(out[0]?.data.slice(0, 5) ?? []) };
+  }, null, { timeout: 20_000 });
+  assert.equal(r.frames, 1);
+  assert.equal(r.keyframe, true);
+  // Annex-B (a start code, then the SPS), whatever layout WebKit's encoder gave.
+  assert.deepEqual(r.head, [0, 0, 0, 1, 0x67]);
+  assert.equal(await wk.evaluate(() => 1 + 1, null, { timeout: 5000 }), 2, 'the page still answers');
 });
