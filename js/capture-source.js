@@ -44,14 +44,31 @@ export function openFrameStream(track) {
   // paint, the same mediaTime repeated while the camera has nothing new): only new frames
   // are sent. The worker paces what it is sent to the configured fps.
   let lastMediaTime = -1;
+  const send = (mediaTime) => {
+    if (!(mediaTime > lastMediaTime)) return;
+    lastMediaTime = mediaTime;
+    const frame = new VideoFrame(video, { timestamp: Math.round(mediaTime * 1e6) });
+    worker.postMessage({ type: 'frame', frame }, [frame]);
+  };
+  let called = false;
   const onFrame = (_now, meta) => {
     if (closed) return;
-    if (meta.mediaTime > lastMediaTime) {
-      lastMediaTime = meta.mediaTime;
-      const frame = new VideoFrame(video, { timestamp: Math.round(meta.mediaTime * 1e6) });
-      worker.postMessage({ type: 'frame', frame }, [frame]);
-    }
+    called = true;
+    send(meta.mediaTime);
     video.requestVideoFrameCallback(onFrame);
+  };
+  // WebKitGTK (2.50) never calls requestVideoFrameCallback back for a camera track, though
+  // the element presents frames: until a callback comes, a frame is taken each time the
+  // element's presented-frame count moves (polled every 5 ms).
+  let presented = -1;
+  const poll = () => {
+    if (closed || called) return;
+    const count = video.getVideoPlaybackQuality?.().totalVideoFrames ?? -1;
+    if (count !== presented && video.readyState >= 2) {
+      presented = count;
+      send(video.currentTime);
+    }
+    setTimeout(poll, 5);
   };
   return {
     readable: null,
@@ -60,7 +77,7 @@ export function openFrameStream(track) {
     attach(target) {
       worker = target;
       video.requestVideoFrameCallback(onFrame);
-      return video.play();
+      return video.play().then(() => { if (typeof video.getVideoPlaybackQuality === 'function') setTimeout(poll, 250); });
     },
     close() {
       closed = true;

@@ -6,16 +6,36 @@
 /** The MIME type the Player needs: fragmented MP4 with H.264. */
 const PROBE_TYPE = 'video/mp4; codecs="avc1.42E01E"';
 
+/**
+ * The MediaSource constructor to use: MediaSource, else ManagedMediaSource (Safari on
+ * iPhone has only the latter), else null.
+ */
+function mediaSourceClass() {
+  for (const MS of [globalThis.MediaSource, globalThis.ManagedMediaSource]) {
+    if (typeof MS === 'function' && typeof MS.isTypeSupported === 'function') return MS;
+  }
+  return null;
+}
+
 /** Whether Media Source Extensions can play fMP4 H.264 here. */
 export function mseSupported() {
-  const MS = globalThis.ManagedMediaSource ?? globalThis.MediaSource;
-  return typeof MS === 'function' && typeof MS.isTypeSupported === 'function' && MS.isTypeSupported(PROBE_TYPE);
+  const MS = mediaSourceClass();
+  return MS !== null && MS.isTypeSupported(PROBE_TYPE);
 }
 
 /** Whether `type` can be appended to a SourceBuffer. */
 export function typeSupported(type) {
-  const MS = globalThis.ManagedMediaSource ?? globalThis.MediaSource;
-  return typeof MS === 'function' && MS.isTypeSupported(type);
+  const MS = mediaSourceClass();
+  return MS !== null && MS.isTypeSupported(type);
+}
+
+/**
+ * Whether the MediaSource wants media now: a ManagedMediaSource says when the browser has
+ * enough (`endstreaming`, `streaming` false) and when to go on (`startstreaming`); a plain
+ * MediaSource always does.
+ */
+export function streamingWanted(ms) {
+  return ms?.streaming !== false;
 }
 
 /**
@@ -23,8 +43,9 @@ export function typeSupported(type) {
  * The object URL is revoked once the source is open.
  */
 export function openMediaSource(video) {
-  const ManagedMS = globalThis.ManagedMediaSource;
-  const ms = ManagedMS ? new ManagedMS() : new MediaSource();
+  const MS = mediaSourceClass();
+  const managed = MS !== null && MS === globalThis.ManagedMediaSource;
+  const ms = new MS();
   return new Promise((resolve, reject) => {
     const url = URL.createObjectURL(ms);
     const timer = setTimeout(() => reject(new Error('the MediaSource did not open within 10 s')), 10_000);
@@ -33,7 +54,9 @@ export function openMediaSource(video) {
       URL.revokeObjectURL(url);
       resolve(ms);
     }, { once: true });
-    if (ManagedMS) video.disableRemotePlayback = true;
+    // A ManagedMediaSource opens only on an element without remote playback (or with an
+    // AirPlay alternative source, which a live MSE stream does not have).
+    if (managed) video.disableRemotePlayback = true;
     video.src = url;
   });
 }

@@ -18,6 +18,7 @@ use super::events::Events;
 use super::interop::{object, OptionsReader};
 use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
+use crate::player::error::ParseFailures;
 use crate::player::live;
 use crate::player::playlist::{self, MediaPlaylist, Parsed, Variant};
 use crate::player::seek;
@@ -42,6 +43,8 @@ extern "C" {
     fn type_supported(mime: &str) -> bool;
     #[wasm_bindgen(js_name = openMediaSource)]
     fn open_media_source(video: &HtmlMediaElement) -> Promise;
+    #[wasm_bindgen(js_name = streamingWanted)]
+    fn streaming_wanted(ms: &JsValue) -> bool;
     #[wasm_bindgen(js_name = addSourceBuffer, catch)]
     fn add_source_buffer(ms: &JsValue, mime: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = changeType, catch)]
@@ -227,6 +230,10 @@ struct Inner {
     estimator: Estimator,
     timeline: Timeline,
     pipeline: Option<Pipeline>,
+    /// The MediaSource `load` attached at once (resolves when open): the element has its
+    /// new source before `load` returns, so a `video.play()` right after it is not aborted
+    /// by a later change of `src` (WebKit rejects it with an AbortError).
+    pending_source: Option<Promise>,
     init_cache: HashMap<String, Vec<u8>>,
     media_resets: u32,
     /// The audio track's codec of the last init segment appended (`mp4a.40.2`), if any.
@@ -256,6 +263,8 @@ struct Inner {
     stalled_ms: f64,
     fragments: u32,
     skipped: u32,
+    /// Bad segments in a row (back-off, then fatal).
+    parse_failures: ParseFailures,
     /// Segment downloads aborted because a seek made them unneeded.
     superseded: u32,
 }
@@ -327,6 +336,7 @@ impl Player {
             estimator,
             timeline: Timeline::default(),
             pipeline: None,
+            pending_source: None,
             init_cache: HashMap::new(),
             media_resets: 0,
             audio_codec: None,
@@ -346,6 +356,7 @@ impl Player {
             stalled_ms: 0.0,
             fragments: 0,
             skipped: 0,
+            parse_failures: ParseFailures::default(),
             superseded: 0,
         };
         Ok(Player { inner: Rc::new(RefCell::new(inner)) })
@@ -374,6 +385,11 @@ impl Player {
             i.native = true;
             i.video.set_src(&url);
             return Ok(());
+        }
+        {
+            let mut i = self.inner.borrow_mut();
+            let source = open_media_source(&i.video);
+            i.pending_source = Some(source);
         }
         let inner = self.inner.clone();
         spawn_local(async move {
@@ -532,6 +548,7 @@ fn reset_session(i: &mut Inner) {
     i.next_sequence = None;
     i.timeline.clear();
     i.pipeline = None;
+    i.pending_source = None;
     i.init_cache.clear();
     i.media_resets = 0;
     i.media_failed = None;
@@ -550,6 +567,7 @@ fn reset_session(i: &mut Inner) {
     i.stalled_ms = 0.0;
     i.fragments = 0;
     i.skipped = 0;
+    i.parse_failures.reset();
     i.superseded = 0;
 }
 
@@ -974,6 +992,15 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     if ahead >= cap {
         return Ok(Step::Wait(250.0));
     }
+    // A ManagedMediaSource that has enough (`endstreaming`): wait for `startstreaming`,
+    // unless the buffer ahead is nearly gone.
+    let source = inner.borrow().pipeline.as_ref().map(|p| p.media_source.clone());
+    if let Some(ms) = source.filter(|ms| !streaming_wanted(ms)) {
+        if ahead >= 2.0 {
+            let _ = JsFuture::from(sleep_until_event(ms.unchecked_ref(), "startstreaming", 1000.0)).await;
+            return Ok(Step::Appended);
+        }
+    }
     let Some(sequence) = next else { return Ok(Step::Wait(250.0)) };
     let (playlist_end, ended, target) = {
         let i = inner.borrow();
@@ -1093,8 +1120,15 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         Ok(m) => m,
         Err(e) => {
             give_up(inner, level, mapped);
+            // Back off between bad segments (the next one is likely bad too: a broken
+            // encoder or packager), and give up after a few in a row.
+            let wait = inner.borrow_mut().parse_failures.record();
+            let Some(ms) = wait else {
+                let count = inner.borrow().parse_failures.count();
+                return Err(PlayerError::Mux { url: url.clone(), reason: format!("{count} segments in a row could not be parsed; the last: {e}") });
+            };
             report(inner, &e, "fragParsingError", false, Some(mapped));
-            return Ok(Step::Appended);
+            return Ok(Step::Wait(ms));
         }
     };
     let place_at = inner.borrow().place_next_at;
@@ -1104,6 +1138,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
                 let mut i = inner.borrow_mut();
                 i.place_next_at = None;
                 i.ended_stream = false;
+                i.parse_failures.reset();
                 if ended && i.vod_origin.is_none() {
                     i.vod_origin = Some(start - segment.start);
                 }
@@ -1277,7 +1312,9 @@ fn prepare(inner: &Shared, bytes: &[u8], init: Option<Vec<u8>>, discontinuity: b
 /// Opens a MediaSource on the video element.
 async fn open_pipeline(inner: &Shared) -> Result<(), PlayerError> {
     let video = inner.borrow().video.clone();
-    let ms = JsFuture::from(open_media_source(&video)).await.map_err(|e| PlayerError::Media(js_message(&e)))?;
+    // The first one `load` attached already; a media reset opens another.
+    let source = inner.borrow_mut().pending_source.take().unwrap_or_else(|| open_media_source(&video));
+    let ms = JsFuture::from(source).await.map_err(|e| PlayerError::Media(js_message(&e)))?;
     inner.borrow_mut().pipeline =
         Some(Pipeline { media_source: ms, source_buffer: None, mime: String::new(), init: None, transmuxer: Transmuxer::new().with_audio(), duration_set: false });
     Ok(())
@@ -1344,7 +1381,9 @@ async fn append_once(inner: &Shared, media: &Media, place_at: Option<f64>) -> Re
                     p.mime = mime.clone();
                 }
                 Some(sb) if *mime != p.mime => {
-                    change_type(sb, mime)?;
+                    if buffer::needs_change_type(&p.mime, mime) {
+                        change_type(sb, mime)?;
+                    }
                     p.mime = mime.clone();
                 }
                 Some(_) => {}

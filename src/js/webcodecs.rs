@@ -1,11 +1,13 @@
 //! `WebCodecsEncoder`: the browser's own H.264 encoder (WebCodecs `VideoEncoder`, often
 //! hardware) behind the same contract as `H264Encoder`: Constrained Baseline, Annex-B with
-//! SPS/PPS in front of every keyframe, no B-frames, the configured bitrate. The
+//! SPS/PPS in front of every keyframe, no B-frames, the configured bitrate. Encoders that
+//! output the `avc` layout anyway (WebKit) are converted to Annex-B (`livecast_core::avcc`). The
 //! Broadcaster's Worker picks it when the browser supports the configuration.
 
 use super::interop::{object, OptionsReader};
 use crate::encode::{avc_codec_string, EncoderOptions, EncoderSettings};
 use crate::{ErrorCode, LivecastError};
+use livecast_core::avcc::{to_annexb, AvcConfig};
 use js_sys::{Array, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -37,6 +39,9 @@ struct Outputs {
     /// Timestamps given to `encode`, in order: outputs come back in the same order.
     timestamps: VecDeque<f64>,
     error: Option<String>,
+    /// The avcC record of an encoder that outputs length-prefixed NAL units although
+    /// Annex-B was asked for (WebKit): its chunks are converted.
+    avc: Option<AvcConfig>,
 }
 
 /// The WebCodecs H.264 encoder, configured like `H264Encoder`.
@@ -44,7 +49,7 @@ struct Outputs {
 pub struct WebCodecsEncoder {
     encoder: VideoEncoder,
     outputs: Rc<RefCell<Outputs>>,
-    _on_output: Closure<dyn FnMut(EncodedVideoChunk)>,
+    _on_output: Closure<dyn FnMut(EncodedVideoChunk, JsValue)>,
     _on_error: Closure<dyn FnMut(JsValue)>,
 }
 
@@ -68,6 +73,42 @@ fn encoder_config(s: &EncoderSettings, codec: &str) -> VideoEncoderConfig {
     // Annex-B output (start codes, parameter sets in band) instead of avcC length prefixes.
     let _ = Reflect::set(&config, &"avc".into(), &object(&[("format", "annexb".into())]));
     config
+}
+
+/// `metadata.decoderConfig.description`'s bytes, when the encoder gave one.
+fn description(metadata: &JsValue) -> Option<Vec<u8>> {
+    if !metadata.is_object() {
+        return None;
+    }
+    let config = Reflect::get(metadata, &"decoderConfig".into()).ok().filter(|c| c.is_object())?;
+    let d = Reflect::get(&config, &"description".into()).ok().filter(|d| d.is_object())?;
+    let bytes = if let Some(buffer) = d.dyn_ref::<js_sys::ArrayBuffer>() {
+        Uint8Array::new(buffer)
+    } else if js_sys::ArrayBuffer::is_view(&d) {
+        let offset = Reflect::get(&d, &"byteOffset".into()).ok()?.as_f64()? as u32;
+        let length = Reflect::get(&d, &"byteLength".into()).ok()?.as_f64()? as u32;
+        Uint8Array::new_with_byte_offset_and_length(&Reflect::get(&d, &"buffer".into()).ok()?, offset, length)
+    } else {
+        return None;
+    };
+    (bytes.length() > 0).then(|| bytes.to_vec())
+}
+
+/// Asks `MediaSource.isTypeSupported` once before the first `VideoEncoder`: WebKitGTK 2.50
+/// aborts the page's web process (a GStreamer initialisation assertion) when a
+/// `VideoEncoder` is the first media object a page creates, and this query initialises its
+/// media stack the way that works. Harmless elsewhere; nothing when there is no MediaSource
+/// (a worker).
+fn prime_media_stack() {
+    let global = js_sys::global();
+    for name in ["MediaSource", "ManagedMediaSource"] {
+        let Ok(class) = Reflect::get(&global, &name.into()) else { continue };
+        let Ok(check) = Reflect::get(&class, &"isTypeSupported".into()) else { continue };
+        if let Some(check) = check.dyn_ref::<js_sys::Function>() {
+            let _ = check.call1(&class, &r#"video/mp4; codecs="avc1.42E01E""#.into());
+            return;
+        }
+    }
 }
 
 fn failure(message: impl Into<String>) -> LivecastError {
@@ -96,6 +137,7 @@ impl WebCodecsEncoder {
             if !has_webcodecs {
                 return answer(false, &codec, "this browser has no WebCodecs VideoEncoder".into());
             }
+            prime_media_stack();
             let support = match JsFuture::from(VideoEncoder::is_config_supported(&encoder_config(&settings, &codec))).await {
                 Ok(s) => s.unchecked_into::<VideoEncoderSupport>(),
                 Err(e) => return answer(false, &codec, format!("VideoEncoder.isConfigSupported failed: {e:?}")),
@@ -118,13 +160,33 @@ impl WebCodecsEncoder {
             .ok_or_else(|| failure("the size and frame rate are beyond H.264 level 5.1"))?;
         let outputs = Rc::new(RefCell::new(Outputs::default()));
         let sink = outputs.clone();
-        let on_output = Closure::<dyn FnMut(EncodedVideoChunk)>::new(move |chunk: EncodedVideoChunk| {
+        let on_output = Closure::<dyn FnMut(EncodedVideoChunk, JsValue)>::new(move |chunk: EncodedVideoChunk, metadata: JsValue| {
             let mut data = vec![0u8; chunk.byte_length() as usize];
             if chunk.copy_to_with_u8_slice(&mut data).is_err() {
                 sink.borrow_mut().error = Some("could not read an encoded chunk".into());
                 return;
             }
             let mut out = sink.borrow_mut();
+            // A description means the `avc` layout (ISO/IEC 14496-15): WebKit ignores
+            // `format: "annexb"`. Chromium gives none in Annex-B mode.
+            if let Some(record) = description(&metadata) {
+                match AvcConfig::parse(&record) {
+                    Ok(config) => out.avc = Some(config),
+                    Err(e) => {
+                        out.error = Some(format!("the encoder's description is not an avcC record: {e}"));
+                        return;
+                    }
+                }
+            }
+            if let Some(config) = &out.avc {
+                match to_annexb(&data, config) {
+                    Ok(annexb) => data = annexb,
+                    Err(e) => {
+                        out.error = Some(format!("cannot convert the encoder's output to Annex-B: {e}"));
+                        return;
+                    }
+                }
+            }
             let timestamp = out.timestamps.pop_front().unwrap_or(chunk.timestamp());
             let keyframe = chunk.type_() == EncodedVideoChunkType::Key;
             let frame = object(&[
@@ -140,6 +202,7 @@ impl WebCodecsEncoder {
             errors.borrow_mut().error = Some(message);
         });
         let init = VideoEncoderInit::new(on_error.as_ref().unchecked_ref(), on_output.as_ref().unchecked_ref());
+        prime_media_stack();
         let encoder = VideoEncoder::new(&init).map_err(|e| failure(format!("cannot create a VideoEncoder: {e:?}")))?;
         encoder
             .configure(&encoder_config(&settings, &codec))

@@ -75,6 +75,33 @@ pub fn hole_skip(ranges: &[(f64, f64)], position: f64, max_hole_s: f64, end_marg
     (next.is_finite() && next - position <= max_hole_s).then_some(next + 0.01)
 }
 
+/// Whether a SourceBuffer playing `old` needs `changeType` to take `new` (MIME types such as
+/// `video/mp4; codecs="avc1.42E01E,mp4a.40.2"`). Not when only an H.264 level differs (the
+/// new init segment carries the new SPS): WebKit's GStreamer pipeline fails on the first
+/// segment after such a `changeType` ("buffered nothing"), and a transcoder's renditions
+/// change level from segment to segment (3.0 then 2.2 for the same 640x360).
+pub fn needs_change_type(old: &str, new: &str) -> bool {
+    /// The MIME type with each `avc1.PPCCLL` cut to `avc1.PPCC`.
+    fn without_levels(mime: &str) -> String {
+        let mut out = String::with_capacity(mime.len());
+        let mut rest = mime;
+        while let Some(at) = rest.find("avc1.") {
+            let code = &rest[at + 5..];
+            let hex = code.bytes().take_while(u8::is_ascii_hexdigit).count();
+            out.push_str(&rest[..at + 5]);
+            if hex == 6 {
+                out.push_str(&code[..4]);
+            } else {
+                out.push_str(&code[..hex]);
+            }
+            rest = &code[hex..];
+        }
+        out.push_str(rest);
+        out
+    }
+    without_levels(old) != without_levels(new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +151,15 @@ mod tests {
         // Stuck two frames before the end of the media.
         assert_eq!(hole_skip(&r, 3.93, 2.0, 0.05), None);
         assert_eq!(hole_skip(&r, 3.93, 2.0, HOLE_TOLERANCE_S), Some(4.51));
+    }
+
+    #[test]
+    fn change_type_only_for_a_new_codec_not_a_new_level() {
+        let a = r#"video/mp4; codecs="avc1.42E01E,mp4a.40.2""#;
+        assert!(!super::needs_change_type(a, r#"video/mp4; codecs="avc1.42E016,mp4a.40.2""#));
+        assert!(!super::needs_change_type(a, a));
+        assert!(super::needs_change_type(a, r#"video/mp4; codecs="avc1.4D401E,mp4a.40.2""#));
+        assert!(super::needs_change_type(a, r#"video/mp4; codecs="avc1.42E01E""#));
+        assert!(super::needs_change_type(r#"video/mp4; codecs="avc1.42E01E""#, r#"video/mp4; codecs="hvc1.1.6.L93.B0""#));
     }
 }

@@ -74,3 +74,48 @@ impl PlayerError {
         }
     }
 }
+
+/// Segments in a row that could not be parsed: how long to wait before the next, and when
+/// to give up. Without it a stream of bad segments is fetched and thrown away as fast as
+/// the network allows, and the page's thread spins on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseFailures {
+    count: u32,
+}
+
+impl ParseFailures {
+    /// Bad segments in a row that end playback with a fatal error.
+    pub const LIMIT: u32 = 6;
+
+    /// Counts one more bad segment: `Some(ms)` to wait before the next segment (250 ms,
+    /// doubling, at most 4 s), or `None` when this one makes [`Self::LIMIT`] in a row.
+    pub fn record(&mut self) -> Option<f64> {
+        self.count += 1;
+        (self.count < Self::LIMIT).then(|| (250.0 * f64::from(1u32 << (self.count - 1).min(4))).min(4000.0))
+    }
+
+    /// A segment played: the count starts over.
+    pub fn reset(&mut self) {
+        self.count = 0;
+    }
+
+    /// Bad segments in a row so far.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ParseFailures;
+
+    #[test]
+    fn bad_segments_back_off_then_give_up_and_a_good_one_starts_over() {
+        let mut f = ParseFailures::default();
+        let waits: Vec<_> = (0..ParseFailures::LIMIT).map(|_| f.record()).collect();
+        assert_eq!(waits, vec![Some(250.0), Some(500.0), Some(1000.0), Some(2000.0), Some(4000.0), None]);
+        f.reset();
+        assert_eq!(f.count(), 0);
+        assert_eq!(f.record(), Some(250.0));
+    }
+}

@@ -7,6 +7,7 @@
 //! - [`convert`]: RGBA (what a canvas gives) to I420 (what H.264 encoders take).
 //! - [`adts`]: AAC's ADTS framing: header fields, splitting, writing.
 //! - [`annexb`]: reading H.264 Annex-B bitstreams: NAL units, their types, keyframes.
+//! - [`avcc`]: length-prefixed H.264 with an avcC record (WebKit's WebCodecs output) to Annex-B.
 //! - [`sps`]: the sequence parameter set fields Livecast checks (size, profile, level).
 //! - [`quality`]: PSNR, to measure what encoding cost in picture quality.
 //! - [`ts`]: MPEG-TS: the muxer and IDR-aligned segmenter the broadcaster uses, and the
@@ -20,6 +21,7 @@
 
 pub mod adts;
 pub mod annexb;
+pub mod avcc;
 pub mod convert;
 mod error;
 pub mod fmp4;
