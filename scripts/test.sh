@@ -51,6 +51,6 @@ step "browser end-to-end tests (node --test tests/e2e)"
 node --test --test-concurrency=1 tests/e2e/
 
 step "other engines: Firefox ESR and WebKitGTK end-to-end (node --test tests/engines): broadcast, play, H264Encoder, Wallet"
-node --test --test-concurrency=1 tests/engines/
+node --test --test-concurrency=1 --test-timeout=300000 tests/engines/
 
 step "all tests passed in $((SECONDS - start)) s"
