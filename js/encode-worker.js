@@ -516,7 +516,9 @@ class SegmentEncoderWorker {
  * (not 25, as "at least one interval since the last" would). A quarter interval of early
  * jitter is taken; a source late by more than an interval, or stamped before the last frame
  * taken (its clock went back), restarts the grid at its frame, so no jump of the source's
- * timestamps can hold frames back.
+ * timestamps can hold frames back. The grid never runs more than 1.1 intervals ahead of the
+ * last frame taken: a camera at the configured rate, a little fast (30.1 fps for 30), would
+ * otherwise fall a little further behind the grid each frame and lose one every few seconds.
  */
 export class FramePacer {
   constructor(fps) {
@@ -529,7 +531,7 @@ export class FramePacer {
     const interval = this.intervalUs;
     const restart = ts > this.due + interval || ts < this.due - interval;
     if (!restart && ts < this.due - interval / 4) return false;
-    this.due = restart ? ts + interval : this.due + interval;
+    this.due = restart ? ts + interval : Math.min(this.due + interval, ts + 1.1 * interval);
     return true;
   }
 }
