@@ -110,13 +110,19 @@ export async function openWebKit() {
        */
       async evaluate(fn, arg, { timeout = 60_000 } = {}) {
         await driver.manage().setTimeouts({ script: timeout });
-        const out = await driver.executeAsyncScript(
+        // The script timeout is the driver's; a web process that stops answering (seen in
+        // WebKitGTK) would leave the call pending, so it is bounded here as well.
+        let timer;
+        const hung = new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the page did not answer within ${timeout + 15_000} ms`)), timeout + 15_000);
+        });
+        const out = await Promise.race([hung, driver.executeAsyncScript(
           `const done = arguments[arguments.length - 1];
            Promise.resolve().then(() => (${fn})(arguments[0]))
              .then((value) => done({ ok: true, value: value === undefined ? null : value }),
                    (e) => done({ ok: false, error: String(e && e.stack || e), code: e && e.code, name: e && e.name }));`,
           arg ?? null,
-        );
+        )]).finally(() => clearTimeout(timer));
         if (!out.ok) throw Object.assign(new Error(`in the page: ${out.error}`), { code: out.code, name: out.name });
         return out.value;
       },
