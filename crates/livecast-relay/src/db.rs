@@ -209,6 +209,29 @@ pub struct RenditionRow {
     pub received_at_ms: i64,
 }
 
+#[cfg(test)]
+impl RenditionRow {
+    /// A 240p rendition row of `profile` for segment `seq`, for tests.
+    pub(crate) fn for_test(profile: &str, seq: u32, size: u64) -> Self {
+        Self {
+            profile: profile.into(),
+            seq,
+            size,
+            sha256: vec![0; 32],
+            duration_secs: 2.0,
+            first_pts: 0,
+            video_frames: 60,
+            width: 426,
+            height: 240,
+            codecs: "avc1.42C01E".into(),
+            pixels: 0,
+            bitrate_bps: 600_000,
+            transcoder: "http://127.0.0.1:1".into(),
+            received_at_ms: 0,
+        }
+    }
+}
+
 /// Shared handle to the database.
 #[derive(Clone)]
 pub struct Db {

@@ -328,22 +328,7 @@ pub(crate) mod tests {
     }
 
     fn rendition(seq: u32) -> RenditionRow {
-        RenditionRow {
-            profile: "P240p30fps16x9".into(),
-            seq,
-            size: 188,
-            sha256: vec![0; 32],
-            duration_secs: 2.0,
-            first_pts: 0,
-            video_frames: 60,
-            width: 426,
-            height: 240,
-            codecs: "avc1.42C01E".into(),
-            pixels: 0,
-            bitrate_bps: 600_000,
-            transcoder: "http://127.0.0.1:1".into(),
-            received_at_ms: 0,
-        }
+        RenditionRow::for_test("P240p30fps16x9", seq, 188)
     }
 
     fn gap_uris(p: &MediaPlaylist) -> Vec<&str> {

@@ -313,22 +313,7 @@ mod tests {
     }
 
     fn rendition(seq: u32, profile: &str) -> db::RenditionRow {
-        db::RenditionRow {
-            profile: profile.into(),
-            seq,
-            size: 188 + u64::from(seq),
-            sha256: vec![0; 32],
-            duration_secs: 2.0,
-            first_pts: 0,
-            video_frames: 60,
-            width: 426,
-            height: 240,
-            codecs: "avc1.42C01E".into(),
-            pixels: 0,
-            bitrate_bps: 600_000,
-            transcoder: "http://127.0.0.1:1".into(),
-            received_at_ms: 0,
-        }
+        db::RenditionRow::for_test(profile, seq, 188 + u64::from(seq))
     }
 
     #[test]
