@@ -7,7 +7,6 @@
 
 use std::env;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The encoder's libraries (folders under `aac/`): the AAC core, its bit-stream transport
 /// (ADTS), the generic DSP and system layers, PCM utilities, and the SBR and MPEG Surround
@@ -102,45 +101,8 @@ fn cpp_files(dir: &Path) -> Vec<PathBuf> {
 /// The `fdk-aac-sys` version whose sources we build: keep equal to the `=` pin in Cargo.toml.
 const FDK_AAC_SYS_VERSION: &str = "0.5.0";
 
-/// The folder of the `fdk-aac-sys` package: Cargo's registry cache
-/// (`$CARGO_HOME/registry/src/<index>/fdk-aac-sys-<version>`), else what `cargo metadata`
-/// says (it also downloads the package when a build for another target did not).
-/// `LIVECAST_FDKAAC_SOURCE_DIR` overrides both.
+/// The folder of the `fdk-aac-sys` package Cargo downloaded as our dependency (see
+/// `livecast_build_support::package_source_dir`; `LIVECAST_FDKAAC_SOURCE_DIR` overrides it).
 fn fdk_aac_sys_dir() -> PathBuf {
-    if let Ok(dir) = env::var("LIVECAST_FDKAAC_SOURCE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cargo_home = env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let wanted = format!("fdk-aac-sys-{FDK_AAC_SYS_VERSION}");
-    if let Some(indexes) = cargo_home.and_then(|h| std::fs::read_dir(h.join("registry/src")).ok()) {
-        for index in indexes.flatten() {
-            let dir = index.path().join(&wanted);
-            if dir.join("Cargo.toml").exists() {
-                return dir;
-            }
-        }
-    }
-    from_cargo_metadata()
-}
-
-fn from_cargo_metadata() -> PathBuf {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let manifest = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("Cargo.toml");
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
-        .arg(&manifest)
-        .output()
-        .expect("run cargo metadata");
-    assert!(output.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
-    let manifest_path = metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["name"] == "fdk-aac-sys" && p["version"] == FDK_AAC_SYS_VERSION)
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("fdk-aac-sys is a (never-built) dependency of livecast-fdkaac");
-    Path::new(manifest_path).parent().expect("manifest has a folder").to_path_buf()
+    livecast_build_support::package_source_dir("fdk-aac-sys", FDK_AAC_SYS_VERSION, "LIVECAST_FDKAAC_SOURCE_DIR")
 }

@@ -9,7 +9,6 @@
 
 use std::env;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The sub-libraries of openh264, in link order (a library before the ones it uses):
 /// name, source folders (relative to `upstream/codec`), extra include folders.
@@ -133,51 +132,8 @@ fn cpp_files(dir: &Path) -> Vec<PathBuf> {
 /// The `openh264-sys2` version whose sources we build: keep equal to the `=` pin in Cargo.toml.
 const OPENH264_SYS2_VERSION: &str = "0.9.9";
 
-/// The folder of the `openh264-sys2` package Cargo downloaded as our dependency.
-///
-/// Cargo tells a build script nothing about its dependencies' sources. The package sits
-/// in Cargo's registry cache (`$CARGO_HOME/registry/src/<index>/openh264-sys2-<version>`);
-/// failing that (a custom layout), `cargo metadata` knows. `LIVECAST_OPENH264_SOURCE_DIR`
-/// overrides both, for vendored or patched sources.
+/// The folder of the `openh264-sys2` package Cargo downloaded as our dependency (see
+/// `livecast_build_support::package_source_dir`; `LIVECAST_OPENH264_SOURCE_DIR` overrides it).
 fn openh264_sys2_dir() -> PathBuf {
-    if let Ok(dir) = env::var("LIVECAST_OPENH264_SOURCE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cargo_home = env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let wanted = format!("openh264-sys2-{OPENH264_SYS2_VERSION}");
-    if let Some(indexes) = cargo_home.and_then(|h| std::fs::read_dir(h.join("registry/src")).ok()) {
-        for index in indexes.flatten() {
-            let dir = index.path().join(&wanted);
-            if dir.join("Cargo.toml").exists() {
-                return dir;
-            }
-        }
-    }
-    from_cargo_metadata()
-}
-
-fn from_cargo_metadata() -> PathBuf {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let manifest = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("Cargo.toml");
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
-        .arg(&manifest)
-        .output()
-        .expect("run cargo metadata");
-    assert!(
-        output.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
-    let manifest_path = metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["name"] == "openh264-sys2" && p["version"] == OPENH264_SYS2_VERSION)
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("openh264-sys2 is a dependency of livecast-openh264");
-    Path::new(manifest_path).parent().expect("manifest has a folder").to_path_buf()
+    livecast_build_support::package_source_dir("openh264-sys2", OPENH264_SYS2_VERSION, "LIVECAST_OPENH264_SOURCE_DIR")
 }
