@@ -51,11 +51,22 @@ export function openFrameStream(track) {
     worker.postMessage({ type: 'frame', frame }, [frame]);
   };
   let called = false;
+  // The next callback is asked for before this frame is sent, so a frame that cannot be
+  // wrapped (VideoFrame throws) loses that frame, never the ones after it.
   const onFrame = (_now, meta) => {
     if (closed) return;
     called = true;
-    send(meta.mediaTime);
     video.requestVideoFrameCallback(onFrame);
+    trySend(meta.mediaTime);
+  };
+  let failures = 0;
+  const trySend = (mediaTime) => {
+    try {
+      send(mediaTime);
+    } catch (error) {
+      // The worker's watchdog reports a camera that gives no frames (CAMERA_ERROR).
+      if (failures++ === 0) console.warn('livecast: a camera frame could not be captured:', error);
+    }
   };
   // WebKitGTK (2.50) never calls requestVideoFrameCallback back for a camera track, though
   // the element presents frames: until a callback comes, a frame is taken each time the
@@ -66,7 +77,7 @@ export function openFrameStream(track) {
     const count = video.getVideoPlaybackQuality?.().totalVideoFrames ?? -1;
     if (count !== presented && video.readyState >= 2) {
       presented = count;
-      send(video.currentTime);
+      trySend(video.currentTime);
     }
     setTimeout(poll, 5);
   };

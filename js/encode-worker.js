@@ -13,6 +13,8 @@
 
 import { AudioPipeline, CaptureClock, WorkletAudioReader, readTimed } from './audio-encode.js';
 
+/** How long the camera may give no frame before a CAMERA_ERROR event says so. */
+const CAMERA_STALL_MS = 5000;
 /** How long an AudioWorklet capture has to deliver its first block before the broadcast
  *  goes on without sound, ms. */
 const WORKLET_START_TIMEOUT_MS = 5000;
@@ -113,7 +115,12 @@ class EncodeWorker {
     this.captureWallMs = new Map(); // frame timestamp → wall clock at capture
     this.openSegmentWallMs = null;
     this.stats = { captured: 0, encoded: 0, bytes: 0, dropped: 0, encodeMs: [] };
-    this.statsTimer = setInterval(() => this.flushStats(), 250);
+    this.lastFrameMs = performance.now();
+    this.cameraStalled = false;
+    this.statsTimer = setInterval(() => {
+      this.flushStats();
+      this.watchCamera();
+    }, 250);
     post({ type: 'ready', backend: this.backend.name, reason: this.backend.reason });
     const targetUs = segmentSeconds * 1e6;
     let lastTs = -Infinity;
@@ -121,6 +128,8 @@ class EncodeWorker {
     while (!this.stopping) {
       const { value: frame, done, fresh } = await readTimed(this.reader);
       if (done) break;
+      this.lastFrameMs = performance.now();
+      this.cameraStalled = false;
       // A camera faster than the configured fps (or a source that repeats frames) is paced
       // down to it here; frames skipped so are neither captured nor dropped.
       if (!this.pacer.take(frame.timestamp)) {
@@ -215,6 +224,22 @@ class EncodeWorker {
     this.audioError = error;
     this.audio?.stop();
     post({ type: 'error', code: error?.code ?? 'ENCODER_FAILED', fatal: false, message: `the audio stopped: ${error?.message ?? error}` });
+  }
+
+  /** A camera that gives no frame for CAMERA_STALL_MS is reported once (non-fatal), and
+   *  again after frames came back and stopped again: a page would otherwise see a live
+   *  broadcast that uploads nothing (with sound, the segments wait for the picture). */
+  watchCamera() {
+    if (this.stopping || this.cameraStalled) return;
+    const quietMs = performance.now() - this.lastFrameMs;
+    if (quietMs < CAMERA_STALL_MS) return;
+    this.cameraStalled = true;
+    post({
+      type: 'error',
+      code: 'CAMERA_ERROR',
+      fatal: false,
+      message: `the camera gave no frame for ${Math.round(quietMs / 1000)} s (is its track muted or ended, or the page hidden?); the broadcast goes on when frames come again`,
+    });
   }
 
   emit(segment, captureStartMs) {

@@ -21,6 +21,14 @@ macro_rules! error_codes {
                     $(Self::$variant => $code,)*
                 }
             }
+
+            /// The code named `code` (as JavaScript sees it), if there is one.
+            pub fn parse(code: &str) -> Option<ErrorCode> {
+                match code {
+                    $($code => Some(Self::$variant),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -41,7 +49,8 @@ error_codes! {
     NoMicrophone => "NO_MICROPHONE",
     /// The user or the browser refused camera access.
     PermissionDenied => "PERMISSION_DENIED",
-    /// The camera exists but could not be opened.
+    /// The camera exists but could not be opened; or (a non-fatal event) a live camera
+    /// gave no frame for 5 s: the broadcast waits for it.
     CameraError => "CAMERA_ERROR",
     /// The relay could not be reached.
     RelayUnreachable => "RELAY_UNREACHABLE",
@@ -192,5 +201,13 @@ mod tests {
         let missing: Vec<_> = rust.difference(&ts).collect();
         let extra: Vec<_> = ts.difference(&rust).collect();
         assert!(missing.is_empty() && extra.is_empty(), "LivecastErrorCode in src/js/mod.rs drifted from ErrorCode: missing {missing:?}, not a Rust code {extra:?}");
+    }
+
+    #[test]
+    fn every_code_parses_back_from_its_string() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
+        }
+        assert_eq!(ErrorCode::parse("camera_error"), None);
     }
 }

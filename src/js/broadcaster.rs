@@ -988,7 +988,9 @@ fn on_worker_message(inner: &Shared, data: JsValue) {
         }
         Some("error") if get("fatal").as_bool() == Some(false) => {
             let message = get("message").as_string().unwrap_or_else(|| "the encode worker reported a problem".into());
-            emit_error(inner, ErrorCode::EncoderFailed, message, false, None, None);
+            // The worker names the code where it knows one (CAMERA_ERROR for a stalled camera).
+            let code = get("code").as_string().and_then(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::EncoderFailed);
+            emit_error(inner, code, message, false, None, None);
         }
         Some("error") => {
             let message = get("message").as_string().unwrap_or_else(|| "the encode worker failed".into());

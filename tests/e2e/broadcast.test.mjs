@@ -397,3 +397,56 @@ for (const [backend, query] of [['openh264 x2', 'encoder=openh264&workers=2'], [
     }
   });
 }
+
+test('a camera that stops giving frames raises one non-fatal CAMERA_ERROR, and the broadcast goes on when frames come again', async () => {
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${relay.url}/www/broadcast.html`);
+    await page.waitForFunction(() => window.livecastReady, null, { timeout: 30_000 });
+    const stream = await (await fetch(`${relay.url}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+    const result = await page.evaluate(async ({ id, key, relayUrl }) => {
+      const { Broadcaster } = await import('../pkg/livecast.js');
+      // A canvas track gives a frame only when the canvas is painted: painting stops for
+      // 8 s, as a camera that is unplugged or muted by the system stops.
+      const canvas = Object.assign(document.createElement('canvas'), { width: 320, height: 240 });
+      const g = canvas.getContext('2d');
+      let painting = true, n = 0;
+      const paint = setInterval(() => {
+        if (!painting) return;
+        g.fillStyle = `hsl(${(n++ * 7) % 360} 80% 50%)`;
+        g.fillRect(0, 0, 320, 240);
+      }, 33);
+      const media = canvas.captureStream(30);
+      const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 320, height: 240, fps: 30, bitrateKbps: 300 }, segmentSeconds: 1, audio: false });
+      const events = [];
+      let acked = 0;
+      b.on('error', (e) => events.push({ code: e.code, fatal: e.fatal, message: e.message, at: acked }));
+      b.on('segment', () => { acked++; });
+      const late = (what, ms) => new Promise((_, fail) => setTimeout(() => fail(new Error(`${what} did not settle in ${ms / 1000} s (state ${b.state})`)), ms));
+      await Promise.race([b.start(media), late('start()', 30_000)]);
+      const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+      await wait(3000);
+      painting = false;
+      const before = acked;
+      await wait(8000);
+      const stateWhileStalled = b.state;
+      painting = true;
+      const deadline = Date.now() + 15_000;
+      while (acked < before + 3 && Date.now() < deadline) await wait(100);
+      const summary = await Promise.race([b.stop(), late('stop()', 30_000)]);
+      clearInterval(paint);
+      return { events, before, acked, stateWhileStalled, summary };
+    }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url });
+    const camera = result.events.filter((e) => e.code === 'CAMERA_ERROR');
+    assert.equal(camera.length, 1, `one CAMERA_ERROR: ${JSON.stringify(result.events)}`);
+    assert.equal(camera[0].fatal, false);
+    assert.match(camera[0].message, /no frame for \d+ s/);
+    assert.equal(result.stateWhileStalled, 'live');
+    assert.ok(result.before >= 1, `segments before the stall: ${result.before}`);
+    assert.ok(result.acked >= result.before + 3, `segments after the camera came back: ${result.acked - result.before}`);
+    assert.deepEqual(result.summary.segmentsNotConfirmed, []);
+    assert.equal(await decodeErrors(`${relay.url}/hls/${stream.id}/index.m3u8`, null), '');
+  } finally {
+    await page.close();
+  }
+});

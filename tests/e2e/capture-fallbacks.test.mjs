@@ -158,7 +158,9 @@ test('no MediaStreamTrackProcessor: the AudioWorklet sound and the requestVideoF
       recorder.ondataavailable = (e) => chunks.push(e.data);
       const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 360, fps: 30, bitrateKbps: 800 }, segmentSeconds: 2, encoder: 'webcodecs' });
       const errors = [];
+      let stats = null;
       b.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
+      b.on('stats', (s) => { stats = s; });
       const late = (what, ms) => new Promise((_, fail) => setTimeout(() => fail(new Error(`${what} did not settle in ${ms / 1000} s (state ${b.state}, errors ${errors})`)), ms));
       recorder.start(1000);
       await Promise.race([b.start(media), late('start()', 30_000)]);
@@ -166,15 +168,18 @@ test('no MediaStreamTrackProcessor: the AudioWorklet sound and the requestVideoF
       const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
       recorder.stop();
       await Promise.race([stopped, late('the recorder', 10_000)]);
-      await Promise.race([b.stop(), late('stop()', 30_000)]);
+      const summary = await Promise.race([b.stop(), late('stop()', 30_000)]);
       if (errors.length) throw new Error(errors.join('; '));
       const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
       let binary = '';
       for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-      return btoa(binary);
+      return { webm: btoa(binary), summary, stats: JSON.stringify(stats) };
     }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url });
+    // 20 s of 2 s segments: a broadcast that cut (or uploaded) almost none fails here, with
+    // its stats, rather than as an empty playlist in ffmpeg.
+    assert.ok(recording.summary.segmentsAcknowledged >= 8, `stop(): ${JSON.stringify(recording.summary)}; last stats ${recording.stats}`);
     const webm = join(dir, 'recording.webm');
-    await writeFile(webm, Buffer.from(recording, 'base64'));
+    await writeFile(webm, Buffer.from(recording.webm, 'base64'));
     const reference = await avOffsets(webm);
     const hls = await avOffsets(`${relay.url}/hls/${stream.id}/index.m3u8`);
     console.log(`no MSTP, A/V offset (audio − video): MediaRecorder ${reference.meanMs.toFixed(0)} ms (drift ${reference.driftMs.toFixed(0)} ms, ${reference.offsets.length} flashes), `

@@ -23,7 +23,7 @@ export async function makeSyncClip(y4m, wav, { width = 640, height = 360, fps = 
 
 /** Times (s) at which the picture turns white. */
 async function flashTimes(input) {
-  const { stderr } = await run('ffmpeg', ['-v', 'info', '-i', input, '-map', '0:v:0',
+  const { stderr } = await run('ffmpeg', ['-hide_banner', '-v', 'info', '-i', input, '-map', '0:v:0',
     '-vf', 'signalstats,metadata=print:key=lavfi.signalstats.YAVG', '-f', 'null', '-'], BIG);
   const times = [];
   let t = null, wasBright = false;
@@ -42,7 +42,7 @@ async function flashTimes(input) {
 
 /** Times (s) at which a tone starts (the end of each silence). */
 async function toneOnsets(input) {
-  const { stderr } = await run('ffmpeg', ['-v', 'info', '-i', input, '-map', '0:a:0',
+  const { stderr } = await run('ffmpeg', ['-hide_banner', '-v', 'info', '-i', input, '-map', '0:a:0',
     '-af', 'silencedetect=noise=-30dB:d=0.3', '-f', 'null', '-'], BIG);
   return [...stderr.matchAll(/silence_end: ([-\d.]+)/g)].map((m) => Number(m[1]));
 }
