@@ -102,7 +102,7 @@ impl AacEncoder {
     ) -> Result<Array, JsValue> {
         let input_channels = input_channels as usize;
         let len = planes.length() as usize;
-        if input_channels == 0 || len % input_channels != 0 || !timestamp_us.is_finite() {
+        if input_channels == 0 || !len.is_multiple_of(input_channels) || !timestamp_us.is_finite() {
             return Err(LivecastError::InvalidFrame(format!(
                 "{len} samples in {input_channels} planes at timestamp {timestamp_us}"
             ))

@@ -20,6 +20,7 @@ use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
 use crate::player::error::ParseFailures;
 use crate::player::live;
+use crate::player::monitor::{Action as MonitorAction, Monitor, Tick};
 use crate::player::playlist::{self, MediaPlaylist, Parsed, Variant};
 use crate::player::seek;
 use crate::player::timeline::{Entry, Timeline};
@@ -204,14 +205,6 @@ struct Pipeline {
     duration_set: bool,
 }
 
-#[derive(Default)]
-struct Monitor {
-    last_position: f64,
-    last_progress_ms: f64,
-    stalled_since: Option<f64>,
-    started: bool,
-    last_latency_event_ms: f64,
-}
 
 struct Inner {
     config: PlayerConfig,
@@ -248,19 +241,14 @@ struct Inner {
     place_next_at: Option<f64>,
     /// VOD: where the playlist's clock starts in the SourceBuffer, s (set by the first append).
     vod_origin: Option<f64>,
-    /// Live: the viewer seeked back into the window (DVR). No catch-up and no jump to the
-    /// edge until they come back near it; the loader follows their seeks as in a VOD.
-    dvr: bool,
     /// Segments given up this session (failed after retries, gaps, unparsable, media errors).
     failed: HashSet<u64>,
     ended_stream: bool,
     /// Lowered after a QuotaExceededError that eviction could not solve.
     buffer_cap_s: Option<f64>,
+    /// Stalls, holes, DVR (the loader then follows the viewer's seeks as in a VOD),
+    /// latency and catch-up: see [`Monitor`].
     monitor: Monitor,
-    latency: Option<f64>,
-    playback_rate: f64,
-    stalls: u32,
-    stalled_ms: f64,
     fragments: u32,
     skipped: u32,
     /// Bad segments in a row (back-off, then fatal).
@@ -345,15 +333,10 @@ impl Player {
             seek_to_sequence: None,
             place_next_at: None,
             vod_origin: None,
-            dvr: false,
             failed: HashSet::new(),
             ended_stream: false,
             buffer_cap_s: None,
             monitor: Monitor::default(),
-            latency: None,
-            playback_rate: 1.0,
-            stalls: 0,
-            stalled_ms: 0.0,
             fragments: 0,
             skipped: 0,
             parse_failures: ParseFailures::default(),
@@ -469,7 +452,7 @@ impl Player {
     /// `undefined` for VOD and before playback.
     #[wasm_bindgen(getter)]
     pub fn latency(&self) -> Option<f64> {
-        self.inner.borrow().latency
+        self.inner.borrow().monitor.latency()
     }
 
     /// Live: where "go live" should seek (as hls.js's `liveSyncPosition`): the end of the
@@ -499,10 +482,10 @@ impl Player {
         object(&[
             ("bandwidthEstimate", i.estimator.estimate_bps().into()),
             ("bufferSeconds", ahead.into()),
-            ("latency", i.latency.map_or(JsValue::NULL, JsValue::from)),
+            ("latency", i.monitor.latency().map_or(JsValue::NULL, JsValue::from)),
             ("level", i.timeline.at(position).map_or(-1, |e| e.level as i32).into()),
-            ("stalls", i.stalls.into()),
-            ("stalledMs", (i.stalled_ms + i.monitor.stalled_since.map_or(0.0, |s| now_ms() - s)).into()),
+            ("stalls", i.monitor.stalls().into()),
+            ("stalledMs", i.monitor.stalled_ms(now_ms()).into()),
             ("fragments", i.fragments.into()),
             ("skipped", i.skipped.into()),
             ("abortedBySeek", i.superseded.into()),
@@ -556,15 +539,10 @@ fn reset_session(i: &mut Inner) {
     i.seek_to_sequence = None;
     i.place_next_at = None;
     i.vod_origin = None;
-    i.dvr = false;
     i.failed.clear();
     i.ended_stream = false;
     i.buffer_cap_s = None;
     i.monitor = Monitor::default();
-    i.latency = None;
-    i.playback_rate = 1.0;
-    i.stalls = 0;
-    i.stalled_ms = 0.0;
     i.fragments = 0;
     i.skipped = 0;
     i.parse_failures.reset();
@@ -745,7 +723,7 @@ async fn get_with_retry(
                     let i = inner.borrow();
                     let position = i.video.current_time();
                     let ahead = buffer::ahead(&pairs(&buffered_ranges(&i.video)), position);
-                    i.monitor.started && !i.video.paused() && ahead < delay / 1000.0 + 0.25
+                    i.monitor.started() && !i.video.paused() && ahead < delay / 1000.0 + 0.25
                 };
                 match policy.delay_ms(retry) {
                     Some(delay) if alive(inner, session) && !outlasts_buffer(delay) => {
@@ -969,7 +947,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         let i = inner.borrow();
         let plan = i.levels[*current].playlist.as_ref().and_then(|p| {
             let failed = |s: u64| i.failed.contains(&s);
-            let origin = if p.ended { i.vod_origin.unwrap_or(0.0) } else if i.dvr { seek::live_origin(p, &i.timeline)? } else { return None };
+            let origin = if p.ended { i.vod_origin.unwrap_or(0.0) } else if i.monitor.dvr() { seek::live_origin(p, &i.timeline)? } else { return None };
             seek::jump(p, &i.timeline, origin, &ranges, position, next, &failed)
         });
         drop(i);
@@ -1485,7 +1463,7 @@ async fn recover(inner: &Shared, e: &JsValue, failed: Failed) -> Result<(), Play
         i.skipped += 1;
         i.timeline.clear();
         i.pipeline = None;
-        i.monitor = Monitor::default();
+        i.monitor.media_reset(now_ms());
         (restart, vod_place, live_place)
     };
     open_pipeline(inner).await?;
@@ -1540,147 +1518,66 @@ async fn monitor(inner: &Shared, session: u32) {
     }
 }
 
+/// One monitor tick: reads the element, asks [`Monitor::tick`] what to do, does it.
 fn tick(inner: &Shared) {
-    let now = now_ms();
-    let (video, position, ranges) = {
-        let i = inner.borrow();
-        (i.video.clone(), i.video.current_time(), pairs(&buffered_ranges(&i.video)))
-    };
     if has_no_pipeline(inner) {
         return;
     }
-    let ahead = buffer::ahead(&ranges, position);
-    // A decode error ends the element's playback: the loader rebuilds the pipeline.
+    let now = now_ms();
+    let video = inner.borrow().video.clone();
+    let position = video.current_time();
+    let ranges = pairs(&buffered_ranges(&video));
     let error = Reflect::get(&video, &"error".into()).unwrap_or(JsValue::NULL);
-    if !error.is_null() && !error.is_undefined() {
-        let mut i = inner.borrow_mut();
-        if i.media_failed.is_none() && i.pipeline.is_some() {
-            let message = Reflect::get(&error, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
-            i.media_failed = Some(format!("the video element failed to decode: {message}"));
-        }
-        return;
-    }
-    // Holes (a skipped segment's timestamps, a start after 0): jump over small ones, and
-    // over any left by a VOD segment given up.
-    let stuck = {
-        let i = inner.borrow();
-        i.monitor.started && !video.paused() && (position - i.monitor.last_position).abs() <= 0.01
-    };
-    let end_margin = if stuck { buffer::HOLE_TOLERANCE_S } else { 0.05 };
-    if let Some(to) = buffer::hole_skip(&ranges, position, hole_limit(inner, position), end_margin) {
-        video.set_current_time(to);
-        return;
-    }
-    let paused = video.paused();
-    let ended = video.ended();
-    // Waiting for media after the page seeked is not a stall (hls.js counts it apart too).
-    let seeking = video.seeking();
-    let mut stalled_event = None;
-    // A seek back by the viewer: the playhead went back, or it sits before all buffered
-    // media without the player having put it there (it only ever moves it onto media).
-    let seeked_back = {
-        let i = inner.borrow();
-        let before_media = i.seek_to_sequence.is_none() && ranges.first().is_some_and(|r| position < r.0 - 0.5);
-        (i.monitor.started && seek::dvr_seek(i.monitor.last_position, position)) || before_media
-    };
-    {
-        let mut i = inner.borrow_mut();
-        // (Kept until the live branch below sees the playhead back near the edge.)
-        i.dvr |= seeked_back;
-        let moved = (position - i.monitor.last_position).abs() > 0.01;
-        if moved {
-            i.monitor.last_position = position;
-            i.monitor.last_progress_ms = now;
-            i.monitor.started = true;
-            if let Some(since) = i.monitor.stalled_since.take() {
-                i.stalled_ms += now - since;
-            }
-        } else if i.monitor.started && !paused && !ended && !seeking && i.monitor.stalled_since.is_none() && now - i.monitor.last_progress_ms > 1000.0 && ahead < 0.5 {
-            i.monitor.stalled_since = Some(now);
-            i.stalls += 1;
-            if i.forced_level.is_none() {
-                i.emergency = true;
-            }
-            stalled_event = Some((i.stalls, i.timeline.at(position).map_or(-1, |e| e.level as i32)));
-        }
-        if !i.monitor.started && i.monitor.last_progress_ms == 0.0 {
-            i.monitor.last_progress_ms = now;
-        }
-    }
-    if let Some((count, level)) = stalled_event {
-        dispatch(inner, "stalled", &object(&[("position", position.into()), ("count", count.into()), ("level", level.into())]).into());
-    }
-    // Live: latency, catch-up rate, jump to the edge.
-    let live = {
-        let i = inner.borrow();
+    let media_error = (!error.is_null() && !error.is_undefined())
+        .then(|| Reflect::get(&error, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default());
+    let hole_limit = hole_limit(inner, position);
+    let actions = {
+        let mut guard = inner.borrow_mut();
+        let i = &mut *guard;
         let current = i.timeline.at(position).map(|e| e.level).or(i.loaded_level).unwrap_or(0);
-        i.levels.get(current).and_then(|l| l.playlist.as_ref().map(|p| (p.clone(), l.loaded_at_ms)))
+        let playlist = i.levels.get(current).and_then(|l| l.playlist.as_ref().map(|p| (p, l.loaded_at_ms)));
+        let input = Tick {
+            now_ms: now,
+            position,
+            buffered: &ranges,
+            paused: video.paused(),
+            ended: video.ended(),
+            seeking: video.seeking(),
+            media_error: media_error.as_deref(),
+            timeline: &i.timeline,
+            playlist,
+            hole_limit,
+            loader_seek_pending: i.seek_to_sequence.is_some(),
+            next_sequence: i.next_sequence,
+            level_forced: i.forced_level.is_some(),
+        };
+        i.monitor.tick(&i.config, input)
     };
-    let Some((playlist, loaded_at)) = live else { return };
-    if playlist.ended {
-        let mut i = inner.borrow_mut();
-        i.latency = None;
-        i.dvr = false;
-        if i.playback_rate != 1.0 {
-            i.playback_rate = 1.0;
-            video.set_playback_rate(1.0);
+    for action in actions {
+        match action {
+            MonitorAction::MediaFailed(message) => {
+                // A decode error ends the element's playback: the loader rebuilds the pipeline.
+                let mut i = inner.borrow_mut();
+                if i.media_failed.is_none() && i.pipeline.is_some() {
+                    i.media_failed = Some(message);
+                }
+            }
+            MonitorAction::Seek(to) => video.set_current_time(to),
+            MonitorAction::SetRate(rate) => video.set_playback_rate(rate),
+            MonitorAction::LoadFrom { sequence, place_at } => {
+                let mut i = inner.borrow_mut();
+                i.next_sequence = Some(sequence);
+                i.seek_to_sequence = Some(sequence);
+                i.place_next_at = place_at;
+            }
+            MonitorAction::Emergency => inner.borrow_mut().emergency = true,
+            MonitorAction::Stalled { position, count, level } => {
+                dispatch(inner, "stalled", &object(&[("position", position.into()), ("count", count.into()), ("level", level.into())]).into());
+            }
+            MonitorAction::Latency { latency, target, playback_rate } => {
+                dispatch(inner, "latency", &object(&[("latency", latency.into()), ("target", target.into()), ("playbackRate", playback_rate.into())]).into());
+            }
         }
-        return;
-    }
-    let latency = {
-        let i = inner.borrow();
-        i.timeline.dated_latency(position, now).or_else(|| {
-            let e = i.timeline.at(position)?;
-            live::latency_from_playlist(&playlist, e.sequence, position - e.start, (now - loaded_at) / 1000.0)
-        })
-    };
-    let Some(latency) = latency else { return };
-    let (target, max, rate_max) = {
-        let i = inner.borrow();
-        let t = playlist.target_duration;
-        (i.config.target_latency(t), i.config.max_latency(t), i.config.max_catch_up_rate)
-    };
-    let dvr = {
-        let mut i = inner.borrow_mut();
-        i.latency = Some(latency);
-        // Watching behind the edge on purpose until the viewer comes back near it.
-        i.dvr &= latency > target + 1.0;
-        i.dvr
-    };
-    if paused {
-        return;
-    }
-    if !dvr && live::should_jump(latency, max) {
-        let mut i = inner.borrow_mut();
-        let sync = i.config.live_sync_segments;
-        let to = live::start_sequence(&playlist, sync);
-        // Already buffered? Seek there; else load it next and seek once it is appended.
-        if let Some(entry) = i.timeline.first_from(to).filter(|e| e.start > position + 0.5).cloned() {
-            drop(i);
-            video.set_current_time(entry.start + 0.05);
-            return;
-        }
-        if i.seek_to_sequence.is_none() && i.next_sequence.is_some_and(|n| n < to) {
-            i.next_sequence = Some(to);
-            i.seek_to_sequence = Some(to);
-            i.place_next_at = seek::live_place(&playlist, &i.timeline, to);
-        }
-    }
-    let rate = if dvr { 1.0 } else { live::catch_up_rate(latency, target, rate_max, ahead) };
-    let emit = {
-        let mut i = inner.borrow_mut();
-        if (rate - i.playback_rate).abs() > 0.001 {
-            i.playback_rate = rate;
-            video.set_playback_rate(rate);
-        }
-        let due = now - i.monitor.last_latency_event_ms >= 1000.0;
-        if due {
-            i.monitor.last_latency_event_ms = now;
-        }
-        due
-    };
-    if emit {
-        dispatch(inner, "latency", &object(&[("latency", latency.into()), ("target", target.into()), ("playbackRate", rate.into())]).into());
     }
 }
 

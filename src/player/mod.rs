@@ -8,6 +8,8 @@
 //! - [`abr`]: which level to load next (EWMA throughput plus buffer level).
 //! - [`live`]: where to start in a live playlist, catch-up playback rate, jumps to the edge,
 //!   reload cadence.
+//! - [`monitor`]: the 250 ms playback monitor (stalls, holes, DVR, catch-up, jumps to the
+//!   edge), sans-I/O: time and the element's state in, actions out.
 //! - [`buffer`]: buffered-range arithmetic and back-buffer eviction plans.
 //! - [`seek`]: where the loader jumps when the playhead leaves what is buffered in a VOD.
 //! - [`timeline`]: what was appended where, for latency and for mapping positions to segments.
@@ -18,6 +20,7 @@ pub mod buffer;
 pub mod config;
 pub mod error;
 pub mod live;
+pub mod monitor;
 pub mod playlist;
 pub mod seek;
 pub mod timeline;

@@ -490,7 +490,7 @@ pub(crate) fn parse_quantity(text: &str) -> Option<u64> {
 /// `0x` hex data.
 pub(crate) fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     (0..digits.len()).step_by(2).map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok()).collect()
