@@ -85,6 +85,12 @@ error_codes! {
     /// The browser can play the stream neither through the Player (Media Source
     /// Extensions with H.264) nor natively.
     PlaybackUnsupported => "PLAYBACK_UNSUPPORTED",
+    /// The Player could not fetch a playlist or segment (after its retries).
+    PlaybackNetworkError => "PLAYBACK_NETWORK_ERROR",
+    /// The browser's media pipeline refused the Player's data or failed to decode it.
+    PlaybackMediaError => "PLAYBACK_MEDIA_ERROR",
+    /// The Player could not parse a playlist, or parse or transmux a segment.
+    PlaybackParseError => "PLAYBACK_PARSE_ERROR",
 }
 
 /// Everything that can go wrong in the SDK, with a message a page author can act on.

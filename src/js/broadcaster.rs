@@ -210,11 +210,10 @@ export interface SegmentAcknowledged {
 }
 
 /** The `error` event's detail. `fatal` errors end the broadcast. */
-export interface BroadcastError {
-  code: LivecastErrorCode;
-  message: string;
-  fatal: boolean;
+export interface BroadcastError extends LivecastErrorEvent {
+  /** The segment concerned, if any. */
   seq?: number;
+  /** The relay's or node's HTTP status, if any. */
   status?: number;
 }
 
@@ -994,7 +993,8 @@ fn on_worker_message(inner: &Shared, data: JsValue) {
         }
         Some("error") => {
             let message = get("message").as_string().unwrap_or_else(|| "the encode worker failed".into());
-            let error = broadcast_error(ErrorCode::EncoderFailed, message);
+            let code = get("code").as_string().and_then(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::EncoderFailed);
+            let error = broadcast_error(code, message);
             if let Some(w) = inner.borrow_mut().ready.take() {
                 let _ = w.reject.call1(&JsValue::NULL, &error.clone().into());
             }

@@ -51,7 +51,19 @@ export type LivecastErrorCode =
   | "RELAY_UNREACHABLE" | "BAD_STREAM_KEY" | "SEGMENT_REJECTED" | "SEGMENT_DROPPED"
   | "INVALID_STATE" | "ENCODER_FAILED" | "TRANSCODE_FAILED" | "TRANSCODE_UNAVAILABLE"
   | "WALLET_MISSING" | "USER_REJECTED" | "WRONG_CHAIN" | "DEPOSIT_TOO_LOW" | "PRICE_TOO_HIGH"
-  | "PAYMENT_REJECTED" | "WALLET_ERROR" | "PLAYBACK_UNSUPPORTED";
+  | "PAYMENT_REJECTED" | "WALLET_ERROR" | "PLAYBACK_UNSUPPORTED"
+  | "PLAYBACK_NETWORK_ERROR" | "PLAYBACK_MEDIA_ERROR" | "PLAYBACK_PARSE_ERROR";
+
+/**
+ * What every `error` event of a Livecast class carries (Broadcaster, Player): a stable
+ * `code`, a `message` a page author can act on, and whether it was `fatal` (the broadcast
+ * or the playback stopped). Each class's event adds its own fields.
+ */
+export interface LivecastErrorEvent {
+  code: LivecastErrorCode;
+  message: string;
+  fatal: boolean;
+}
 
 /**
  * What Livecast throws: a built-in `TypeError` (wrong or missing value), `RangeError`

@@ -18,13 +18,13 @@ use super::events::Events;
 use super::interop::{object, OptionsReader};
 use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
-use crate::player::error::ParseFailures;
+use crate::player::error::{ErrorDetails, ParseFailures};
 use crate::player::live;
 use crate::player::monitor::{Action as MonitorAction, Monitor, Tick};
 use crate::player::playlist::{self, MediaPlaylist, Parsed, Variant};
 use crate::player::seek;
 use crate::player::timeline::{Entry, Timeline};
-use crate::player::{Backoff, ErrorType, PlayerConfig, PlayerError, RetryPolicy};
+use crate::player::{Backoff, PlayerConfig, PlayerError, RetryPolicy};
 use crate::{ErrorCode, LivecastError};
 use js_sys::{Array, Float64Array, Function, Promise, Reflect, Uint8Array};
 use livecast_core::fmp4::{probe_init, SegmentOptions, Transmuxer};
@@ -124,14 +124,18 @@ export interface PlayerLevel {
   url: string;
 }
 
-/** The `error` event's detail, as hls.js shapes it. */
-export interface PlayerErrorEvent {
-  /** When true, playback stopped; call `load` again or give up. */
-  fatal: boolean;
+/** What failed, by hls.js's names (the Player `error` event's `details`). */
+export type PlayerErrorDetails =
+  | "manifestLoadError" | "manifestParsingError" | "levelLoadError" | "fragLoadError"
+  | "fragGap" | "fragParsingError" | "bufferAppendError" | "bufferFullError" | "mediaError";
+
+/**
+ * The `error` event's detail: Livecast's `code`/`message`/`fatal` plus hls.js's `type` and
+ * `details`. When `fatal` is true, playback stopped; call `load` again or give up.
+ */
+export interface PlayerErrorEvent extends LivecastErrorEvent {
   type: "network" | "media" | "mux" | "other";
-  /** A stable name: "manifestLoadError", "levelLoadError", "fragLoadError", "fragGap", "fragParsingError", "bufferAppendError", "bufferFullError", "mediaError", "manifestParsingError". */
-  details: string;
-  message: string;
+  details: PlayerErrorDetails;
   /** The media sequence number of the segment concerned, if any. */
   sequence?: number;
   /** The URL concerned, if any. */
@@ -378,7 +382,7 @@ impl Player {
         spawn_local(async move {
             if let Err(e) = run(&inner, session, &url).await {
                 if alive(&inner, session) {
-                    report(&inner, &e, fatal_details(&e), true, None);
+                    report(&inner, &e, ErrorDetails::fatal(&e), true, None);
                 }
             }
         });
@@ -636,11 +640,12 @@ fn dispatch(inner: &Shared, kind: &str, detail: &JsValue) {
 }
 
 /// Sends an `error` event.
-fn report(inner: &Shared, e: &PlayerError, details: &str, fatal: bool, sequence: Option<u64>) {
+fn report(inner: &Shared, e: &PlayerError, details: ErrorDetails, fatal: bool, sequence: Option<u64>) {
     let mut entries = vec![
+        ("code", JsValue::from(e.code().as_str())),
         ("fatal", JsValue::from(fatal)),
         ("type", e.kind().as_str().into()),
-        ("details", details.into()),
+        ("details", details.as_str().into()),
         ("message", e.to_string().into()),
     ];
     if let Some(s) = sequence {
@@ -650,15 +655,6 @@ fn report(inner: &Shared, e: &PlayerError, details: &str, fatal: bool, sequence:
         entries.push(("url", url.as_str().into()));
     }
     dispatch(inner, "error", &object(&entries).into());
-}
-
-fn fatal_details(e: &PlayerError) -> &'static str {
-    match e.kind() {
-        ErrorType::Network => "manifestLoadError",
-        ErrorType::Media => "mediaError",
-        ErrorType::Mux => "fragParsingError",
-        ErrorType::Other => "manifestParsingError",
-    }
 }
 
 /// How a GET that did not fail ended.
@@ -784,7 +780,7 @@ async fn load_level(inner: &Shared, session: u32, index: usize, once: bool) -> R
         (i.levels[index].url.clone(), policy)
     };
     let (bytes, _) = get_required(inner, session, &url, "playlist", policy, |e, _| {
-        report(inner, e, "levelLoadError", false, None);
+        report(inner, e, ErrorDetails::LevelLoadError, false, None);
     })
     .await?;
     let parsed = playlist::parse(&bytes, &url)?;
@@ -808,7 +804,7 @@ async fn load_level(inner: &Shared, session: u32, index: usize, once: bool) -> R
 async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError> {
     let policy = inner.borrow().config.playlist_retry;
     let (bytes, _) = get_required(inner, session, url, "playlist", policy, |e, _| {
-        report(inner, e, "manifestLoadError", false, None);
+        report(inner, e, ErrorDetails::ManifestLoadError, false, None);
     })
     .await?;
     if !alive(inner, session) {
@@ -886,7 +882,7 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
                     let delay = i.config.playlist_retry.delay_ms(failures);
                     drop(i);
                     let Some(delay) = delay else { return Err(e) };
-                    report(inner, &e, "levelLoadError", false, None);
+                    report(inner, &e, ErrorDetails::LevelLoadError, false, None);
                     next_reload_ms = now_ms() + delay;
                 }
             }
@@ -1013,7 +1009,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     let Some(level) = level else {
         // Every level has a gap here: skip the slot.
         give_up(inner, *current, sequence);
-        report(inner, &PlayerError::Unsupported(format!("segment {sequence} is a gap on every level; skipped")), "fragGap", false, Some(sequence));
+        report(inner, &PlayerError::Unsupported(format!("segment {sequence} is a gap on every level; skipped")), ErrorDetails::FragGap, false, Some(sequence));
         return Ok(Step::Appended);
     };
     // Map the sequence onto the chosen level (aligned by date or by number).
@@ -1052,7 +1048,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     let check: &Function = check.as_ref().unchecked_ref();
     let watch = (!live).then_some((&video, check));
     let loaded = get_with_retry(inner, session, &url, "segment", policy, live, watch, |e, _| {
-        report(inner, e, "fragLoadError", false, Some(mapped));
+        report(inner, e, ErrorDetails::FragLoadError, false, Some(mapped));
     })
     .await;
     if !alive(inner, session) {
@@ -1069,7 +1065,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
             give_up(inner, level, mapped);
             let why = if retries < policy.max_retries { " (more would outlast the buffer)" } else { "" };
             let e = PlayerError::Network { what: "segment", url: url.clone(), reason: format!("{e}; skipped after {retries} retries{why}") };
-            report(inner, &e, "fragLoadError", false, Some(mapped));
+            report(inner, &e, ErrorDetails::FragLoadError, false, Some(mapped));
             return Ok(Step::Appended);
         }
     };
@@ -1083,7 +1079,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
                 Some(b) => Some(b),
                 None => {
                     let (b, _) = get_required(inner, session, &init_url, "segment", policy, |e, _| {
-                        report(inner, e, "fragLoadError", false, Some(mapped));
+                        report(inner, e, ErrorDetails::FragLoadError, false, Some(mapped));
                     })
                     .await?;
                     inner.borrow_mut().init_cache.insert(init_url, b.clone());
@@ -1105,7 +1101,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
                 let count = inner.borrow().parse_failures.count();
                 return Err(PlayerError::Mux { url: url.clone(), reason: format!("{count} segments in a row could not be parsed; the last: {e}") });
             };
-            report(inner, &e, "fragParsingError", false, Some(mapped));
+            report(inner, &e, ErrorDetails::FragParsingError, false, Some(mapped));
             return Ok(Step::Wait(ms));
         }
     };
@@ -1231,7 +1227,7 @@ async fn choose_level(inner: &Shared, session: u32, current: usize, sequence: u6
                 if level == current {
                     return Err(e);
                 }
-                report(inner, &e, "levelLoadError", false, None);
+                report(inner, &e, ErrorDetails::LevelLoadError, false, None);
                 gaps.push(level);
                 continue;
             }
@@ -1326,7 +1322,7 @@ async fn append(inner: &Shared, session: u32, media: Media, place_at: Option<f64
                     let ahead = buffer::ahead(&ranges, position);
                     i.buffer_cap_s = Some((ahead * 0.8).max(2.0));
                     drop(i);
-                    report(inner, &PlayerError::Media(format!("the SourceBuffer is full ({:.1} s ahead); loading pauses until it drains", ahead)), "bufferFullError", false, None);
+                    report(inner, &PlayerError::Media(format!("the SourceBuffer is full ({:.1} s ahead); loading pauses until it drains", ahead)), ErrorDetails::BufferFullError, false, None);
                     return Ok(None);
                 }
                 if let Some((start, end)) = plan {
@@ -1436,7 +1432,7 @@ async fn recover(inner: &Shared, e: &JsValue, failed: Failed) -> Result<(), Play
     if resets >= 1 {
         return Err(error);
     }
-    let details = if failed == Failed::Appending { "bufferAppendError" } else { "mediaError" };
+    let details = if failed == Failed::Appending { ErrorDetails::BufferAppendError } else { ErrorDetails::MediaError };
     report(inner, &error, details, false, None);
     let restart = {
         let mut i = inner.borrow_mut();

@@ -1,5 +1,6 @@
 //! Player errors: what failed (`type`, as in hls.js: network, media, mux, other), a stable
-//! `details` string, and a message.
+//! `details` name ([`ErrorDetails`]), the `code` every Livecast error event carries, and a
+//! message.
 
 /// The error families of the `error` event's `type` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,76 @@ impl PlayerError {
     }
 }
 
+impl PlayerError {
+    /// The stable `code` of the `error` event (the one every Livecast error event has).
+    pub fn code(&self) -> crate::ErrorCode {
+        use crate::ErrorCode;
+        match self {
+            Self::Network { .. } => ErrorCode::PlaybackNetworkError,
+            Self::Media(_) => ErrorCode::PlaybackMediaError,
+            Self::Mux { .. } | Self::PlaylistParse { .. } => ErrorCode::PlaybackParseError,
+            Self::Unsupported(_) => ErrorCode::PlaybackUnsupported,
+        }
+    }
+}
+
+/// Declares [`ErrorDetails`] and its strings from one table (a test checks the TypeScript
+/// union `PlayerErrorDetails` against it).
+macro_rules! error_details {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// What failed, hls.js's `details` names: the `error` event's `details` field.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorDetails {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorDetails {
+            /// Every name, in declaration order.
+            pub const ALL: &'static [ErrorDetails] = &[$(ErrorDetails::$variant,)*];
+
+            /// The name as JavaScript sees it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+error_details! {
+    /// The playlist given to `load` could not be fetched.
+    ManifestLoadError => "manifestLoadError",
+    /// The playlist given to `load` could not be parsed, or the stream is unsupported.
+    ManifestParsingError => "manifestParsingError",
+    /// A level's media playlist could not be fetched or reloaded.
+    LevelLoadError => "levelLoadError",
+    /// A segment could not be fetched (after its retries).
+    FragLoadError => "fragLoadError",
+    /// A segment is an EXT-X-GAP on every level: skipped.
+    FragGap => "fragGap",
+    /// A segment could not be parsed or transmuxed.
+    FragParsingError => "fragParsingError",
+    /// The SourceBuffer refused an append.
+    BufferAppendError => "bufferAppendError",
+    /// The SourceBuffer is full: loading pauses until it drains.
+    BufferFullError => "bufferFullError",
+    /// The browser's media pipeline failed (decode error).
+    MediaError => "mediaError",
+}
+
+impl ErrorDetails {
+    /// The details of a fatal error that ended playback, by family.
+    pub fn fatal(error: &PlayerError) -> ErrorDetails {
+        match error.kind() {
+            ErrorType::Network => Self::ManifestLoadError,
+            ErrorType::Media => Self::MediaError,
+            ErrorType::Mux => Self::FragParsingError,
+            ErrorType::Other => Self::ManifestParsingError,
+        }
+    }
+}
+
 /// Segments in a row that could not be parsed: how long to wait before the next, and when
 /// to give up. Without it a stream of bad segments is fetched and thrown away as fast as
 /// the network allows, and the page's thread spins on it.
@@ -107,7 +178,30 @@ impl ParseFailures {
 
 #[cfg(test)]
 mod tests {
-    use super::ParseFailures;
+    use super::{ErrorDetails, ParseFailures, PlayerError};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_typescript_details_union_names_exactly_the_rust_details() {
+        let source = include_str!("../js/player.rs");
+        let start = source.find("export type PlayerErrorDetails =").expect("the PlayerErrorDetails union in src/js/player.rs");
+        let union = &source[start..];
+        let union = &union[..union.find(';').expect("the union ends with ;")];
+        let ts: BTreeSet<&str> = union.split('"').skip(1).step_by(2).collect();
+        let rust: BTreeSet<&str> = ErrorDetails::ALL.iter().map(|d| d.as_str()).collect();
+        assert_eq!(rust.len(), ErrorDetails::ALL.len(), "two details share a name");
+        assert_eq!(ts, rust, "PlayerErrorDetails in src/js/player.rs drifted from ErrorDetails");
+    }
+
+    #[test]
+    fn every_error_has_a_playback_code() {
+        let network = PlayerError::Network { what: "segment", url: "u".into(), reason: "503".into() };
+        assert_eq!(network.code().as_str(), "PLAYBACK_NETWORK_ERROR");
+        assert_eq!(PlayerError::Media("x".into()).code().as_str(), "PLAYBACK_MEDIA_ERROR");
+        assert_eq!(PlayerError::Mux { url: "u".into(), reason: "r".into() }.code().as_str(), "PLAYBACK_PARSE_ERROR");
+        assert_eq!(PlayerError::Unsupported("x".into()).code().as_str(), "PLAYBACK_UNSUPPORTED");
+        assert_eq!(ErrorDetails::fatal(&network), ErrorDetails::ManifestLoadError);
+    }
 
     #[test]
     fn bad_segments_back_off_then_give_up_and_a_good_one_starts_over() {

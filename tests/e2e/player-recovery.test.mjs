@@ -48,7 +48,7 @@ async function playGarbage(src) {
       setInterval(() => window.ticks++, 100);
       const player = new window.livecast.Player(document.getElementById('video'));
       window.errors = [];
-      player.on('error', (e) => window.errors.push({ at: performance.now(), fatal: e.fatal, details: e.details, message: e.message }));
+      player.on('error', (e) => window.errors.push({ at: performance.now(), code: e.code, fatal: e.fatal, details: e.details, message: e.message }));
       window.started = performance.now();
       player.load(src);
     }, src);
@@ -73,6 +73,7 @@ function assertBackedOffAndFatal({ samples, segmentRequests }, label) {
   const fatal = last.errors.filter((e) => e.fatal);
   assert.equal(fatal.length, 1, `${label}: one fatal error within 40 s; saw ${JSON.stringify(last.errors.slice(-3))} (${last.errors.length} errors)`);
   assert.equal(fatal[0].details, 'fragParsingError');
+  assert.equal(fatal[0].code, 'PLAYBACK_PARSE_ERROR');
   assert.match(fatal[0].message, /segments in a row/);
   const parsing = last.errors.filter((e) => !e.fatal && e.details === 'fragParsingError');
   assert.ok(parsing.length >= 2, `${label}: the bad segments before the fatal one are reported: ${parsing.length}`);

@@ -410,7 +410,7 @@ test('a media error (a corrupt fMP4 segment) gets one pipeline reset, and playba
     await waitForTime(page, 1);
     await assertRealPictures(page);
     const errors = await events(page, 'error');
-    assert.deepEqual(errors.map((e) => [e.fatal, e.type, e.details]), [[false, 'media', 'bufferAppendError']]);
+    assert.deepEqual(errors.map((e) => [e.code, e.fatal, e.type, e.details]), [['PLAYBACK_MEDIA_ERROR', false, 'media', 'bufferAppendError']]);
     const after = (await events(page, 'fragmentBuffered')).map((f) => f.sequence);
     assert.ok(!after.includes(3), `the corrupt segment is not buffered: ${after}`);
     assert.ok(after.includes(4), 'loading went on after it');

@@ -112,7 +112,7 @@ export async function payAndGoLive(relayUrl: string, streamId: string, streamKey
 export const badMode: BroadcasterOptions['payment'] = { wallet: null as unknown as Wallet, broker: '0x', mode: 'card', maxPricePerPixel: 1, deposit: 1n, reserve: 1n };
 
 // The Player, as a watch page uses it.
-import { Player, type PlayerConfig, type PlayerLevel, type PlayerErrorEvent, type PlayerStats } from '../../pkg/livecast.js';
+import { Player, type PlayerConfig, type PlayerLevel, type PlayerErrorEvent, type PlayerStats, type LivecastErrorEvent, type LivecastErrorCode } from '../../pkg/livecast.js';
 
 export function watch(video: HTMLVideoElement, url: string): () => void {
   if (!Player.isSupported()) throw new Error('no MSE');
@@ -142,6 +142,14 @@ export function watch(video: HTMLVideoElement, url: string): () => void {
 export const badBackoff: PlayerConfig = { playlistRetry: { backoff: 'random' } };
 // @ts-expect-error not an error type
 export const badType: PlayerErrorEvent['type'] = 'disk';
+// @ts-expect-error not one of hls.js's details names
+export const badDetails: PlayerErrorEvent['details'] = 'fragLoadFailed';
+/** One handler for every class's error event: the shared code/message/fatal. */
+export function logAny(e: LivecastErrorEvent): string {
+  return `${e.code}${e.fatal ? ' (fatal)' : ''}: ${e.message}`;
+}
+export const playerCode = (e: PlayerErrorEvent): LivecastErrorCode => e.code;
+export const broadcastAsAny = (e: BroadcastError): string => logAny(e);
 export function wrongEvent(player: Player) {
   // @ts-expect-error the level of levelSwitched is a number
   player.on('levelSwitched', ({ level }) => level.toUpperCase());
