@@ -122,9 +122,7 @@ class EncodeWorker {
       this.watchCamera();
     }, 250);
     post({ type: 'ready', backend: this.backend.name, reason: this.backend.reason });
-    const targetUs = segmentSeconds * 1e6;
     let lastTs = -Infinity;
-    let segmentStart = -Infinity;
     while (!this.stopping) {
       const { value: frame, done, fresh } = await readTimed(this.reader);
       if (done) break;
@@ -150,10 +148,10 @@ class EncodeWorker {
       }
       if (ts <= lastTs) ts = lastTs + 1000; // timestamps must increase, by at least a 90 kHz tick
       lastTs = ts;
-      // Segment boundaries are decided here, before encoding, so that parallel encoders
-      // can each start a segment with an IDR; the segmenter cuts at those IDRs.
-      const keyframe = ts - segmentStart >= targetUs;
-      if (keyframe) segmentStart = ts;
+      // Segment boundaries are decided before encoding, so that parallel encoders can each
+      // start a segment with an IDR; the segmenter decides (its rule, in Rust) and cuts
+      // at those IDRs.
+      const keyframe = this.segmenter.scheduleKeyframe(ts);
       if (!keyframe && this.backend.busy) {
         this.stats.dropped++;
         frame.close();
@@ -401,9 +399,7 @@ class ParallelOpenH264Backend {
     this.config = config;
     this.onOutput = () => {};
     this.segment = -1;
-    this.next = 0; // the segment whose frames are emitted now
-    this.buffered = new Map(); // segment → frames waiting for their turn
-    this.done = new Set();
+    this.order = new SegmentOrder((out) => this.onOutput(out));
     this.inFlight = 0;
     this.maxInFlight = Math.ceil(config.fps * config.segmentSeconds * 1.5) * count;
     this.waiters = [];
@@ -452,20 +448,13 @@ class ParallelOpenH264Backend {
   onMessage(message) {
     if (message.type === 'encoded') {
       this.inFlight--;
-      const out = { data: message.data, keyframe: message.keyframe, timestampUs: message.ts, encodeMs: message.encodeMs };
-      if (message.segment === this.next) this.onOutput(out);
-      else {
-        if (!this.buffered.has(message.segment)) this.buffered.set(message.segment, []);
-        this.buffered.get(message.segment).push(out);
+      try {
+        this.order.frame(message.segment, { data: message.data, keyframe: message.keyframe, timestampUs: message.ts, encodeMs: message.encodeMs });
+      } catch (error) {
+        this.fail(error);
       }
     } else if (message.type === 'segment-done') {
-      this.done.add(message.segment);
-      while (this.done.has(this.next)) {
-        this.done.delete(this.next);
-        this.next++;
-        for (const out of this.buffered.get(this.next) ?? []) this.onOutput(out);
-        this.buffered.delete(this.next);
-      }
+      this.order.done(message.segment);
       this.wake();
     } else if (message.type === 'error') {
       this.fail(new Error(message.message));
@@ -485,7 +474,7 @@ class ParallelOpenH264Backend {
 
   async flush() {
     if (this.segment >= 0) this.workerFor(this.segment).postMessage({ type: 'end', segment: this.segment });
-    while (this.next <= this.segment && !this.error) await new Promise((resolve) => this.waiters.push(resolve));
+    while (this.order.next <= this.segment && !this.error) await new Promise((resolve) => this.waiters.push(resolve));
     if (this.error) throw this.error;
   }
 
@@ -531,6 +520,47 @@ class SegmentEncoderWorker {
       }
     } catch (error) {
       post({ type: 'error', message: String(error?.message ?? error) });
+    }
+  }
+}
+
+/**
+ * Puts the output of encoders that each encode whole segments (segment k on encoder
+ * k mod N) back in capture order: frames of the segment being emitted go out at once, those
+ * of later segments wait until every earlier segment is done. Within a segment an encoder
+ * keeps its frames' order. `emit` gets each frame once.
+ */
+export class SegmentOrder {
+  constructor(emit) {
+    this.emit = emit;
+    this.next = 0; // the segment whose frames are emitted now
+    this.waiting = new Map(); // segment → frames waiting for their turn
+    this.finished = new Set(); // segments done that are not yet `next`
+  }
+
+  /** Frames held for later segments. */
+  get held() {
+    let n = 0;
+    for (const frames of this.waiting.values()) n += frames.length;
+    return n;
+  }
+
+  /** One encoded frame of `segment`. */
+  frame(segment, out) {
+    if (segment === this.next) return this.emit(out);
+    if (segment < this.next) throw new Error(`a frame of segment ${segment} after that segment was done`);
+    if (!this.waiting.has(segment)) this.waiting.set(segment, []);
+    this.waiting.get(segment).push(out);
+  }
+
+  /** Every frame of `segment` was given. */
+  done(segment) {
+    this.finished.add(segment);
+    while (this.finished.has(this.next)) {
+      this.finished.delete(this.next);
+      this.next++;
+      for (const out of this.waiting.get(this.next) ?? []) this.emit(out);
+      this.waiting.delete(this.next);
     }
   }
 }

@@ -31,6 +31,9 @@ node scripts/check-msrv.mjs
 step "native unit tests (cargo test --workspace)"
 cargo test --workspace
 
+step "the encode worker's policies in Node (node --test tests/unit): frame pacing, parallel-encoder reorder, capture clock"
+node --test tests/unit/
+
 step "wasm unit tests in headless Chromium (wasm-pack test)"
 bash scripts/wasm-test.sh
 

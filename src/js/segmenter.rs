@@ -74,6 +74,15 @@ impl TsSegmenter {
         self.inner.keyframe_due(timestamp_us as i64)
     }
 
+    /// Decides, before the frame captured at `timestampUs` is encoded, whether it is to be a
+    /// keyframe, and remembers the decision: `keyframeDue`'s rule for encoders whose output
+    /// comes later (several encoders each a segment behind). Call it once per frame, in
+    /// capture order.
+    #[wasm_bindgen(js_name = scheduleKeyframe)]
+    pub fn schedule_keyframe(&mut self, #[wasm_bindgen(js_name = timestampUs)] timestamp_us: f64) -> bool {
+        self.inner.schedule_keyframe(timestamp_us as i64)
+    }
+
     /// Adds one encoded frame (Annex-B); returns the segment it completed, if any.
     /// Frames before the first keyframe are dropped; timestamps must increase.
     #[wasm_bindgen(unchecked_return_type = "TsSegment | undefined")]

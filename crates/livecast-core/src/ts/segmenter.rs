@@ -90,6 +90,8 @@ pub struct Segmenter {
     skipped_before_keyframe: u64,
     /// The latest keyframe pushed (it may still wait in the queue).
     last_keyframe_us: Option<i64>,
+    /// The latest keyframe decided by [`Segmenter::schedule_keyframe`] (maybe not encoded yet).
+    scheduled_keyframe_us: Option<i64>,
     audio: Option<Interleaver>,
 }
 
@@ -106,6 +108,7 @@ impl Segmenter {
             open: None,
             skipped_before_keyframe: 0,
             last_keyframe_us: None,
+            scheduled_keyframe_us: None,
             audio: None,
         })
     }
@@ -125,6 +128,20 @@ impl Segmenter {
     pub fn keyframe_due(&self, timestamp_us: i64) -> bool {
         let start = self.last_keyframe_us.or(self.open.as_ref().map(|s| s.first_us));
         start.is_none_or(|first| timestamp_us - first >= self.target_us)
+    }
+
+    /// Decides, before the frame captured at `timestamp_us` is encoded, whether it is to be
+    /// a keyframe, and remembers the decision: the rule of [`Segmenter::keyframe_due`] for
+    /// encoders whose output comes later (several encoders each a segment behind), where
+    /// `keyframe_due`, which counts the keyframes pushed, would answer true for every frame
+    /// until the first keyframe came out of an encoder.
+    pub fn schedule_keyframe(&mut self, timestamp_us: i64) -> bool {
+        let start = self.scheduled_keyframe_us.max(self.last_keyframe_us).or(self.open.as_ref().map(|s| s.first_us));
+        let due = start.is_none_or(|first| timestamp_us - first >= self.target_us);
+        if due {
+            self.scheduled_keyframe_us = Some(timestamp_us);
+        }
+        due
     }
 
     /// Frames dropped because the stream did not start with a keyframe.

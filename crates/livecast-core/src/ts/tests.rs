@@ -411,3 +411,32 @@ fn crc32_mpeg(data: &[u8]) -> u32 {
     }
     crc
 }
+
+#[test]
+fn scheduled_keyframes_follow_the_target_whatever_the_encoders_lag() {
+    // 30 fps with a little jitter, 2 s segments: decided frame by frame before any output.
+    let mut seg = Segmenter::new(2_000_000, 0).unwrap();
+    let ts: Vec<i64> = (0..300).map(|n| n * 33_333 + (n * 7919 % 5) * 1000).collect();
+    let decided: Vec<i64> = ts.iter().copied().filter(|&t| seg.schedule_keyframe(t)).collect();
+    // The rule the worker had in JavaScript: a keyframe once 2 s passed since the last one.
+    let mut expected = Vec::new();
+    let mut start = i64::MIN / 2;
+    for &t in &ts {
+        if t - start >= 2_000_000 {
+            expected.push(t);
+            start = t;
+        }
+    }
+    assert_eq!(decided, expected);
+    assert_eq!(decided.len(), 5);
+    // Pushing the frames afterwards (as a late encoder does) cuts exactly there.
+    let mut starts = Vec::new();
+    for (n, &t) in ts.iter().enumerate() {
+        let key = decided.contains(&t);
+        if let Some(s) = seg.push(&access_unit(200, key, n as u8), key, t).unwrap() {
+            starts.push(s.first_timestamp_us);
+        }
+    }
+    starts.extend(seg.finish().map(|s| s.first_timestamp_us));
+    assert_eq!(starts, decided);
+}
