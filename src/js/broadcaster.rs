@@ -10,8 +10,9 @@ use super::interop::{object, OptionsReader};
 use crate::broadcast::stats::{StatsSnapshot, StatsWindow};
 use super::wallet::payer::{self, Payer, PaymentOptions};
 use crate::broadcast::payment::Prepared;
-use crate::broadcast::transcode::{orchestrator_info_from_base64, seg_data_to_header, Signer, TranscodeSession, MAX_ATTEMPTS};
-use crate::broadcast::upload::{NodeFailure, PendingSegment, UploadBackoff, UploadQueue, UploadVerdict};
+use crate::broadcast::attempt::{Action as UploadAction, Answer, SegmentUpload};
+use crate::broadcast::transcode::{orchestrator_info_from_base64, seg_data_to_header, Signer, TranscodeSession};
+use crate::broadcast::upload::{PendingSegment, UploadBackoff, UploadQueue};
 use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9, P720P30FPS16X9};
 use livecast_protocol::net::OrchestratorInfo;
 use livecast_protocol::Profile;
@@ -1026,140 +1027,114 @@ fn pump_uploads(inner: &Shared) {
     });
 }
 
-/// Uploads one segment, retrying with backoff while the relay is unreachable. Gives a
-/// segment up after the policy's attempts only when newer ones are waiting. With
-/// transcoding on, each attempt names a transcoder node; a node's failure (the relay's
-/// `502` with `retryable`) moves the segment to the next node, up to [`MAX_ATTEMPTS`]
-/// nodes; after that the source stays stored and the relay is told the renditions have a
-/// gap there.
+/// Uploads one segment: performs what its [`SegmentUpload`] decides (which node, retries
+/// with backoff, failover, gaps; the rules are in `broadcast::attempt`) with `fetch`,
+/// timers and events.
 async fn upload_segment(inner: &Shared, segment: PendingSegment) {
     let (url, key, policy) = {
         let i = inner.borrow();
         (format!("{}/live/{}/{}.ts", i.options.relay_url, i.options.stream_id, segment.seq), i.options.stream_key.clone(), i.policy.clone())
     };
     let body = Uint8Array::from(segment.data.as_slice());
-    let mut attempt = 0;
-    let mut tried: Vec<String> = Vec::new();
-    let mut unpaid_gap = false;
-    loop {
-        attempt += 1;
+    let mut upload = SegmentUpload::new(segment.seq, policy);
+    'attempts: loop {
         let mut headers = vec![
             ("Content-Type", "video/mp2t".to_string()),
             ("Content-Duration", segment.duration_ms.to_string()),
             ("Livecast-Capture-Start", format!("{}", segment.capture_start_ms.round())),
         ];
-        let (node, prepared) = match if unpaid_gap { Ok(None) } else { node_headers(inner, &segment, &tried).await } {
-            Ok(Some((uri, header, payment))) => {
-                let prepared = payment.map(|(prepared, payment_header)| {
-                    headers.push((livecast_protocol::PAYMENT_HEADER, payment_header));
-                    prepared
-                });
-                (Some((uri, header)), prepared)
-            }
-            Ok(None) => (None, None),
-            Err((uri, error)) => {
-                // This node cannot be paid (or the wallet refused to sign): the next one.
-                emit_error(inner, error.code(), format!("segment {}: {error}", segment.seq), false, Some(segment.seq), None);
-                if error.code() == ErrorCode::PaymentRejected {
-                    // Used-up or unusable params: fresh ones for the next attempts.
-                    if let Err(e) = refresh_transcoders(inner).await {
-                        emit_error(inner, e.code(), e.to_string(), false, Some(segment.seq), None);
+        let choose_node = upload.begin();
+        let mut prepared = None;
+        if choose_node {
+            match node_headers(inner, &segment, upload.tried()).await {
+                Ok(Some((uri, header, payment))) => {
+                    if let Some((p, payment_header)) = payment {
+                        headers.push((livecast_protocol::PAYMENT_HEADER, payment_header));
+                        prepared = Some(p);
+                    }
+                    headers.push((livecast_protocol::SEGMENT_HEADER, header));
+                    headers.push(("Livecast-Transcoder", uri.clone()));
+                    upload.through(&uri);
+                }
+                Ok(None) => {}
+                Err((uri, error)) => {
+                    // This node cannot be paid (or the wallet refused to sign).
+                    let actions = {
+                        let mut i = inner.borrow_mut();
+                        let session = i.transcode.as_mut().expect("a node was chosen from the session");
+                        upload.node_unpayable(&uri, error.code(), &error.to_string(), session)
+                    };
+                    if perform(inner, &segment, &key, &actions, &JsValue::NULL, None, 0.0).await == Outcome::TryAgain {
+                        continue 'attempts;
                     }
                 }
-                let next = {
-                    let mut i = inner.borrow_mut();
-                    tried.push(uri.clone());
-                    let t = i.transcode.as_mut().expect("a node was chosen from the session");
-                    t.record(&uri, segment.seq, Err(()));
-                    tried.len() < MAX_ATTEMPTS && t.choose(segment.seq, &tried).is_some()
-                };
-                if error.code() == ErrorCode::UserRejected || !next {
-                    // No node left that can be paid: the source alone, with a gap marked.
-                    unpaid_gap = true;
-                    (None, None)
-                } else {
-                    continue;
-                }
             }
-        };
-        if let Some((uri, header)) = &node {
-            headers.push((livecast_protocol::SEGMENT_HEADER, header.clone()));
-            headers.push(("Livecast-Transcoder", uri.clone()));
         }
+        let node = headers.iter().find(|(name, _)| *name == "Livecast-Transcoder").map(|(_, uri)| uri.clone());
         let started = now_ms();
         let answer = http_put(&url, &key, &body, &headers).await;
         let upload_ms = now_ms() - started;
         let status = answer.as_ref().map(|(s, _)| *s);
         let json = answer.as_ref().and_then(|(_, text)| js_sys::JSON::parse(text).ok()).unwrap_or(JsValue::NULL);
-
-        if let Some((uri, _)) = &node {
-            let relay_error: Option<livecast_api::ErrorBody> = serde_wasm_bindgen::from_value(json.clone()).ok();
-            if let Some(failure) = NodeFailure::from_answer(status, relay_error.as_ref()) {
-                let message = failure.message;
-                let code = if failure.payment_refused { ErrorCode::PaymentRejected } else { ErrorCode::TranscodeFailed };
-                let next = {
-                    let mut i = inner.borrow_mut();
-                    tried.push(uri.clone());
-                    let t = i.transcode.as_mut().expect("a node was chosen from the session");
-                    t.record(uri, segment.seq, Err(()));
-                    tried.len() < MAX_ATTEMPTS && t.choose(segment.seq, &tried).is_some()
-                };
-                let what = if code == ErrorCode::PaymentRejected { "refused the payment for" } else { "failed" };
-                emit_error(inner, code, format!("transcoder {uri} {what} segment {}: {message}", segment.seq), false, Some(segment.seq), status);
-                if code == ErrorCode::PaymentRejected {
-                    // Stale or refused params: ask every node for fresh ones before going on.
-                    if let Err(e) = refresh_transcoders(inner).await {
-                        emit_error(inner, e.code(), e.to_string(), false, Some(segment.seq), None);
-                    }
-                }
-                if next {
-                    continue;
-                }
-                // The relay stored the source before forwarding: keep it, mark the gap.
-                give_up_transcoding(inner, &segment, &key).await;
-                acknowledge(inner, &segment, upload_ms, attempt, None, &JsValue::NULL, None);
-                return;
-            }
+        let relay_error: Option<livecast_api::ErrorBody> = if json.is_null() { None } else { serde_wasm_bindgen::from_value(json.clone()).ok() };
+        let actions = {
+            let (ended, others_waiting) = {
+                let i = inner.borrow();
+                (i.state == State::Ended, !i.queue.is_empty())
+            };
+            let facts = Answer { status, error: relay_error.as_ref(), upload_ms, ended, others_waiting, random: js_sys::Math::random() };
+            let mut i = inner.borrow_mut();
+            upload.answered(facts, i.transcode.as_mut())
+        };
+        let paid = node.as_deref().zip(prepared.as_ref());
+        match perform(inner, &segment, &key, &actions, &json, paid, upload_ms).await {
+            Outcome::TryAgain => continue 'attempts,
+            Outcome::Done => return,
         }
-        match UploadVerdict::from_status(status) {
-            UploadVerdict::Acknowledged => {
-                if let (Some((uri, _)), Some(t)) = (&node, inner.borrow_mut().transcode.as_mut()) {
-                    t.record(uri, segment.seq, Ok(upload_ms));
+    }
+}
+
+/// Whether a segment's upload goes on after its actions.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    TryAgain,
+    Done,
+}
+
+/// Performs a [`SegmentUpload`]'s actions, in order. `json` is the relay's answer and
+/// `paid` the node and payment this attempt carried (for the `segment` event).
+async fn perform(inner: &Shared, segment: &PendingSegment, key: &str, actions: &[UploadAction], json: &JsValue, paid: Option<(&str, &Prepared)>, upload_ms: f64) -> Outcome {
+    let mut outcome = Outcome::Done;
+    for action in actions {
+        match action {
+            UploadAction::Report { code, message, status } => emit_error(inner, *code, message.clone(), false, Some(segment.seq), *status),
+            UploadAction::RefreshNodes => {
+                if let Err(e) = refresh_transcoders(inner).await {
+                    emit_error(inner, e.code(), e.to_string(), false, Some(segment.seq), None);
                 }
-                let renditions = Reflect::get(&json, &"renditions".into()).unwrap_or(JsValue::NULL);
-                if unpaid_gap {
-                    give_up_transcoding(inner, &segment, &key).await;
-                }
-                let paid = settle_payment(inner, node.as_ref().map(|(u, _)| u.as_str()), prepared.as_ref(), &json);
-                acknowledge(inner, &segment, upload_ms, attempt, node.as_ref().map(|(u, _)| u.as_str()), &renditions, paid);
-                return;
             }
-            UploadVerdict::BadStreamKey => {
-                fail(inner, broadcast_error(ErrorCode::BadStreamKey, format!("the relay refused the stream key (HTTP {}): check streamId and streamKey", status.unwrap_or(0))));
-                return;
-            }
-            UploadVerdict::SegmentRejected => {
-                inner.borrow_mut().stats.segment_dropped();
-                emit_error(inner, ErrorCode::SegmentRejected, format!("the relay refused segment {} (HTTP {})", segment.seq, status.unwrap_or(0)), false, Some(segment.seq), status);
-                return;
-            }
-            UploadVerdict::Retry => {
-                if inner.borrow().state == State::Ended {
-                    return;
-                }
-                let others_waiting = !inner.borrow().queue.is_empty();
-                if attempt >= policy.max_attempts && others_waiting {
-                    inner.borrow_mut().stats.segment_dropped();
-                    emit_error(inner, ErrorCode::RelayUnreachable, format!("segment {} was given up after {attempt} attempts", segment.seq), false, Some(segment.seq), status);
-                    return;
-                }
+            UploadAction::TryNextNode => outcome = Outcome::TryAgain,
+            UploadAction::RetryAfter { delay_ms } => {
                 if inner.borrow().state == State::Live {
                     set_state(inner, State::Reconnecting);
                 }
-                let _ = JsFuture::from(sleep(policy.delay_ms(attempt, js_sys::Math::random()))).await;
+                let _ = JsFuture::from(sleep(*delay_ms)).await;
+                outcome = Outcome::TryAgain;
+            }
+            UploadAction::MarkGap => give_up_transcoding(inner, segment, key).await,
+            UploadAction::Acknowledge { attempts, transcoder } => {
+                // (An error body, or no body, has no renditions: the event lists none.)
+                let renditions = if json.is_object() { Reflect::get(json, &"renditions".into()).unwrap_or(JsValue::NULL) } else { JsValue::NULL };
+                let payment = transcoder.as_deref().and_then(|uri| settle_payment(inner, Some(uri), paid.filter(|(u, _)| *u == uri).map(|(_, p)| p), json));
+                acknowledge(inner, segment, upload_ms, *attempts, transcoder.as_deref(), &renditions, payment);
+            }
+            UploadAction::Drop => inner.borrow_mut().stats.segment_dropped(),
+            UploadAction::FailBadStreamKey { status } => {
+                fail(inner, broadcast_error(ErrorCode::BadStreamKey, format!("the relay refused the stream key (HTTP {status}): check streamId and streamKey")));
             }
         }
     }
+    outcome
 }
 
 /// A stored segment: stats, state back to live, and the `segment` event.
