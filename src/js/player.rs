@@ -20,6 +20,7 @@ use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
 use crate::player::error::{ErrorDetails, ParseFailures};
 use crate::player::live;
+use crate::player::loader::{self, LoaderInput, Next};
 use crate::player::monitor::{Action as MonitorAction, Monitor, Tick};
 use crate::player::playlist::{self, MediaPlaylist, Parsed, Variant};
 use crate::player::seek;
@@ -927,84 +928,61 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         recover(inner, &js_sys::Error::new(&message).into(), Failed::Playing).await?;
         return Ok(Step::Appended);
     }
-    let (position, ranges, cap, back, next) = {
+    let source = inner.borrow().pipeline.as_ref().map(|p| p.media_source.clone());
+    let plan = {
         let i = inner.borrow();
         let ranges = source_ranges(&i);
-        let cap = i.buffer_cap_s.unwrap_or(i.config.max_buffer_seconds).min(i.config.max_buffer_seconds);
-        (i.video.current_time(), ranges, cap, i.config.back_buffer_seconds, i.next_sequence)
+        let input = LoaderInput {
+            position: i.video.current_time(),
+            ranges: &ranges,
+            playlist: i.levels[*current].playlist.as_ref(),
+            timeline: &i.timeline,
+            next_sequence: i.next_sequence,
+            place_next_at: i.place_next_at,
+            vod_origin: i.vod_origin,
+            dvr: i.monitor.dvr(),
+            max_buffer_s: i.buffer_cap_s.unwrap_or(i.config.max_buffer_seconds).min(i.config.max_buffer_seconds),
+            back_buffer_s: i.config.back_buffer_seconds,
+            streaming_wanted: source.as_ref().is_none_or(streaming_wanted),
+            live_sync_segments: i.config.live_sync_segments,
+        };
+        loader::plan(&input, &|s| i.failed.contains(&s))
     };
-    // Back buffer first: memory stays bounded however long the session.
-    if let Some((start, end)) = buffer::eviction(&ranges, position, back) {
+    if let Some((start, end)) = plan.evict {
         remove(inner, start, end).await;
     }
-    // VOD: a seek outside the buffer (or media still buffered from an earlier pass) moves
-    // the loader.
-    if let Some(next) = next {
-        let i = inner.borrow();
-        let plan = i.levels[*current].playlist.as_ref().and_then(|p| {
-            let failed = |s: u64| i.failed.contains(&s);
-            let origin = if p.ended { i.vod_origin.unwrap_or(0.0) } else if i.monitor.dvr() { seek::live_origin(p, &i.timeline)? } else { return None };
-            seek::jump(p, &i.timeline, origin, &ranges, position, next, &failed)
-        });
-        drop(i);
-        // (A plan already in place is not news: applying it again would spin the loader.)
-        let news = plan.filter(|j| !(next == j.sequence && inner.borrow().place_next_at == Some(j.start)));
-        if let Some(jump) = news {
+    let (sequence, ahead) = match plan.next {
+        Next::Load { sequence, ahead } => (sequence, ahead),
+        Next::Jump { sequence, start } => {
             let mut i = inner.borrow_mut();
-            i.next_sequence = Some(jump.sequence);
-            i.place_next_at = Some(jump.start);
+            i.next_sequence = Some(sequence);
+            i.place_next_at = Some(start);
             i.seek_to_sequence = None;
             return Ok(Step::Appended);
         }
-    }
-    let ahead = {
-        let i = inner.borrow();
-        let failed = |s: u64| i.failed.contains(&s);
-        let vod = i.levels[*current].playlist.as_ref().and_then(|p| seek::ahead(p, &i.timeline, i.vod_origin.unwrap_or(0.0), &ranges, position, &failed));
-        vod.unwrap_or_else(|| buffer::ahead(&ranges, position))
-    };
-    if ahead >= cap {
-        return Ok(Step::Wait(250.0));
-    }
-    // A ManagedMediaSource that has enough (`endstreaming`): wait for `startstreaming`,
-    // unless the buffer ahead is nearly gone.
-    let source = inner.borrow().pipeline.as_ref().map(|p| p.media_source.clone());
-    if let Some(ms) = source.filter(|ms| !streaming_wanted(ms)) {
-        if ahead >= 2.0 {
-            let _ = JsFuture::from(sleep_until_event(ms.unchecked_ref(), "startstreaming", 1000.0)).await;
+        Next::Wait { ms } => return Ok(Step::Wait(ms)),
+        Next::WaitForStreaming => {
+            if let Some(ms) = source {
+                let _ = JsFuture::from(sleep_until_event(ms.unchecked_ref(), "startstreaming", 1000.0)).await;
+            }
             return Ok(Step::Appended);
         }
-    }
-    let Some(sequence) = next else { return Ok(Step::Wait(250.0)) };
-    let (playlist_end, ended, target) = {
-        let i = inner.borrow();
-        let p = i.levels[*current].playlist.as_ref().ok_or_else(|| PlayerError::Unsupported("no media playlist".into()))?;
-        (p.end_sequence(), p.ended, p.target_duration)
-    };
-    {
-        // Fell out of a live window (a long stall): restart behind the edge.
-        let mut i = inner.borrow_mut();
-        let sync = i.config.live_sync_segments;
-        if let Some(p) = i.levels[*current].playlist.as_ref() {
-            if sequence < p.media_sequence {
-                let s = live::start_sequence(p, sync);
-                let place = seek::live_place(p, &i.timeline, s);
-                i.next_sequence = Some(s);
-                i.seek_to_sequence = Some(s);
-                i.place_next_at = place;
-                return Ok(Step::Appended);
-            }
+        Next::Restart { sequence, place_at } => {
+            let mut i = inner.borrow_mut();
+            i.next_sequence = Some(sequence);
+            i.seek_to_sequence = Some(sequence);
+            i.place_next_at = place_at;
+            return Ok(Step::Appended);
         }
-    }
-    if sequence >= playlist_end {
-        if ended {
+        Next::Finish => {
             // Everything is buffered: end the stream, but keep serving seeks back into
             // media that was evicted.
             finish(inner).await;
-            return Ok(Step::Wait(250.0));
+            return Ok(Step::Wait(loader::IDLE_MS));
         }
-        return Ok(Step::Wait(target * 250.0));
-    }
+        Next::NoPlaylist => return Err(PlayerError::Unsupported("no media playlist".into())),
+    };
+    let ended = inner.borrow().levels[*current].playlist.as_ref().is_some_and(|p| p.ended);
     let level = choose_level(inner, session, *current, sequence, ahead).await?;
     let Some(level) = level else {
         // Every level has a gap here: skip the slot.

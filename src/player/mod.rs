@@ -8,6 +8,8 @@
 //! - [`abr`]: which level to load next (EWMA throughput plus buffer level).
 //! - [`live`]: where to start in a live playlist, catch-up playback rate, jumps to the edge,
 //!   reload cadence.
+//! - [`loader`]: what the loader does next (evict, follow a seek, wait, restart behind the
+//!   live edge, end the stream, load), sans-I/O.
 //! - [`monitor`]: the 250 ms playback monitor (stalls, holes, DVR, catch-up, jumps to the
 //!   edge), sans-I/O: time and the element's state in, actions out.
 //! - [`buffer`]: buffered-range arithmetic and back-buffer eviction plans.
@@ -20,6 +22,7 @@ pub mod buffer;
 pub mod config;
 pub mod error;
 pub mod live;
+pub mod loader;
 pub mod monitor;
 pub mod playlist;
 pub mod seek;
