@@ -832,7 +832,9 @@ async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), PlayerError>
     let start = {
         let i = inner.borrow();
         let bitrates: Vec<u64> = i.levels.iter().map(|l| l.variant.bandwidth).collect();
-        let input = AbrInput { estimate_bps: i.estimator.estimate_bps(), buffer_ahead_s: 0.0, segment_duration_s: 2.0 };
+        // A lone media playlist says its segment length; a master alone does not.
+        let segment_duration_s = i.levels.first().and_then(|l| l.playlist.as_ref()).map_or(abr::UNKNOWN_SEGMENT_DURATION_S, |p| p.target_duration);
+        let input = AbrInput { estimate_bps: i.estimator.estimate_bps(), buffer_ahead_s: 0.0, segment_duration_s };
         i.config.start_level.filter(|&l| l < bitrates.len()).or_else(|| abr::choose(&bitrates, 0, input, &|_| false)).unwrap_or(0)
     };
     if inner.borrow().levels[start].playlist.is_none() {
@@ -1185,7 +1187,7 @@ async fn choose_level(inner: &Shared, session: u32, current: usize, sequence: u6
                 pick
             } else {
                 let bitrates: Vec<u64> = i.levels.iter().map(|l| l.variant.bandwidth).collect();
-                let duration = reference.as_ref().map_or(2.0, |r| r.duration);
+                let duration = reference.as_ref().map_or(abr::UNKNOWN_SEGMENT_DURATION_S, |r| r.duration);
                 let input = AbrInput { estimate_bps: i.estimator.estimate_bps(), buffer_ahead_s: ahead, segment_duration_s: duration };
                 abr::choose(&bitrates, current, input, &unusable)
             }

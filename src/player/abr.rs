@@ -81,6 +81,10 @@ pub struct AbrInput {
     pub segment_duration_s: f64,
 }
 
+/// The segment length the start level is chosen for when no media playlist is loaded yet
+/// (only the master is known): the Broadcaster's default segment, s.
+pub const UNKNOWN_SEGMENT_DURATION_S: f64 = 2.0;
+
 /// Chooses the level for the next segment. `bitrates` are the levels' bit rates (ascending
 /// as the player sorts them), `current` the level of the last segment, `unusable(i)` says
 /// that level `i`'s next segment is known to be a gap. `None`: every level is unusable.
