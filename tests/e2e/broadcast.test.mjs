@@ -10,6 +10,8 @@ import { promisify } from 'node:util';
 import { openBrowser } from '../support/browser.mjs';
 import { makeY4m, decodeErrors } from '../support/media.mjs';
 import { startRelay } from '../support/relay.mjs';
+import { declarations, assertShape } from '../support/dts.mjs';
+import { repoRoot } from '../support/server.mjs';
 
 const run = promisify(execFile);
 let dir, relay, browser;
@@ -59,6 +61,10 @@ async function broadcastAndCheck(browserUnderTest, query, { seconds = 12, kbps =
     assert.ok(status.segments >= 5, `${status.segments} segments stored`);
     const stopped = await page.evaluate(() => window.stopResult);
     assert.deepEqual(stopped, { segmentsAcknowledged: status.segments, segmentsNotConfirmed: [] }, 'stop() drained everything');
+    // What the page got is what the package's .d.ts declares.
+    const dts = declarations(join(repoRoot, 'pkg', 'livecast.d.ts'));
+    assertShape(stats, dts.eventFields('BroadcasterEventMap', 'stats'), 'the stats event');
+    assertShape(stopped, dts.fields('StopResult'), "stop()'s result");
     assert.equal(status.ended, true);
     const playlistUrl = `${relay.url}/hls/${id}/index.m3u8`;
     const playlist = await (await fetch(playlistUrl)).text();
@@ -419,9 +425,9 @@ test('a camera that stops giving frames raises one non-fatal CAMERA_ERROR, and t
       const media = canvas.captureStream(30);
       const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 320, height: 240, fps: 30, bitrateKbps: 300 }, segmentSeconds: 1, audio: false });
       const events = [];
-      let acked = 0;
-      b.on('error', (e) => events.push({ code: e.code, fatal: e.fatal, message: e.message, at: acked }));
-      b.on('segment', () => { acked++; });
+      let acked = 0, lastSegment = null;
+      b.on('error', (e) => events.push(e));
+      b.on('segment', (s) => { acked++; lastSegment = s; });
       const late = (what, ms) => new Promise((_, fail) => setTimeout(() => fail(new Error(`${what} did not settle in ${ms / 1000} s (state ${b.state})`)), ms));
       await Promise.race([b.start(media), late('start()', 30_000)]);
       const wait = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -435,7 +441,7 @@ test('a camera that stops giving frames raises one non-fatal CAMERA_ERROR, and t
       while (acked < before + 3 && Date.now() < deadline) await wait(100);
       const summary = await Promise.race([b.stop(), late('stop()', 30_000)]);
       clearInterval(paint);
-      return { events, before, acked, stateWhileStalled, summary };
+      return { events, before, acked, stateWhileStalled, summary, lastSegment };
     }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url });
     const camera = result.events.filter((e) => e.code === 'CAMERA_ERROR');
     assert.equal(camera.length, 1, `one CAMERA_ERROR: ${JSON.stringify(result.events)}`);
@@ -445,6 +451,9 @@ test('a camera that stops giving frames raises one non-fatal CAMERA_ERROR, and t
     assert.ok(result.before >= 1, `segments before the stall: ${result.before}`);
     assert.ok(result.acked >= result.before + 3, `segments after the camera came back: ${result.acked - result.before}`);
     assert.deepEqual(result.summary.segmentsNotConfirmed, []);
+    const dts = declarations(join(repoRoot, 'pkg', 'livecast.d.ts'));
+    assertShape(camera[0], dts.eventFields('BroadcasterEventMap', 'error'), 'the error event');
+    assertShape(result.lastSegment, dts.eventFields('BroadcasterEventMap', 'segment'), 'the segment event');
     assert.equal(await decodeErrors(`${relay.url}/hls/${stream.id}/index.m3u8`, null), '');
   } finally {
     await page.close();

@@ -13,6 +13,8 @@ import { openBrowser } from '../support/browser.mjs';
 import { makeFixtures, startHlsServer } from '../support/hls.mjs';
 import { makeY4m } from '../support/media.mjs';
 import { videoPicture } from '../support/picture.mjs';
+import { declarations, assertShape } from '../support/dts.mjs';
+import { repoRoot } from '../support/server.mjs';
 import { startRelay, startTranscoder } from '../support/relay.mjs';
 
 const run = promisify(execFile);
@@ -89,6 +91,22 @@ function installHelpers() {
 
 const events = (page, kind) => page.evaluate((kind) => window.t.events.filter((e) => e.kind === kind), kind);
 
+/**
+ * Asserts the Player's stats and every event it fired so far have exactly the members the
+ * package's `.d.ts` declares (PlayerStats, PlayerEventMap); returns the event kinds seen.
+ */
+async function assertShapesAsDeclared(page) {
+  const dts = declarations(join(repoRoot, 'pkg', 'livecast.d.ts'));
+  const { stats, recorded } = await page.evaluate(() => ({ stats: window.t.player.stats, recorded: window.t.events }));
+  assertShape(stats, dts.fields('PlayerStats'), 'player.stats');
+  const kinds = new Set();
+  for (const { kind, at, ...detail } of recorded) {
+    kinds.add(kind);
+    assertShape(detail, dts.eventFields('PlayerEventMap', kind), `the ${kind} event`);
+  }
+  return kinds;
+}
+
 /** Asserts real, moving pictures: not black, not flat, and changing over a second. */
 async function assertRealPictures(page) {
   const a = await page.evaluate(() => window.picture());
@@ -122,6 +140,8 @@ test('VOD MPEG-TS ladder: manifest, levels, ABR up from the start level, real pi
     assert.equal(switches.at(-1).level, 2, 'a fast local network takes it to the top');
     assert.equal(s.latency, null, 'no latency for VOD');
     assert.deepEqual(await events(page, 'error'), []);
+    const kinds = await assertShapesAsDeclared(page);
+    assert.deepEqual([...kinds].sort(), ['fragmentBuffered', 'levelSwitched', 'manifestLoaded']);
   });
 });
 
@@ -202,6 +222,9 @@ test('live faults: 1 in 5 segment requests 503, a missing segment, two failed pl
     const buffered = (await events(page, 'fragmentBuffered')).map((f) => f.sequence);
     assert.ok(buffered.includes(missingSeq + 1), 'the segment after the missing one played');
     assert.ok(s.latency > 0 && s.latency < 8, `latency ${s.latency}`);
+    assert.ok(errors.every((e) => e.code === 'PLAYBACK_NETWORK_ERROR'), `network errors: ${JSON.stringify(errors.map((e) => e.code))}`);
+    const kinds = await assertShapesAsDeclared(page);
+    for (const kind of ['error', 'latency', 'fragmentBuffered']) assert.ok(kinds.has(kind), `${kind} events checked against the .d.ts`);
   });
 });
 
