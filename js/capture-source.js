@@ -72,18 +72,23 @@ export function openFrameStream(track) {
   // the element presents frames: until a callback comes, a frame is taken each time the
   // element's presented-frame count moves (polled every 5 ms).
   let presented = -1;
+  let polling = false;
   const poll = () => {
     if (closed || called) return;
     const count = video.getVideoPlaybackQuality?.().totalVideoFrames ?? -1;
     if (count !== presented && video.readyState >= 2) {
       presented = count;
+      polling = true;
       trySend(video.currentTime);
     }
     setTimeout(poll, 5);
   };
   return {
     readable: null,
-    kind: 'requestVideoFrameCallback',
+    /** How frames come now (the Broadcaster's `stats.encoder` says it). */
+    get kind() {
+      return polling && !called ? 'presented-frame polling (no requestVideoFrameCallback callbacks)' : 'requestVideoFrameCallback';
+    },
     /** Starts sending frames to `target` (a Worker). */
     attach(target) {
       worker = target;

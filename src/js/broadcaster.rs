@@ -291,6 +291,8 @@ struct Inner {
     stream: Option<MediaStream>,
     owns_stream: bool,
     frame_source: Option<JsValue>,
+    /// How frames came at the last stats report (kept for the final one, after teardown).
+    frame_kind: String,
     queue: UploadQueue,
     uploading: bool,
     stats: StatsWindow,
@@ -360,6 +362,7 @@ impl Broadcaster {
             stream: None,
             owns_stream: false,
             frame_source: None,
+            frame_kind: String::new(),
             uploading: false,
             stats: StatsWindow::default(),
             stats_since: now_ms(),
@@ -798,7 +801,6 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
         .map_err(|_| broadcast_error(ErrorCode::NoCamera, "the MediaStream has no video track"))?;
     let source = open_frame_stream(&track).map_err(|e| broadcast_error(ErrorCode::CameraError, format!("cannot read camera frames: {}", js_message(&e))))?;
     let readable = Reflect::get(&source, &"readable".into()).unwrap_or(JsValue::UNDEFINED);
-    let kind = Reflect::get(&source, &"kind".into()).ok().and_then(|k| k.as_string()).unwrap_or_default();
     inner.borrow_mut().frame_source = Some(source.clone());
     // The microphone: the stream's first audio track, read in the worker. Without one the
     // broadcast goes on with the picture only, and says so.
@@ -874,7 +876,9 @@ async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<
         let mut i = inner.borrow_mut();
         i.worker = Some(worker);
         i.on_message = Some(on_message);
-        i.encoder_label = format!("{}x{}, frames via {kind}", options.width, options.height);
+        // (How frames come is read again at every stats report: a capture can change its
+        // way, see js/capture-source.js.)
+        i.encoder_label = format!("{}x{}", options.width, options.height);
     }
     start_stats_timer(inner)?;
     JsFuture::from(ready).await.map_err(|e| broadcast_error(ErrorCode::EncoderFailed, js_message(&e)))?;
@@ -1318,7 +1322,10 @@ fn emit_stats_over(inner: &Shared, min_seconds: f64) {
         let audio_frames = std::mem::take(&mut i.audio_frames);
         let audio_level = std::mem::take(&mut i.audio_level);
         let audio = super::audio::stats_entries(i.audio_label.as_deref(), audio_frames, i.audio_dropped, audio_level, seconds);
-        (i.stats.snapshot(seconds, queued), i.encoder_label.clone(), audio)
+        if let Some(kind) = i.frame_source.as_ref().and_then(|f| Reflect::get(f, &"kind".into()).ok()).and_then(|k| k.as_string()) {
+            i.frame_kind = kind;
+        }
+        (i.stats.snapshot(seconds, queued), format!("{}, frames via {}", i.encoder_label, i.frame_kind), audio)
     };
     poll_winning_tickets(inner);
     let mut payments = payer::stats_entries(inner.borrow().payer.as_ref());

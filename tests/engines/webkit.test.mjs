@@ -87,6 +87,9 @@ test('Broadcaster ("auto") goes live from the mock camera to a real relay and tr
   const s = await wk.evaluate(pageState);
   assert.deepEqual(s.errors.filter((e) => e.fatal), [], 'no fatal error');
   assert.match(s.stats.encoder, /^webcodecs \(WebCodecs supports avc1\.42E01E at 640x480\)/, 'auto picks WebCodecs in WebKit');
+  // WebKitGTK never calls requestVideoFrameCallback back for a camera: the stats say the
+  // frames come by polling the presented-frame count.
+  assert.match(s.stats.encoder, /frames via presented-frame polling/, s.stats.encoder);
   // The ladder: the master playlist lists the source and both renditions.
   const deadline = Date.now() + 60_000;
   for (;;) {
