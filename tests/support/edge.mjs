@@ -1,0 +1,194 @@
+// The pieces of the edge-cache tests: real nginx edges (deploy/nginx/livecast-edge.conf,
+// its placeholders filled in) in their own temporary prefixes, ffmpeg-made live segments,
+// and lightweight HLS viewers (node:http, no player) that poll a media playlist and fetch
+// each new segment in order.
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import http from 'node:http';
+import { repoRoot } from './server.mjs';
+
+const run = promisify(execFile);
+const BIG = { maxBuffer: 64 * 1024 * 1024 };
+
+export const EDGE_TEMPLATE = join(repoRoot, 'deploy', 'nginx', 'livecast-edge.conf');
+
+/** The template with its placeholders replaced by `values` (`{ LIVECAST_ORIGIN: ... }`); every one must be given. */
+export async function renderEdgeConf(values) {
+  const text = await readFile(EDGE_TEMPLATE, 'utf8');
+  return text.replace(/\$\{(LIVECAST_[A-Z_]+)\}/g, (_, name) => {
+    if (!(name in values)) throw new Error(`no value for ${name} in the edge template`);
+    return values[name];
+  });
+}
+
+/**
+ * Starts nginx (`-p prefix -c conf`, `daemon off`, workers as root: the test's temporary
+ * directories are root's) as an edge of `origin` (`host:port`) on `listen` (`host:port`).
+ * `wrap`: a command prefix (e.g. `['ip', 'netns', 'exec', 'edge1']`). Resolves to
+ * `{ url, prefix, log(), stop() }` once the port answers.
+ */
+export async function startEdge({ prefix, origin, listen, wrap = [] }) {
+  await mkdir(join(prefix, 'logs'), { recursive: true });
+  await mkdir(join(prefix, 'temp'), { recursive: true });
+  const conf = join(prefix, 'nginx.conf');
+  await writeFile(conf, await renderEdgeConf({
+    LIVECAST_ORIGIN: origin,
+    LIVECAST_EDGE_LISTEN: listen,
+    LIVECAST_CACHE_DIR: join(prefix, 'cache'),
+    LIVECAST_CACHE_MAX_SIZE: '1g',
+  }));
+  const argv = ['nginx', '-p', prefix, '-c', conf, '-g', `daemon off; user ${process.getuid?.() === 0 ? 'root' : 'nobody'};`];
+  const cmd = [...wrap, ...argv];
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = [];
+  child.stdout.on('data', (c) => output.push(c.toString()));
+  child.stderr.on('data', (c) => output.push(c.toString()));
+  const url = `http://${listen}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${output.join('')}`);
+    const res = await get(wrap.length ? null : url, '/').catch(() => null);
+    if (res || wrap.length) break;
+    if (Date.now() > deadline) throw new Error(`nginx did not answer on ${url} in 15 s:\n${output.join('')}`);
+    await sleep(100);
+  }
+  return {
+    url,
+    prefix,
+    process: child,
+    output,
+    /** The access log, one object per line (flushed: nginx writes it at most 1 s late). */
+    async log() {
+      const text = await readFile(join(prefix, 'logs', 'access.log'), 'utf8').catch(() => '');
+      return text.split('\n').filter(Boolean).map(parseLogLine);
+    },
+    /** SIGQUIT (graceful: flushes the log), SIGKILL after 5 s. */
+    stop: () => new Promise((ok) => {
+      if (child.exitCode !== null) return ok();
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => { clearTimeout(t); ok(); });
+      child.kill('SIGQUIT');
+    }),
+  };
+}
+
+/** One line of the `livecast_edge` log format. */
+export function parseLogLine(line) {
+  const m = line.match(/^(\S+) (\S+) "(\S+) (\S+)" (\d+) (\d+) cache=(\S+) origin=(\S+) origin_status=(\S+) rt=(\S+) urt=(\S+)/);
+  if (!m) throw new Error(`not a livecast_edge log line: ${line}`);
+  const [, time, client, method, uri, status, bytes, cache, origin, originStatus, rt, urt] = m;
+  return { time, client, method, uri, status: Number(status), bytes: Number(bytes), cache, origin, originStatus, rt: Number(rt), urt };
+}
+
+/**
+ * `count` consecutive MPEG-TS segments of `seconds` each (H.264, a keyframe at each start,
+ * small picture) made by ffmpeg under `dir`; resolves to their bytes in order.
+ */
+export async function makeSegments(dir, { count, seconds = 2, size = '320x180' }) {
+  await mkdir(dir, { recursive: true });
+  await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=30`,
+    '-t', String(count * seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p',
+    '-b:v', '300k', '-g', String(30 * seconds), '-keyint_min', String(30 * seconds), '-sc_threshold', '0',
+    '-f', 'segment', '-segment_time', String(seconds), '-segment_format', 'mpegts', join(dir, 'seg%d.ts')], BIG);
+  const names = (await readdir(dir)).filter((f) => /^seg\d+\.ts$/.test(f));
+  if (names.length < count) throw new Error(`ffmpeg made ${names.length} segments, wanted ${count}`);
+  return Promise.all([...Array(count).keys()].map((i) => readFile(join(dir, `seg${i}.ts`))));
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const agents = new Map();
+/** A keep-alive agent per base URL (one connection per viewer, reused). */
+function agentFor(base) {
+  if (!agents.has(base)) agents.set(base, new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096 }));
+  return agents.get(base);
+}
+
+/** Closes the viewers' keep-alive connections. */
+export function closeAgents() {
+  for (const a of agents.values()) a.destroy();
+  agents.clear();
+}
+
+/**
+ * GET `base + path` (a socket of its own if `agent` is given); resolves to
+ * `{ status, headers, body: Buffer }`, rejects after `timeoutMs`.
+ */
+export function get(base, path, { agent, headers = {}, timeoutMs = 10_000 } = {}) {
+  if (!base) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const req = http.get(base + path, { agent: agent ?? agentFor(base), headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${base}${path}: no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/** A media playlist's media sequence, segment URIs and whether it has ended. */
+export function parseMediaPlaylist(text) {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (lines[0] !== '#EXTM3U') throw new Error(`not a playlist: ${text.slice(0, 200)}`);
+  const seqLine = lines.find((l) => l.startsWith('#EXT-X-MEDIA-SEQUENCE:'));
+  const target = Number(lines.find((l) => l.startsWith('#EXT-X-TARGETDURATION:'))?.split(':')[1]);
+  const first = seqLine ? Number(seqLine.split(':')[1]) : 0;
+  const uris = lines.filter((l) => !l.startsWith('#'));
+  return { first, uris, target, ended: lines.includes('#EXT-X-ENDLIST') };
+}
+
+/**
+ * One viewer of `base + playlistPath`: polls the playlist every `pollMs` (± 20 %), fetches
+ * every segment it lists that it has not fetched, in order, and stops when the playlist has
+ * ended and every segment is fetched, or at `deadline` (ms since the epoch). Resolves to
+ * `{ seqs, firstSeenMs: Map(seq → ms), errors, playlistStatuses }`; segment bytes are
+ * checked against `expected(seq)` when given.
+ */
+export async function runViewer({ base, playlistPath, pollMs, deadline, expected }) {
+  const dirPath = playlistPath.slice(0, playlistPath.lastIndexOf('/') + 1);
+  const seqs = [];
+  const firstSeenMs = new Map();
+  const errors = [];
+  const playlistStatuses = {};
+  let next = null;
+  let ended = false;
+  while (Date.now() < deadline) {
+    let list;
+    try {
+      const res = await get(base, playlistPath);
+      playlistStatuses[res.status] = (playlistStatuses[res.status] ?? 0) + 1;
+      if (res.status === 200) list = parseMediaPlaylist(res.body.toString());
+    } catch (e) {
+      errors.push(`playlist: ${e.message}`);
+    }
+    if (list) {
+      ended = list.ended;
+      const now = Date.now();
+      for (const [i, uri] of list.uris.entries()) {
+        const seq = list.first + i;
+        if (next === null) next = seq;
+        if (seq < next) continue;
+        if (seq > next) { errors.push(`segment ${next} left the window before it was fetched (window starts ${list.first})`); next = seq; }
+        if (!firstSeenMs.has(seq)) firstSeenMs.set(seq, now);
+        try {
+          const res = await get(base, dirPath + uri);
+          if (res.status !== 200) { errors.push(`${uri}: ${res.status}`); break; }
+          if (expected && !res.body.equals(expected(seq))) { errors.push(`${uri}: bytes differ from the upload`); }
+          seqs.push(seq);
+          next = seq + 1;
+        } catch (e) {
+          errors.push(`${uri}: ${e.message}`);
+          break;
+        }
+      }
+      if (ended && next === list.first + list.uris.length) break;
+    }
+    await sleep(pollMs * (0.8 + 0.4 * Math.random()));
+  }
+  if (!ended) errors.push(`the playlist had not ended by the deadline; last segment fetched: ${seqs.at(-1)}`);
+  return { seqs, firstSeenMs, errors, playlistStatuses };
+}
