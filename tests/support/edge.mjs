@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import http from 'node:http';
+import net from 'node:net';
 import { repoRoot } from './server.mjs';
 
 const run = promisify(execFile);
@@ -191,4 +192,60 @@ export async function runViewer({ base, playlistPath, pollMs, deadline, expected
   }
   if (!ended) errors.push(`the playlist had not ended by the deadline; last segment fetched: ${seqs.at(-1)}`);
   return { seqs, firstSeenMs, errors, playlistStatuses };
+}
+
+/**
+ * A TCP delay line on 127.0.0.1: every byte is delivered `rttMs / 2` late in each direction,
+ * and a connection's first bytes wait one more round trip (the TCP handshake a real path of
+ * that length would cost). The stand-in for `tc netem delay` where the kernel has no netem.
+ * Resolves to `{ url, host, close() }`.
+ */
+export function startDelayLine({ target, rttMs }) {
+  const oneWay = rttMs / 2;
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.setNoDelay(true);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => { client.destroy(); upstream.destroy(); });
+    }
+    const opened = Date.now() + rttMs;
+    // One queue per direction, delivered in order: a chunk leaves `oneWay` after it came, and
+    // client → upstream not before the handshake's round trip.
+    const forward = (from, to, notBefore) => {
+      const queue = [];
+      let timer = null;
+      const pump = () => {
+        timer = null;
+        while (queue.length && queue[0].at <= Date.now()) {
+          const { chunk } = queue.shift();
+          if (to.destroyed) return;
+          if (chunk === null) to.end(); else to.write(chunk);
+        }
+        if (queue.length) timer = setTimeout(pump, queue[0].at - Date.now());
+      };
+      const push = (chunk) => {
+        queue.push({ at: Math.max(Date.now() + oneWay, notBefore + oneWay), chunk });
+        if (!timer) timer = setTimeout(pump, queue[0].at - Date.now());
+      };
+      from.on('data', push);
+      from.on('end', () => push(null));
+    };
+    forward(client, upstream, opened);
+    forward(upstream, client, 0);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const host = `127.0.0.1:${server.address().port}`;
+      resolve({
+        url: `http://${host}`,
+        host,
+        close: () => new Promise((ok) => { for (const s of sockets) s.destroy(); server.close(() => ok()); }),
+      });
+    });
+  });
 }
