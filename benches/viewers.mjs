@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../tests/support/server.mjs';
 import { startRelay, createStream, RELAY_BIN } from '../tests/support/relay.mjs';
-import { makeSegments, get, sleep, closeAgents } from '../tests/support/edge.mjs';
+import { makeSegments, get, sleep, closeAgents, freePort } from '../tests/support/edge.mjs';
 
 const run = promisify(execFile);
 const argValue = (name, fallback) => {
@@ -51,7 +51,7 @@ try {
   closeAgents();
   const prefix = join(dir, 'nginx');
   await mkdir(join(prefix, 'logs'), { recursive: true });
-  const port = 18_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   await writeFile(join(prefix, 'nginx.conf'), `worker_processes auto;
 worker_rlimit_nofile 65536;
 pid logs/nginx.pid;

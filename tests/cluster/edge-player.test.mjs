@@ -34,9 +34,8 @@ before(async () => {
   const far = await startDelayLine({ target: originHost, rttMs: FAR_RTT_MS }); // viewer → origin
   const edgeToOrigin = await startDelayLine({ target: originHost, rttMs: FAR_RTT_MS });
   lines.push(far, edgeToOrigin);
-  const port = 18_000 + Math.floor(Math.random() * 20_000);
-  edge = await startEdge({ prefix: join(dir, 'edge'), origin: edgeToOrigin.host, listen: `127.0.0.1:${port}` });
-  const near = await startDelayLine({ target: `127.0.0.1:${port}`, rttMs: NEAR_RTT_MS }); // viewer → edge
+  edge = await startEdge({ prefix: join(dir, 'edge'), origin: edgeToOrigin.host });
+  const near = await startDelayLine({ target: new URL(edge.url).host, rttMs: NEAR_RTT_MS }); // viewer → edge
   lines.push(near);
   browser = await openBrowser();
 });

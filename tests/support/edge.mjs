@@ -24,13 +24,26 @@ export async function renderEdgeConf(values) {
   });
 }
 
+/** A port of 127.0.0.1 free a moment ago (the kernel's pick for port 0). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /**
- * Starts nginx (`-p prefix -c conf`, `daemon off`, workers as root: the test's temporary
- * directories are root's) as an edge of `origin` (`host:port`) on `listen` (`host:port`).
- * `wrap`: a command prefix (e.g. `['ip', 'netns', 'exec', 'edge1']`). Resolves to
+ * Starts nginx (`-p prefix -c conf`, `daemon off`; as root its workers run as root, since
+ * the test's temporary directories are root's) as an edge of `origin` (`host:port`) on
+ * `listen` (`host:port`, default a free port of 127.0.0.1). Resolves to
  * `{ url, prefix, log(), stop() }` once the port answers.
  */
-export async function startEdge({ prefix, origin, listen, wrap = [] }) {
+export async function startEdge({ prefix, origin, listen }) {
+  listen ??= `127.0.0.1:${await freePort()}`;
   await mkdir(join(prefix, 'logs'), { recursive: true });
   await mkdir(join(prefix, 'temp'), { recursive: true });
   const conf = join(prefix, 'nginx.conf');
@@ -41,8 +54,7 @@ export async function startEdge({ prefix, origin, listen, wrap = [] }) {
     LIVECAST_CACHE_MAX_SIZE: '1g',
   }));
   const argv = ['nginx', '-p', prefix, '-c', conf, '-g', `daemon off; user ${process.getuid?.() === 0 ? 'root' : 'nobody'};`];
-  const cmd = [...wrap, ...argv];
-  const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = [];
   child.stdout.on('data', (c) => output.push(c.toString()));
   child.stderr.on('data', (c) => output.push(c.toString()));
@@ -50,8 +62,8 @@ export async function startEdge({ prefix, origin, listen, wrap = [] }) {
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${output.join('')}`);
-    const res = await get(wrap.length ? null : url, '/').catch(() => null);
-    if (res || wrap.length) break;
+    const res = await get(url, '/', { agent: false }).catch(() => null);
+    if (res) break;
     if (Date.now() > deadline) throw new Error(`nginx did not answer on ${url} in 15 s:\n${output.join('')}`);
     await sleep(100);
   }
@@ -114,11 +126,11 @@ export function closeAgents() {
 }
 
 /**
- * GET `base + path` (a socket of its own if `agent` is given); resolves to
+ * GET `base + path` (on the keep-alive agent of `base` unless `agent` is given; `false`: a
+ * connection of its own); resolves to
  * `{ status, headers, body: Buffer }`, rejects after `timeoutMs`.
  */
 export function get(base, path, { agent, headers = {}, timeoutMs = 10_000 } = {}) {
-  if (!base) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const req = http.get(base + path, { agent: agent ?? agentFor(base), headers }, (res) => {
       const chunks = [];
