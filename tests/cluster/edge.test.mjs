@@ -7,8 +7,9 @@
 // log, background updates included, and the relay's own request log); playlists at most
 // about one per micro-cache period per edge; an expired, unchanged playlist is revalidated
 // with a 304;
-// a segment not uploaded yet is a 404 cached a second at most; uploads are refused by the
-// edge; CORS and the validators pass through.
+// a segment not uploaded yet is a 404 cached a second at most; a playlist of 4 s segments
+// is kept 2 s (the relay's s-maxage over its max-age=1); uploads are refused by the edge;
+// CORS and the validators pass through.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -116,6 +117,25 @@ test('edge: misses are not pinned, uploads are refused, CORS and validators pass
   }
   const lines = (await edge.log()).filter((l) => l.uri === `/hls/${stream.id}/index.m3u8`).map((l) => `${l.cache}/${l.originStatus}`);
   assert.equal(revalidations.length, 1, `one revalidation answered 304 by the origin; the playlist's log: ${lines.join(' ')}`);
+});
+
+test('edge: a playlist of 4 s segments is kept 2 s at the edge (the relay\'s s-maxage), 1 s by players', async () => {
+  const [edge] = edges;
+  const [long] = await makeSegments(join(dir, 'media4'), { count: 1, seconds: 4 });
+  const stream = await createStream(relay.url);
+  const up = await fetch(`${relay.url}/live/${stream.id}/0.ts`, { method: 'PUT', body: long, headers: { authorization: `Bearer ${stream.streamKey}` } });
+  assert.equal(up.status, 201, await up.text());
+  // nginx counts whole seconds from the second it stored the entry: store early in a second.
+  await sleep(1000 - (Date.now() % 1000) + 100);
+  const path = `/hls/${stream.id}/index.m3u8`;
+  const first = await get(edge.url, path);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers['x-cache-status'], 'MISS');
+  assert.equal(first.headers['cache-control'], 'max-age=1, s-maxage=2');
+  await sleep(2000);
+  // max-age=1 would have expired by now (stored at T.1, valid through second T+1).
+  const later = await get(edge.url, path);
+  assert.equal(later.headers['x-cache-status'], 'HIT', `2 s after it was stored, ${Date.now() % 1000} ms into a second`);
 });
 
 test(`edge: ${VIEWERS} viewers of one live stream through ${EDGES} edges cost the origin ~one request per segment per edge`, async () => {
