@@ -21,7 +21,7 @@
 //! so only costs a full answer to an `If-Modified-Since`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
@@ -69,6 +69,29 @@ pub fn target_duration(playlist: &str) -> Option<u64> {
 pub fn etag(body: &[u8]) -> HeaderValue {
     let digest = Sha256::digest(body);
     HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest[..16]))).expect("hex is ASCII")
+}
+
+/// The [`etag`] of a body that never changes once built (an ended stream's playlist, kept
+/// shared by [`crate::window`]): hashed once per `key` and reused while the same allocation
+/// is served, so a long VOD playlist is not hashed on every request. The memo holds a
+/// reference to the body, so its address cannot be reused for another one meanwhile.
+pub fn shared_etag(key: &str, body: &Arc<[u8]>) -> HeaderValue {
+    /// Per playlist: the body last hashed (held) and its tag.
+    type Memo = Mutex<HashMap<String, (Arc<[u8]>, HeaderValue)>>;
+    static MEMO: OnceLock<Memo> = OnceLock::new();
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some((held, tag)) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+        if Arc::ptr_eq(held, body) {
+            return tag.clone();
+        }
+    }
+    let tag = etag(body);
+    let mut map = memo.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= MAX_REMEMBERED {
+        map.clear();
+    }
+    map.insert(key.to_owned(), (Arc::clone(body), tag.clone()));
+    tag
 }
 
 /// An HTTP-date (`Thu, 03 Dec 2026 15:20:48 GMT`) for whole seconds since the Unix epoch.
@@ -140,11 +163,17 @@ fn last_modified(key: &str, etag: &HeaderValue, now_secs: u64) -> (u64, bool) {
 }
 
 /// A playlist response for a request with `request_headers`: `200` with the body, or `304`
-/// with none when the client's copy is current; both with `ETag`, `Last-Modified` and
-/// `cache_control`. `key` names the playlist (stream, variant) for its `Last-Modified`.
-pub fn playlist_response(request_headers: &HeaderMap, key: &str, body: Bytes, cache_control: HeaderValue) -> Response {
+/// with none when the client's copy is current; both with `ETag` (`tag`, the body's
+/// [`etag`]), `Last-Modified` and `cache_control`. `key` names the playlist (stream,
+/// variant) for its `Last-Modified`.
+pub fn playlist_response(
+    request_headers: &HeaderMap,
+    key: &str,
+    body: Bytes,
+    tag: HeaderValue,
+    cache_control: HeaderValue,
+) -> Response {
     let now_secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let tag = etag(&body);
     let (modified, dates_reliable) = last_modified(key, &tag, now_secs);
     let not_modified = match request_headers.get(header::IF_NONE_MATCH) {
         Some(inm) => inm.to_str().is_ok_and(|inm| none_match_hits(inm, tag.to_str().unwrap_or(""))),

@@ -8,7 +8,9 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::app;
-use super::conditional::{self, etag, http_date, live_cache_control, none_match_hits, parse_http_date, target_duration};
+use super::conditional::{
+    self, etag, http_date, live_cache_control, none_match_hits, parse_http_date, shared_etag, target_duration,
+};
 use crate::state::{AppState, Settings};
 use crate::test_media;
 
@@ -113,6 +115,18 @@ fn validators_and_dates() {
     assert!(none_match_hits("*", "\"a\""));
     assert!(!none_match_hits("\"b\"", "\"a\""));
     assert!(!none_match_hits("", "\"a\""));
+}
+
+#[test]
+fn a_shared_body_is_hashed_once_and_a_new_one_again() {
+    let key = "shared-etag-test/index.m3u8";
+    let a: std::sync::Arc<[u8]> = b"#EXTM3U\n#EXT-X-ENDLIST\n".to_vec().into();
+    assert_eq!(shared_etag(key, &a), etag(&a));
+    assert_eq!(shared_etag(key, &a.clone()), etag(&a), "the same allocation: the memo");
+    let b: std::sync::Arc<[u8]> = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-ENDLIST\n".to_vec().into();
+    assert_eq!(shared_etag(key, &b), etag(&b), "another body under the same key: hashed");
+    let same_bytes: std::sync::Arc<[u8]> = a.to_vec().into();
+    assert_eq!(shared_etag(key, &same_bytes), etag(&a));
 }
 
 #[tokio::test]

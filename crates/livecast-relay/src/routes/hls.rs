@@ -71,20 +71,14 @@ pub async fn playlist(
 }
 
 /// The response of a media playlist (source or rendition), `ended` or live.
-fn media_playlist_response(
-    request_headers: &HeaderMap,
-    key: &str,
-    text: impl AsRef<[u8]> + Send + 'static,
-    ended: bool,
-) -> Response {
-    let body = axum::body::Bytes::from_owner(text);
-    let cache_control = if ended {
-        HeaderValue::from_static(conditional::ENDED_PLAYLIST_CACHE_CONTROL)
+fn media_playlist_response(request_headers: &HeaderMap, key: &str, text: std::sync::Arc<[u8]>, ended: bool) -> Response {
+    let (tag, cache_control) = if ended {
+        (conditional::shared_etag(key, &text), HeaderValue::from_static(conditional::ENDED_PLAYLIST_CACHE_CONTROL))
     } else {
-        let target = std::str::from_utf8(&body).ok().and_then(conditional::target_duration).unwrap_or(1);
-        conditional::live_cache_control(target)
+        let target = std::str::from_utf8(&text).ok().and_then(conditional::target_duration).unwrap_or(1);
+        (conditional::etag(&text), conditional::live_cache_control(target))
     };
-    conditional::playlist_response(request_headers, key, body, cache_control)
+    conditional::playlist_response(request_headers, key, axum::body::Bytes::from_owner(text), tag, cache_control)
 }
 
 /// `GET /hls/{id}/{seq}.ts`: a stored segment, byte for byte as uploaded.
@@ -163,7 +157,8 @@ pub async fn master(
     // Live, a rendition may appear any segment: a second, for players and edges alike.
     let cache_control = if ended { conditional::ENDED_PLAYLIST_CACHE_CONTROL } else { PLAYLIST_CACHE_CONTROL };
     let key = format!("{id}/master.m3u8");
-    Ok(conditional::playlist_response(&request_headers, &key, text.into(), HeaderValue::from_static(cache_control)))
+    let tag = conditional::etag(&text);
+    Ok(conditional::playlist_response(&request_headers, &key, text.into(), tag, HeaderValue::from_static(cache_control)))
 }
 
 /// `GET /hls/{id}/{profile}/index.m3u8`: one rendition, windowed like the source, in
