@@ -6,6 +6,8 @@
 #   - Debian, for the cross-engine tests (tests/engines): firefox-esr; WebKitGTK's
 #     MiniBrowser and WebKitWebDriver (webkit2gtk-driver) under xvfb, with the GStreamer
 #     plugins its media stack decodes and encodes H.264 and AAC with
+#   - Debian, for the HLS edge cache (deploy/nginx, tests/cluster, benches/viewers.sh):
+#     nginx, wrk, iproute2
 #   - rustup target wasm32-unknown-unknown
 #   - cargo: wasm-bindgen-cli (same version as the pinned wasm-bindgen crate), wasm-pack
 #   - npm ci: playwright-core, typescript, binaryen (package-lock.json)
@@ -47,6 +49,21 @@ if [ ${#engines[@]} -gt 0 ]; then
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${engines[@]}" >/dev/null
 fi
+
+# --- HLS edge cache (deploy/nginx, tests/cluster): nginx, and wrk for benches/viewers.sh.
+# The tests start their own nginx (-p PREFIX -c CONF in a temporary directory), never the
+# system one; on a machine with systemd the package also enables a default site on port 80,
+# which the tests do not use.
+edge=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || edge+=(nginx)
+command -v wrk >/dev/null || edge+=(wrk)
+command -v ip >/dev/null || edge+=(iproute2)
+if [ ${#edge[@]} -gt 0 ]; then
+  log "apt-get install ${edge[*]} (the HLS edge cache tests and benchmark)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${edge[@]}" >/dev/null
+fi
+# --- end of the HLS edge cache block.
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "rustup target add wasm32-unknown-unknown"

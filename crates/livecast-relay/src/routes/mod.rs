@@ -7,12 +7,16 @@
 //!   `POST /api/streams/{id}/gaps`.
 //! - [`static_files`]: the demo pages and wasm package, and `GET /` redirecting to the demo.
 //!
-//! A refused upload closes its connection (see [`body::close_unless_accepted`]).
+//! A refused upload closes its connection (see [`body::close_unless_accepted`]); an error
+//! is never cached for more than a second ([`conditional::error_cache_policy`]).
 //! Around them: CORS (any origin), a request timeout, and a `TraceLayer` span per request
 //! named by its matched route. Unknown routes and wrong methods answer in the JSON error shape.
 
 pub mod auth;
 pub mod body;
+pub mod conditional;
+#[cfg(test)]
+mod conditional_tests;
 pub mod hls;
 pub mod ingest;
 pub mod static_files;
@@ -67,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(axum::middleware::map_response(timeout_as_json))
+        .layer(axum::middleware::map_response(conditional::error_cache_policy))
         .layer(cors())
         .layer(
             TraceLayer::new_for_http()
