@@ -300,6 +300,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_that_is_down_is_503_with_retry_after() {
+        let r = AppError::from(crate::storage::StoreError::Unavailable("PUT x: connection refused".into())).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "2");
+        let (_, v) = body_of(AppError::StorageUnavailable).await;
+        assert_eq!(v["error"]["code"], "storage_unavailable");
+        assert!(!v["error"]["message"].as_str().unwrap().contains("refused"), "the cause is logged, not shown");
+    }
+
+    #[tokio::test]
     async fn internal_errors_are_not_shown() {
         let (s, v) = body_of(AppError::internal("/secret/path: permission denied")).await;
         assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);

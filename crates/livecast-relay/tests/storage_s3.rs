@@ -301,7 +301,7 @@ async fn renditions_from_a_real_transcoder_go_to_the_bucket() {
     for (seq, source) in segments_360p().iter().enumerate() {
         let seq = seq as u32;
         let (status, v) =
-            put_transcoded(&relay, &c, (&id, &stream_key), seq, source, &key, (&node.uri, &info), &[P240P30FPS16X9]).await;
+            put_transcoded(&relay, &c, (&id, &stream_key), (seq, source), &key, (&node.uri, &info), &[P240P30FPS16X9]).await;
         assert_eq!(status, StatusCode::CREATED, "{v}");
         assert_eq!(v["renditions"][0]["profile"], profile.as_str(), "{v}");
         let stored = object(&store, &format!("{id}/{profile}/{seq}.ts")).await.expect("the rendition is in the bucket");

@@ -85,13 +85,12 @@ pub async fn discover_first(relay: &Relay, c: &reqwest::Client, key: &NodeKey) -
     OrchestratorInfo::decode(raw.as_slice()).expect("OrchestratorInfo")
 }
 
-/// `PUT /live/{id}/{seq}.ts` with a signed `SegData` for `profiles`, to `node`.
+/// `PUT /live/{id}/{seq}.ts` of `body` with a signed `SegData` for `profiles`, to `node`.
 pub async fn put_transcoded(
     relay: &Relay,
     c: &reqwest::Client,
     (id, stream_key): (&str, &str),
-    seq: u32,
-    body: &[u8],
+    (seq, body): (u32, &[u8]),
     key: &NodeKey,
     (node, info): (&str, &OrchestratorInfo),
     profiles: &[Profile],
