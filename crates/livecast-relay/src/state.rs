@@ -266,8 +266,12 @@ impl AppState {
         let data = match self.storage().read(&SegmentKey::source(stream_id, seq)).await {
             Ok(data) => Some(data),
             Err(crate::storage::StoreError::NotFound) => None,
-            // Not cached: the next master playlist tries again.
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // The master playlist goes out without the source's resolution and codecs
+                // rather than failing; not cached, so the next one tries again.
+                tracing::warn!(stream = %stream_id, seq, error = %e, "cannot read the source segment for its SPS");
+                return Ok(None);
+            }
         };
         let probe = tokio::task::spawn_blocking(move || {
             let data = data?;

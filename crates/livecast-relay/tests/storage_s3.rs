@@ -240,8 +240,12 @@ async fn a_relay_started_while_the_store_is_down_serves_playlists_and_answers_50
     let relay = start_relay(dir.path(), &garage, &[]);
     wait_log(&relay, "object store not reachable at start-up", 30).await;
     assert_eq!(playlist_uris(&relay, &c, &id).await, ["0.ts"]);
+    let res = c.get(relay.url(&format!("/hls/{id}/master.m3u8"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the master playlist without the source's SPS");
+    assert!(res.text().await.unwrap().contains("index.m3u8"));
     let res = c.get(relay.url(&format!("/hls/{id}/0.ts"))).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "not cached, store down");
+    assert_eq!(res.headers()["retry-after"], "2");
     let res = put(&relay, &c, &id, 1, &key, seg(1)).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     garage.restart();
