@@ -3,7 +3,7 @@
 //! bytes.
 //!
 //! Backends (`--storage`):
-//! - [`file`]: `file:DIR` (the default: `DATA_DIR/streams`), one file per segment, written
+//! - [`file`](mod@file): `file:DIR` (the default: `DATA_DIR/streams`), one file per segment, written
 //!   atomically and fsynced; served from disk with `Range`. Start-up recovery checks every
 //!   row against its file ([`crate::state`]).
 //! - [`object`]: `s3://BUCKET[/PREFIX]`, one object per segment in an S3-compatible store,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::path::Path;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
@@ -113,6 +113,8 @@ impl ObjectBackend {
             .with_allow_http(endpoint.as_deref().is_some_and(|e| e.starts_with("http://")));
         let retry = RetryConfig { backoff: BackoffConfig::default(), max_retries: MAX_RETRIES, retry_timeout: RETRY_TIMEOUT };
         let store = b
+            // Whatever AWS_CONDITIONAL_PUT says: every write is a conditional create.
+            .with_conditional_put(S3ConditionalPut::ETagMatch)
             .with_client_options(options)
             .with_retry(retry)
             .build()
