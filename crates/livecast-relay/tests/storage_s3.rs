@@ -319,3 +319,75 @@ async fn renditions_from_a_real_transcoder_go_to_the_bucket() {
     // The relay's disk has only the database.
     assert!(tree(&dir.path().join("data")).iter().all(|f| f.starts_with("relay.db")), "{:?}", tree(&dir.path().join("data")));
 }
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb / 1024.0
+}
+
+/// A 1 s 480x272 segment of noise at near-lossless quality: about 8 MiB.
+fn big_segment() -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=480x272:rate=30,noise=alls=60:allf=t", "-t", "1"])
+        .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-qp", "1", "-preset", "ultrafast"])
+        .args(["-g", "30", "-f", "mpegts", "-"])
+        .output()
+        .expect("ffmpeg must be installed to run these tests");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.len() > 4 << 20, "{} bytes", out.stdout.len());
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_that_stop_reading_a_streamed_object_pin_no_copy_of_it() {
+    use std::io::{Read, Write};
+    let garage = Garage::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = start_relay(dir.path(), &garage, &[]);
+    let c = client();
+    let (id, key) = create(&relay, &c).await;
+    let big = big_segment();
+    assert_eq!(put(&relay, &c, &id, 0, &key, big.clone()).await.status(), StatusCode::CREATED);
+    let res = c.post(relay.url(&format!("/api/streams/{id}/end"))).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    relay.kill9();
+    // VOD, nothing cached: every GET streams the object from Garage.
+    let relay = start_relay(dir.path(), &garage, &["--segment-cache-bytes", "0", "--idle-timeout-secs", "30"]);
+    assert_eq!(c.get(relay.url(&format!("/hls/{id}/0.ts"))).send().await.unwrap().bytes().await.unwrap(), big);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_mib(relay.pid());
+    let big_mib = big.len() as f64 / (1 << 20) as f64;
+
+    let readers: Vec<std::net::TcpStream> = (0..24)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(relay.addr).expect("connect");
+            write!(s, "GET /hls/{id}/0.ts HTTP/1.1\r\nHost: relay\r\n\r\n").expect("write");
+            s
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let peak = rss_mib(relay.pid());
+    eprintln!("24 stalled readers of a {big_mib:.1} MiB object streamed from Garage: relay rss {before:.1} -> {peak:.1} MiB");
+    // Buffered whole, that would be 24 × the segment (about 190 MiB).
+    assert!(peak - before < 6.0 * big_mib, "rss {before:.1} -> {peak:.1} MiB for 24 readers of {big_mib:.1} MiB");
+    // Each reader still gets the whole segment when it does read.
+    let mut first = readers.into_iter().next().expect("a reader");
+    first.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0; 1 << 16];
+    while got.len() < big.len() {
+        let n = first.read(&mut buf).expect("read");
+        assert!(n > 0, "the body ended after {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n").filter(|_| got.starts_with(b"HTTP/")) {
+            assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..at]));
+            got.drain(..at + 4);
+        }
+    }
+    assert_eq!(&got[..big.len()], &big[..]);
+}
