@@ -146,14 +146,24 @@ async fn serve_stored(state: &AppState, key: SegmentKey, stored: Stored, request
         return Ok(res);
     }
     let slice = |data: axum::body::Bytes| match &range {
-        Some(r) if (r.end as usize) <= data.len() => data.slice(r.start as usize..r.end as usize),
-        _ => data,
+        Some(r) => data.slice(r.start as usize..r.end as usize),
+        None => data,
+    };
+    // Bytes of another size than the row's cannot be this segment (a replaced object): never
+    // serve them.
+    let checked = |data: axum::body::Bytes| {
+        if data.len() as u64 == size {
+            Ok(data)
+        } else {
+            tracing::error!(key = %key.relative_path(), bytes = data.len(), row = size, "stored segment differs from its row");
+            Err(AppError::internal("stored segment differs from its row"))
+        }
     };
     let storage = state.storage();
-    let mut whole = storage.cached(&key);
+    let mut whole = storage.cached(&key).map(checked).transpose()?;
     if whole.is_none() && stored.live && crate::state::now_ms() - stored.received_at_ms < READ_THROUGH_MAX_AGE_MS {
         whole = match storage.read_through(&key).await {
-            Some(Ok(data)) => Some(data),
+            Some(Ok(data)) => Some(checked(data)?),
             Some(Err(e)) => return Err(stored_missing(e, &key)),
             None => None,
         };
