@@ -67,7 +67,7 @@ fi
 
 # ---- Garage, the object store the relay's S3 tests run against -----------------------------
 # crates/livecast-relay/tests/storage_s3.rs starts a single-node Garage per test (see
-# tests/common/garage.rs). Built from crates.io source: about 8 minutes on 2 cores, once.
+# tests/common/garage.rs). Built from source by cargo: about 8 minutes on 2 cores, once.
 GARAGE_VERSION=2.5.0
 GARAGE_BIN="${CARGO_HOME:-$HOME/.cargo}/bin/garage"
 if [ "$("$GARAGE_BIN" --version 2>/dev/null | awk '{ sub(/^.*:/, "", $2); print $2 }')" != "$GARAGE_VERSION" ]; then
