@@ -55,7 +55,7 @@ async function relayRate(relay, segment, uploaders, perUploader) {
 const RELAY_FLAGS = ['--open', '--open-creates-per-minute', '1000', '--max-uploads', '64', '--max-uploads-per-address', '64'];
 
 const dir = await mkdtemp(join(tmpdir(), 'livecast-bench-ingest-'));
-let garage;
+let garage, fileRelay, s3Relay;
 const rows = [];
 try {
   const segPath = join(dir, 'segment.ts');
@@ -64,7 +64,7 @@ try {
   const segment = await readFile(segPath);
   garage = await startGarage();
 
-  const fileRelay = await startRelay({ dataDir: join(dir, 'relay-file'), args: RELAY_FLAGS, bin: relayBin });
+  fileRelay = await startRelay({ dataDir: join(dir, 'relay-file'), args: RELAY_FLAGS, bin: relayBin });
   for (const uploaders of [1, 50]) {
     const n = PER_UPLOADER[uploaders];
     const relay = await relayRate(fileRelay, segment, uploaders, n);
@@ -86,7 +86,7 @@ try {
   await fileRelay.stop();
 
   Object.assign(process.env, garage.relayEnv);
-  const s3Relay = await startRelay({ dataDir: join(dir, 'relay-s3'), args: [...RELAY_FLAGS, ...garage.relayArgs], bin: relayBin });
+  s3Relay = await startRelay({ dataDir: join(dir, 'relay-s3'), args: [...RELAY_FLAGS, ...garage.relayArgs], bin: relayBin });
   for (const uploaders of [1, 50]) {
     const n = PER_UPLOADER[uploaders];
     const relay = await relayRate(s3Relay, segment, uploaders, n);
@@ -105,6 +105,9 @@ try {
     console.log(`| ${r.backend} | ${r.uploaders} | ${r.total} | ${r.relay.toFixed(1)} | ${r.peerName} | ${r.peer.toFixed(1)} | ${(r.relay / r.peer).toFixed(2)}× |`);
   }
 } finally {
+  // Also when a run fails half-way: no relay or Garage outlives the script.
+  await fileRelay?.kill();
+  await s3Relay?.kill();
   await garage?.stop();
   await rm(dir, { recursive: true, force: true });
 }
