@@ -10,6 +10,7 @@
 #     nginx, wrk, iproute2
 #   - rustup target wasm32-unknown-unknown
 #   - cargo: wasm-bindgen-cli (same version as the pinned wasm-bindgen crate), wasm-pack
+#   - cargo: garage (S3-compatible object store) for the relay's object-storage tests
 #   - npm ci: playwright-core, typescript, binaryen (package-lock.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +81,17 @@ if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERS
   log "cargo install wasm-pack $WASM_PACK_VERSION (a few minutes)"
   cargo install --quiet --force --locked wasm-pack --version "$WASM_PACK_VERSION"
 fi
+
+# ---- Garage, the object store the relay's S3 tests run against -----------------------------
+# crates/livecast-relay/tests/storage_s3.rs starts a single-node Garage per test (see
+# tests/common/garage.rs). Built from source by cargo: about 8 minutes on 2 cores, once.
+GARAGE_VERSION=2.5.0
+GARAGE_BIN="${CARGO_HOME:-$HOME/.cargo}/bin/garage"
+if [ "$("$GARAGE_BIN" --version 2>/dev/null | awk '{ sub(/^.*:/, "", $2); print $2 }')" != "$GARAGE_VERSION" ]; then
+  log "cargo install garage $GARAGE_VERSION (about 8 minutes on 2 cores)"
+  cargo install --quiet --force --locked garage --version "$GARAGE_VERSION"
+fi
+# ---- end of Garage -------------------------------------------------------------------------
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"

@@ -28,6 +28,9 @@ cargo build -p livecast-broker --no-default-features --target wasm32-unknown-unk
 step "rust-version: every crate declares at least what its dependencies need (scripts/check-msrv.mjs)"
 node scripts/check-msrv.mjs
 
+step "object storage: Garage for the relay's S3 tests (those run in the next step: crates/livecast-relay/tests/storage_s3.rs)"
+garage --version | grep -q ':2.5.0 ' || { echo "garage 2.5.0 is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
+
 step "native unit tests (cargo test --workspace)"
 cargo test --workspace
 

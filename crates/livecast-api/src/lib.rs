@@ -80,6 +80,9 @@ relay_error_codes! {
     StreamEnded => "stream_ended",
     /// The relay's disk is full.
     InsufficientStorage => "insufficient_storage",
+    /// The relay's segment store (an object store) cannot be reached: nothing was stored;
+    /// retry after `Retry-After`.
+    StorageUnavailable => "storage_unavailable",
     /// The body could not be read.
     BodyRead => "body_read",
     /// `Livecast-Transcoder` names a node that is not one of the relay's.

@@ -11,6 +11,7 @@ use clap::Parser;
 
 use crate::keys;
 use crate::state::{Settings, StaticMount};
+use crate::storage::{S3Config, StorageConfig, StorageUrl};
 use crate::transcoders::NodeUri;
 
 /// Default cap on one uploaded segment: 16 MiB.
@@ -35,6 +36,9 @@ pub const DEFAULT_MAX_DURATION_FACTOR: f64 = 4.0;
 pub const DEFAULT_MAX_SEGMENT_SECS: f64 = 30.0;
 /// Default `--open` stream creations allowed per client address and minute.
 pub const DEFAULT_OPEN_CREATES_PER_MINUTE: u32 = 30;
+/// Default bytes of recent segments kept in memory in front of an object store: 256 MiB
+/// (about 100 s of a 720p + 360p + 240p ladder for 10 live streams).
+pub const DEFAULT_SEGMENT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Livecast relay: takes MPEG-TS segments uploaded by a browser broadcaster and serves live
 /// HLS of them.
@@ -51,10 +55,42 @@ pub struct Config {
     #[arg(long, env = "LIVECAST_RELAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Directory for the database (`relay.db`) and the segments (`streams/{id}/{seq}.ts`).
-    /// Created if missing. Restarting on the same directory resumes every stream.
+    /// Directory for the database (`relay.db`) and, unless --storage says otherwise, the
+    /// segments (`streams/{id}/{seq}.ts`). Created if missing. Restarting on the same
+    /// directory (and storage) resumes every stream.
     #[arg(long, env = "LIVECAST_RELAY_DATA_DIR")]
     pub data_dir: PathBuf,
+
+    /// Where segments live: `file:DIR` (files `DIR/{id}/{seq}.ts`; default
+    /// `file:DATA_DIR/streams`) or `s3://BUCKET[/PREFIX]` (objects `PREFIX/{id}/{seq}.ts` in an
+    /// S3-compatible store: see the --s3-* flags and the AWS_* variables).
+    #[arg(long, env = "LIVECAST_RELAY_STORAGE", value_name = "file:DIR|s3://BUCKET[/PREFIX]")]
+    pub storage: Option<String>,
+
+    /// With `--storage s3://…`: the store's endpoint URL, e.g. `http://127.0.0.1:3900`
+    /// (default: AWS_ENDPOINT_URL, else AWS S3 itself).
+    #[arg(long, env = "LIVECAST_RELAY_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// With `--storage s3://…`: the region to sign for (Garage: its `s3_region`; default:
+    /// AWS_REGION, else us-east-1).
+    #[arg(long, env = "LIVECAST_RELAY_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// With `--storage s3://…`: the access key id (default: AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "LIVECAST_RELAY_S3_ACCESS_KEY_ID", value_name = "ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// With `--storage s3://…`: the secret access key (default: AWS_SECRET_ACCESS_KEY). Prefer
+    /// the environment: a flag shows in the process list.
+    #[arg(long, env = "LIVECAST_RELAY_S3_SECRET_ACCESS_KEY", hide_env_values = true, value_name = "SECRET")]
+    pub s3_secret_access_key: Option<String>,
+
+    /// With an object store: bytes of recently written or read segments kept in memory and
+    /// served from there (0: none; every read goes to the store).
+    #[arg(long, env = "LIVECAST_RELAY_SEGMENT_CACHE_BYTES", default_value_t = DEFAULT_SEGMENT_CACHE_BYTES,
+          value_parser = clap::value_parser!(u64).range(0..=1 << 40))]
+    pub segment_cache_bytes: u64,
 
     /// Demo mode: anyone may create streams, no admin token needed. Uploading to a stream
     /// still needs that stream's key.
@@ -200,11 +236,16 @@ pub enum ConfigError {
     /// `--public-url` is not an http(s) URL.
     #[error("--public-url must start with http:// or https://, got {0:?}")]
     PublicUrl(String),
+    /// `--storage` or an `--s3-*` flag is malformed, or an `--s3-*` flag is given without
+    /// an S3 `--storage`.
+    #[error("--storage: {0}")]
+    Storage(String),
 }
 
 impl Config {
     /// Checks the flags and resolves defaults into [`Settings`].
     pub fn into_settings(self) -> Result<Settings, ConfigError> {
+        let storage = self.storage_config()?;
         let admin_token_hash = match self.admin_token.as_deref() {
             Some(t) if t.len() < 16 => return Err(ConfigError::WeakAdminToken),
             Some(t) => Some(keys::hash_secret(t)),
@@ -235,6 +276,8 @@ impl Config {
             transcoders.push(uri);
         }
         Ok(Settings {
+            storage,
+            segment_cache_bytes: self.segment_cache_bytes,
             transcoders,
             data_dir: self.data_dir,
             open: self.open,
@@ -254,6 +297,40 @@ impl Config {
             open_creates_per_minute: self.open_creates_per_minute,
             public_url,
         })
+    }
+}
+
+impl Config {
+    /// `--storage` and the `--s3-*` flags as a [`StorageConfig`].
+    fn storage_config(&self) -> Result<StorageConfig, ConfigError> {
+        let url = match &self.storage {
+            None => StorageUrl::File(self.data_dir.join("streams")),
+            Some(text) => StorageUrl::parse(text.trim()).map_err(ConfigError::Storage)?,
+        };
+        let s3_flags = [&self.s3_endpoint, &self.s3_region, &self.s3_access_key_id, &self.s3_secret_access_key];
+        match url {
+            StorageUrl::File(dir) => {
+                if s3_flags.iter().any(|f| f.is_some()) {
+                    return Err(ConfigError::Storage("the --s3-* flags need --storage s3://BUCKET".into()));
+                }
+                Ok(StorageConfig::File(dir))
+            }
+            StorageUrl::S3 { bucket, prefix } => {
+                if let Some(e) = &self.s3_endpoint {
+                    if !(e.starts_with("http://") || e.starts_with("https://")) {
+                        return Err(ConfigError::Storage(format!("--s3-endpoint must be an http(s) URL, got {e:?}")));
+                    }
+                }
+                Ok(StorageConfig::S3(S3Config {
+                    bucket,
+                    prefix,
+                    endpoint: self.s3_endpoint.clone(),
+                    region: self.s3_region.clone(),
+                    access_key_id: self.s3_access_key_id.clone(),
+                    secret_access_key: self.s3_secret_access_key.clone(),
+                }))
+            }
+        }
     }
 }
 
@@ -332,6 +409,30 @@ mod tests {
                 args.extend(["--transcoder", b]);
             }
             assert!(matches!(parse(&args).unwrap().into_settings(), Err(ConfigError::Transcoder(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn storage() {
+        let s = parse(&["--data-dir", "d", "--open"]).unwrap().into_settings().unwrap();
+        assert_eq!(s.storage, StorageConfig::File(PathBuf::from("d").join("streams")));
+        assert_eq!(s.segment_cache_bytes, DEFAULT_SEGMENT_CACHE_BYTES);
+        let s = parse(&["--data-dir", "d", "--open", "--storage", "file:/srv/seg"]).unwrap().into_settings().unwrap();
+        assert_eq!(s.storage, StorageConfig::File(PathBuf::from("/srv/seg")));
+        let args = ["--data-dir", "d", "--open", "--storage", "s3://segs/live", "--s3-endpoint", "http://127.0.0.1:3900"];
+        let c = parse(&[&args[..], &["--s3-region", "garage", "--segment-cache-bytes", "0"]].concat()).unwrap();
+        assert_eq!(c.segment_cache_bytes, 0);
+        let StorageConfig::S3(s3) = c.into_settings().unwrap().storage else { panic!("not S3") };
+        assert_eq!((s3.bucket.as_str(), s3.prefix.as_str()), ("segs", "live"));
+        assert_eq!((s3.endpoint.as_deref(), s3.region.as_deref()), (Some("http://127.0.0.1:3900"), Some("garage")));
+        for bad in [
+            &["--storage", "ftp://x"][..],
+            &["--s3-region", "garage"],
+            &["--storage", "file:x", "--s3-endpoint", "http://a"],
+            &["--storage", "s3://segs", "--s3-endpoint", "127.0.0.1:3900"],
+        ] {
+            let c = parse(&[&["--data-dir", "d", "--open"][..], bad].concat()).unwrap();
+            assert!(matches!(c.into_settings(), Err(ConfigError::Storage(_))), "{bad:?}");
         }
     }
 

@@ -98,6 +98,10 @@ pub enum AppError {
     /// The disk is full.
     #[error("insufficient storage")]
     InsufficientStorage,
+    /// The segment store cannot be reached or failed (the cause is logged where it
+    /// happened); nothing was stored or read: retry shortly.
+    #[error("the segment store is unavailable; retry shortly")]
+    StorageUnavailable,
     /// The request body could not be read (client went away, bad chunking).
     #[error("could not read the request body: {0}")]
     BodyRead(String),
@@ -141,7 +145,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout | Self::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy { .. } | Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Implausible(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -175,6 +179,7 @@ impl AppError {
             Self::SegmentConflict { .. } => Code::SegmentConflict,
             Self::StreamEnded => Code::StreamEnded,
             Self::InsufficientStorage => Code::InsufficientStorage,
+            Self::StorageUnavailable => Code::StorageUnavailable,
             Self::BodyRead(_) => Code::BodyRead,
             Self::UnknownTranscoder(_) => Code::UnknownTranscoder,
             Self::InvalidSignature(_) => Code::InvalidSignature,
@@ -237,8 +242,12 @@ impl IntoResponse for AppError {
         };
         let body = ErrorBody::new(self.code(), message, retryable);
         let mut res = (status, Json(body)).into_response();
-        if matches!(self, Self::Busy { .. } | Self::RateLimited { .. }) {
-            let after = if matches!(self, Self::Busy { .. }) { "1" } else { "60" };
+        if matches!(self, Self::Busy { .. } | Self::RateLimited { .. } | Self::StorageUnavailable) {
+            let after = match self {
+                Self::Busy { .. } => "1",
+                Self::StorageUnavailable => "2",
+                _ => "60",
+            };
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static(after));
         }
         res
@@ -288,6 +297,16 @@ mod tests {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert_eq!(v["error"]["code"], "unknown_transcoder");
         assert!(v["error"].get("retryable").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_down_is_503_with_retry_after() {
+        let r = AppError::from(crate::storage::StoreError::Unavailable("PUT x: connection refused".into())).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "2");
+        let (_, v) = body_of(AppError::StorageUnavailable).await;
+        assert_eq!(v["error"]["code"], "storage_unavailable");
+        assert!(!v["error"]["message"].as_str().unwrap().contains("refused"), "the cause is logged, not shown");
     }
 
     #[tokio::test]

@@ -8,8 +8,9 @@
 //! - `PUT /live/{id}/{seq}.ts` ingests one segment. The relay reads duration and timestamps
 //!   from the segment itself ([`livecast_core::ts::probe_segment`]); the optional
 //!   `Content-Duration` and `Livecast-Capture-Start` headers are hints, never required.
-//!   Uploads are idempotent per `seq` and every `2xx` means the segment is on disk and in
-//!   the database: a relay killed with `SIGKILL` comes back with every acknowledged segment.
+//!   Uploads are idempotent per `seq` and every `2xx` means the segment is in its store (a
+//!   file on disk, or an object in an S3-compatible bucket) and in the database: a relay
+//!   killed with `SIGKILL` comes back with every acknowledged segment.
 //! - `GET /hls/{id}/index.m3u8` and `GET /hls/{id}/{seq}.ts` serve HLS: a sliding window
 //!   while live, the complete list (VOD) once ended.
 //! - Static files (the demo pages and the wasm package) under `/www/` and `/pkg/`.
@@ -29,7 +30,8 @@
 //! - [`ids`]: stream ids and segment numbers: parsing and validation of untrusted paths.
 //! - [`keys`]: random ids and keys, hashing, constant-time comparison, bearer tokens.
 //! - [`db`]: the SQLite metadata store (streams and acknowledged segments).
-//! - [`storage`]: segment files on disk: atomic writes, reads, start-up clean-up.
+//! - [`storage`]: where segment bytes live: files on disk or objects in an S3-compatible
+//!   store, the cache of recent ones, start-up clean-up of the files.
 //! - [`playlist`]: the HLS media, rendition and master playlists, built with `m3u8-rs`.
 //! - [`sanity`]: timing and H.264 checks of an uploaded segment (`422`).
 //! - [`window`]: live playlists in O(window): the rows before the window, kept per stream.

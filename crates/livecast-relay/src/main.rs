@@ -58,6 +58,25 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let data_dir = settings.data_dir.clone();
     let (state, recovery) = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
     tracing::info!(data_dir = %data_dir.display(), ?recovery, "data directory ready");
+    tracing::info!(storage = %state.storage().description(), "segment storage");
+    // In the background, so a store that is down does not hold up the start (playlists are
+    // served from the database meanwhile, uploads answer 503).
+    let probed = state.storage().clone();
+    tokio::spawn(async move {
+        match probed.probe().await {
+            Ok(None) => {}
+            Ok(Some(true)) => tracing::info!("object store reachable; it honours If-None-Match: * on PUT"),
+            Ok(Some(false)) => tracing::warn!(
+                "object store reachable; it ignores If-None-Match: * on PUT (it replaces objects): the \
+                 database row check is the only guard against two writers of one segment, so let one \
+                 relay write this bucket and prefix"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "object store not reachable at start-up: uploads answer 503 until it is; playlists are served"
+            ),
+        }
+    });
 
     let listener = TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;

@@ -1,8 +1,15 @@
 //! The application state shared by every request, and start-up recovery.
 //!
-//! [`AppState::open`] opens the database and the segment store and makes them agree after a
-//! crash: temporary files are deleted, files without a row (written but never acknowledged)
-//! are deleted, and rows whose file is missing are dropped with a warning.
+//! [`AppState::open`] opens the database and the segment store and, for the file backend,
+//! makes them agree after a crash: temporary files are deleted, files without a row (written
+//! but never acknowledged) are deleted, and rows whose file is missing are dropped with a
+//! warning.
+//!
+//! An object store is not checked row by row (a `HEAD` per row, or listing the bucket, costs
+//! O(segments) requests at every start): a row is committed only after the store answered
+//! the `PUT`, so every row names an object the store confirmed. Objects whose row was never
+//! committed stay in the bucket: never listed or served, and adopted by a retry of the same
+//! upload. Deleting them (and old streams) is the bucket's lifecycle rules' job.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,7 +18,7 @@ use std::time::Duration;
 
 use crate::db::{self, Db};
 use crate::keys::Hash;
-use crate::storage::Storage;
+use crate::storage::{FileStore, SegmentKey, Storage, StorageConfig};
 use crate::transcoders::{NodeUri, Registry};
 
 /// How long an upload waits for a free body slot before `503`.
@@ -36,8 +43,12 @@ pub struct StaticMount {
 /// What the relay runs with (checked configuration, see [`crate::config`]).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Database and segments live here.
+    /// The database lives here (and the segments, by default).
     pub data_dir: PathBuf,
+    /// Where segments live (`--storage`).
+    pub storage: StorageConfig,
+    /// Bytes of recent segments kept in memory in front of an object store.
+    pub segment_cache_bytes: u64,
     /// Anyone may create streams.
     pub open: bool,
     /// SHA-256 of the admin token, if one is set.
@@ -78,6 +89,8 @@ impl Settings {
     /// Defaults for tests: open mode, 16 MiB, window of 6, no static files.
     pub fn for_tests(data_dir: PathBuf) -> Settings {
         Settings {
+            storage: StorageConfig::File(data_dir.join("streams")),
+            segment_cache_bytes: crate::config::DEFAULT_SEGMENT_CACHE_BYTES,
             data_dir,
             open: true,
             admin_token_hash: None,
@@ -147,6 +160,9 @@ pub enum OpenError {
     /// The transcoder clients could not be set up.
     #[error("transcoders: {0}")]
     Transcoders(String),
+    /// The segment store could not be set up.
+    #[error("segment storage: {0}")]
+    Storage(String),
 }
 
 /// What start-up recovery found.
@@ -169,12 +185,16 @@ impl AppState {
             move |source| OpenError::Io { path, source }
         };
         std::fs::create_dir_all(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
-        let storage = Storage::open(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
+        let storage = Storage::open(&settings.storage, settings.segment_cache_bytes).map_err(OpenError::Storage)?;
         let db = Db::open(&settings.data_dir.join("relay.db"))?;
-        let recovery = recover(&db, &storage).map_err(|e| match e {
-            RecoverError::Io(source) => OpenError::Io { path: settings.data_dir.clone(), source },
-            RecoverError::Db(e) => OpenError::Db(e),
-        })?;
+        let recovery = match storage.as_file() {
+            Some(files) => recover(&db, files).map_err(|e| match e {
+                RecoverError::Io(source) => OpenError::Io { path: files.dir().to_path_buf(), source },
+                RecoverError::Db(e) => OpenError::Db(e),
+            })?,
+            // See the module documentation: rows are trusted, no request per row.
+            None => Recovery::default(),
+        };
         let transcoders =
             Registry::new(&settings.transcoders, settings.max_segment_bytes).map_err(OpenError::Transcoders)?;
         let uploads = livecast_serve::Uploads::new(settings.max_uploads, settings.max_uploads_per_address, UPLOAD_SLOT_WAIT);
@@ -243,10 +263,18 @@ impl AppState {
                 }
             }
         }
-        let storage = self.storage().clone();
-        let id = stream_id.to_owned();
+        let data = match self.storage().read(&SegmentKey::source(stream_id, seq)).await {
+            Ok(data) => Some(data),
+            Err(crate::storage::StoreError::NotFound) => None,
+            Err(e) => {
+                // The master playlist goes out without the source's resolution and codecs
+                // rather than failing; not cached, so the next one tries again.
+                tracing::warn!(stream = %stream_id, seq, error = %e, "cannot read the source segment for its SPS");
+                return Ok(None);
+            }
+        };
         let probe = tokio::task::spawn_blocking(move || {
-            let data = storage.read_segment(&id, seq).ok()?;
+            let data = data?;
             let sps = livecast_core::sps::segment_sps(&data).ok()?;
             let audio = livecast_core::ts::probe_audio(&data).ok().flatten();
             // Both tracks, e.g. `avc1.42C01F,mp4a.40.2`; BANDWIDTH is measured on whole
@@ -280,7 +308,7 @@ enum RecoverError {
     Db(rusqlite::Error),
 }
 
-fn recover(db: &Db, storage: &Storage) -> Result<Recovery, RecoverError> {
+fn recover(db: &Db, storage: &FileStore) -> Result<Recovery, RecoverError> {
     let mut r = Recovery { temp_files_removed: storage.remove_temp_files().map_err(RecoverError::Io)?, ..Recovery::default() };
     db.with_blocking(|conn| {
         for id in db::stream_ids(conn).map_err(RecoverError::Db)? {
@@ -336,11 +364,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (state, _) = AppState::open(Settings::for_tests(dir.path().join("data"))).unwrap();
         let data = &crate::test_media::segments()[0];
-        state.storage().write_segment("s1", 0, data).unwrap();
+        let files = state.storage().as_file().expect("file backend").clone();
+        files.write_segment("s1", 0, data).unwrap();
         let probe = state.source_probe("s1", 0).await.unwrap().expect("an SPS");
         assert!(probe.codecs.starts_with("avc1."), "{probe:?}");
         // Cached: the file is not read again for the same seq...
-        std::fs::remove_file(state.storage().segment_path("s1", 0)).unwrap();
+        std::fs::remove_file(files.segment_path("s1", 0)).unwrap();
         assert_eq!(state.source_probe("s1", 0).await.unwrap(), Some(probe));
         // ...and read for a new one (here missing: no SPS).
         assert_eq!(state.source_probe("s1", 1).await.unwrap(), None);
@@ -371,14 +400,15 @@ mod tests {
             db::insert_segment(c, "s1", &seg(0)).unwrap();
             db::insert_segment(c, "s1", &seg(1)).unwrap();
         });
-        state.storage().write_segment("s1", 0, b"zero").unwrap(); // acknowledged
-        state.storage().write_segment("s1", 2, b"two!").unwrap(); // renamed, row never written
-        std::fs::write(state.storage().stream_dir("s1").join(".3.ts.ab.tmp"), b"ha").unwrap();
+        let files = state.storage().as_file().expect("file backend").clone();
+        files.write_segment("s1", 0, b"zero").unwrap(); // acknowledged
+        files.write_segment("s1", 2, b"two!").unwrap(); // renamed, row never written
+        std::fs::write(files.stream_dir("s1").join(".3.ts.ab.tmp"), b"ha").unwrap();
         drop(state);
 
         let (state, r) = AppState::open(settings).unwrap();
         assert_eq!(r, Recovery { temp_files_removed: 1, orphan_files_removed: 1, missing_files: 1 });
-        assert_eq!(state.storage().segment_files("s1").unwrap(), [0]);
+        assert_eq!(state.storage().as_file().expect("file backend").segment_files("s1").unwrap(), [0]);
         let rows = state.db().with_blocking(|c| db::segments(c, "s1").unwrap());
         assert_eq!(rows.iter().map(|s| s.seq).collect::<Vec<_>>(), [0]);
     }

@@ -1,7 +1,10 @@
 //! HLS for players: the media playlist of a stream's source and its segments.
 //!
 //! Segments are streamed from disk (`ServeFile`, with `Range`), so a reader that stops
-//! reading costs one buffer and a file handle until the idle deadline closes it.
+//! reading costs one buffer and a file handle until the idle deadline closes it. With an
+//! object store they come from the cache of recent segments, or are streamed from the store
+//! (see [`crate::storage`]); a store that is down makes a segment not cached `503`, never
+//! a playlist (those come from the database).
 //!
 //! Playlists change every segment: a live one is cached a second by players and half a
 //! target duration by edges, an ended one a day; each has a strong `ETag` and a
@@ -17,7 +20,7 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use tower::ServiceExt;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::conditional;
@@ -28,6 +31,7 @@ use crate::extract::AppPath;
 use crate::ids;
 use crate::playlist;
 use crate::state::AppState;
+use crate::storage::{SegmentKey, StoreError};
 
 /// Content type of HLS playlists.
 pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -90,11 +94,119 @@ pub async fn segment(
     let id = ids::stream_id(&id)?.to_owned();
     let seq = ids::segment_file(&file)?;
     let row_id = id.clone();
-    state
+    let stored = state
         .db()
-        .call(move |c| db::get_segment(c, &row_id, seq)?.ok_or(AppError::NotFound("segment")))
+        .call(move |c| {
+            let row = db::get_segment(c, &row_id, seq)?.ok_or(AppError::NotFound("segment"))?;
+            let live = db::get_stream(c, &row_id)?.is_some_and(|s| s.ended_at_ms.is_none());
+            Ok(Stored { size: row.size, sha256: row.sha256, received_at_ms: row.received_at_ms, live })
+        })
         .await?;
-    serve_file(state.storage().segment_path(&id, seq), request).await
+    serve_stored(&state, SegmentKey::source(&id, seq), stored, request).await
+}
+
+/// How long after its upload a live stream's segment is read whole into the cache on a miss
+/// (viewers are still fetching it); older ones and VOD are streamed from the store.
+pub const READ_THROUGH_MAX_AGE_MS: i64 = 120_000;
+
+/// What the database row says about a stored segment.
+struct Stored {
+    size: u64,
+    sha256: Vec<u8>,
+    received_at_ms: i64,
+    /// Its stream has not ended.
+    live: bool,
+}
+
+/// Serves a stored segment: from disk with [`serve_file`] for the file backend; else from
+/// the cache, or read whole into it (a live stream's recent segment, a bounded number at
+/// once), or streamed from the object store. `Range` (one range; several get the whole
+/// segment), `HEAD` and `If-None-Match` against the sha256 `ETag` work; a store that is down
+/// is `503` unless the segment is cached.
+async fn serve_stored(state: &AppState, key: SegmentKey, stored: Stored, request: Request) -> Result<Response, AppError> {
+    if let Some(path) = state.storage().file_path(&key) {
+        return serve_file(path, request).await;
+    }
+    let etag = format!("\"{}\"", hex::encode(&stored.sha256));
+    let etag_value = HeaderValue::from_str(&etag).map_err(AppError::internal)?;
+    let mut res = Response::new(Body::empty());
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_CONTENT_TYPE));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(SEGMENT_CACHE_CONTROL));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::ETAG, etag_value);
+    let not_modified = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if not_modified {
+        *res.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(res);
+    }
+    let size = stored.size;
+    let range = match byte_range(request.headers().get(header::RANGE), size) {
+        Want::Whole => None,
+        Want::Part(r) => Some(r),
+        Want::Unsatisfiable => {
+            *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            let unsatisfied = HeaderValue::from_str(&format!("bytes */{size}")).map_err(AppError::internal)?;
+            res.headers_mut().insert(header::CONTENT_RANGE, unsatisfied);
+            return Ok(res);
+        }
+    };
+    let length = range.as_ref().map_or(size, |r| r.end - r.start);
+    res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Some(r) = &range {
+        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let text = format!("bytes {}-{}/{size}", r.start, r.end - 1);
+        res.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&text).map_err(AppError::internal)?);
+    }
+    if request.method() == axum::http::Method::HEAD {
+        return Ok(res);
+    }
+    let slice = |data: axum::body::Bytes| match &range {
+        Some(r) => data.slice(r.start as usize..r.end as usize),
+        None => data,
+    };
+    // Bytes of another size than the row's cannot be this segment (a replaced object): never
+    // serve them.
+    let checked = |data: axum::body::Bytes| {
+        if data.len() as u64 == size {
+            Ok(data)
+        } else {
+            tracing::error!(key = %key.relative_path(), bytes = data.len(), row = size, "stored segment differs from its row");
+            Err(AppError::internal("stored segment differs from its row"))
+        }
+    };
+    let storage = state.storage();
+    let mut whole = storage.cached(&key).map(checked).transpose()?;
+    if whole.is_none() && stored.live && crate::state::now_ms() - stored.received_at_ms < READ_THROUGH_MAX_AGE_MS {
+        whole = match storage.read_through(&key).await {
+            Some(Ok(data)) => Some(checked(data)?),
+            Some(Err(e)) => return Err(stored_missing(e, &key)),
+            None => None,
+        };
+    }
+    let body = match whole {
+        Some(data) => Body::from(slice(data)),
+        None => match storage.stream(&key, range).await {
+            Some(Ok(stream)) => Body::from_stream(stream),
+            Some(Err(e)) => return Err(stored_missing(e, &key)),
+            None => return Err(AppError::internal("no segment stream from this backend")),
+        },
+    };
+    *res.body_mut() = body;
+    Ok(res)
+}
+
+/// A read of a segment that has a row failed: the store is down (`503`) or lost it (`404`,
+/// logged: every row names an object the store confirmed).
+fn stored_missing(e: StoreError, key: &SegmentKey) -> AppError {
+    if matches!(e, StoreError::NotFound) {
+        tracing::error!(key = %key.relative_path(), "a segment with a row is missing from the store");
+    }
+    e.into()
 }
 
 /// Streams a stored segment file from disk with tower-http's `ServeFile`: `Range`,
@@ -113,6 +225,48 @@ async fn serve_file(path: std::path::PathBuf, request: Request) -> Result<Respon
     }
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static(SEGMENT_CACHE_CONTROL));
     Ok(res)
+}
+
+/// What a `Range` header asks of a body of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Want {
+    /// No range, or one the server may ignore (malformed, several ranges).
+    Whole,
+    /// These bytes.
+    Part(std::ops::Range<u64>),
+    /// `416`.
+    Unsatisfiable,
+}
+
+/// Reads one `bytes=` range (`a-b`, `a-`, `-n`).
+fn byte_range(header: Option<&HeaderValue>, size: u64) -> Want {
+    let Some(spec) = header.and_then(|h| h.to_str().ok()).and_then(|t| t.trim().strip_prefix("bytes=")) else {
+        return Want::Whole;
+    };
+    let number = |t: &str| (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse::<u64>().ok()).flatten();
+    let Some((a, b)) = spec.split_once('-').filter(|_| !spec.contains(',')) else { return Want::Whole };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return match number(b) {
+            None => Want::Whole,
+            Some(0) => Want::Unsatisfiable,
+            Some(_) if size == 0 => Want::Unsatisfiable,
+            Some(n) => Want::Part(size.saturating_sub(n)..size),
+        };
+    }
+    let Some(start) = number(a) else { return Want::Whole };
+    let end = if b.is_empty() {
+        size
+    } else {
+        match number(b) {
+            Some(last) if last >= start => last.saturating_add(1).min(size),
+            _ => return Want::Whole,
+        }
+    };
+    if start >= size {
+        return Want::Unsatisfiable;
+    }
+    Want::Part(start..end)
 }
 
 /// `GET /hls/{id}/master.m3u8`: the source and every rendition that has segments, with
@@ -214,9 +368,35 @@ pub async fn rendition_segment(
     let profile = ids::profile(&profile)?.to_owned();
     let seq = ids::segment_file(&file)?;
     let (row_id, row_profile) = (id.clone(), profile.clone());
-    state
+    let stored = state
         .db()
-        .call(move |c| db::get_rendition(c, &row_id, &row_profile, seq)?.ok_or(AppError::NotFound("segment")))
+        .call(move |c| {
+            let row = db::get_rendition(c, &row_id, &row_profile, seq)?.ok_or(AppError::NotFound("segment"))?;
+            let live = db::get_stream(c, &row_id)?.is_some_and(|s| s.ended_at_ms.is_none());
+            Ok(Stored { size: row.size, sha256: row.sha256, received_at_ms: row.received_at_ms, live })
+        })
         .await?;
-    serve_file(state.storage().rendition_path(&id, &profile, seq), request).await
+    serve_stored(&state, SegmentKey::rendition(&id, &profile, seq), stored, request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges() {
+        let want = |h: &str| byte_range(Some(&HeaderValue::from_str(h).unwrap()), 100);
+        assert_eq!(byte_range(None, 100), Want::Whole);
+        assert_eq!(want("bytes=0-9"), Want::Part(0..10));
+        assert_eq!(want("bytes=90-"), Want::Part(90..100));
+        assert_eq!(want("bytes=90-500"), Want::Part(90..100));
+        assert_eq!(want("bytes=-10"), Want::Part(90..100));
+        assert_eq!(want("bytes=-500"), Want::Part(0..100));
+        assert_eq!(want("bytes=100-"), Want::Unsatisfiable);
+        assert_eq!(want("bytes=-0"), Want::Unsatisfiable);
+        for ignored in ["bytes=5-1", "bytes=0-1,5-9", "items=0-1", "bytes=+1-2", "bytes=-", "bytes=a-b", "bytes=1"] {
+            assert_eq!(want(ignored), Want::Whole, "{ignored}");
+        }
+        assert_eq!(byte_range(Some(&HeaderValue::from_static("bytes=-5")), 0), Want::Unsatisfiable);
+    }
 }

@@ -5,8 +5,10 @@
 //! segment probed with [`livecast_core::ts::probe_segment`] (`415` when it is not H.264
 //! MPEG-TS): duration and timestamps come from the segment, never from the headers. Then,
 //! under the stream's lock: the same bytes for a stored `seq` → `200`, other bytes → `409`,
-//! an ended stream → `409`, else the file is written atomically and durably, its row
-//! committed, and only then `201`.
+//! an ended stream → `409`, else the segment is stored durably ([`crate::storage`]: a file
+//! written atomically and fsynced, or an object the store confirmed), its row committed, and
+//! only then `201`. A segment store that cannot be reached answers `503
+//! storage_unavailable` with `Retry-After`, with nothing stored.
 //!
 //! With `Livepeer-Segment` (base64 protobuf `SegData`, signed by the broadcaster) and
 //! `Livecast-Transcoder` (a node of the registry), and optionally `Livepeer-Payment`, the
@@ -15,8 +17,8 @@
 //! other than the path's, unknown profiles; after the body is read, a `SegData.hash` that
 //! is not keccak256 of the body). A node failure answers `502` with `retryable` — the source
 //! stays stored, and the same upload sent with another node completes the renditions.
-//! Verified renditions are stored like the source (temp file, fsync, rename, row) before
-//! the answer. Renditions already stored for every requested profile are not made again.
+//! Verified renditions are stored like the source, in the same store, then their rows,
+//! before the answer. Renditions already stored for every requested profile are not made again.
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::db::{self, RenditionRow, SegmentRow};
+use crate::storage::SegmentKey;
 use crate::transcoders::{AudioFacts, Node, SegmentJob, SourceFacts};
 use crate::error::AppError;
 use crate::extract::AppPath;
@@ -354,9 +357,12 @@ async fn store_source(
         capture_start_ms,
         declared_duration_ms,
     };
-    let storage = state.storage().clone();
-    let write_id = id.clone();
-    tokio::task::spawn_blocking(move || storage.write_segment(&write_id, seq, &data)).await??;
+    // Durable before the row and the answer: a file fsynced and renamed, or an object the
+    // store confirmed (conditional create). A store that is down is `503`, nothing stored.
+    state.storage().put(&SegmentKey::source(&id, seq), bytes::Bytes::from(data)).await.map_err(|e| {
+        tracing::warn!(stream = %id, seq, error = %e, "segment not stored");
+        AppError::from(e)
+    })?;
     let stored = row.clone();
     let insert_id = id.clone();
     state.db().call(move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
@@ -447,12 +453,15 @@ async fn transcode_segment(
         });
         files.push((profile.name.to_string(), bytes));
     }
-    let storage = state.storage().clone();
-    let write_id = id.to_owned();
-    tokio::task::spawn_blocking(move || {
-        files.iter().try_for_each(|(profile, bytes)| storage.write_rendition(&write_id, profile, seq, bytes))
-    })
-    .await??;
+    // Into the same store as the source, all at once; every one stored before any row.
+    let writes = files.into_iter().map(|(profile, bytes)| {
+        let key = SegmentKey::rendition(id, &profile, seq);
+        async move { state.storage().put(&key, bytes::Bytes::from(bytes)).await }
+    });
+    futures_util::future::try_join_all(writes).await.map_err(|e| {
+        tracing::warn!(stream = %id, seq, error = %e, "renditions not stored");
+        AppError::from(e)
+    })?;
     let insert_id = id.to_owned();
     let rows = new_rows.clone();
     state

@@ -254,7 +254,7 @@ async fn oversized_bodies_get_413_with_or_without_content_length() {
     let body = Body::from_stream(futures_util::stream::iter(chunks));
     let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), body).await;
     assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(r.state.storage().segment_files(&id).unwrap().is_empty());
+    assert!(r.state.storage().as_file().expect("file backend").segment_files(&id).unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -412,7 +412,7 @@ fn cost_store(r: &Relay, id: &str, seqs: std::ops::Range<u32>) {
         }
         tx.commit().unwrap();
     });
-    r.state.storage().write_segment(id, last, &seg(0)).unwrap();
+    r.state.storage().as_file().expect("file backend").write_segment(id, last, &seg(0)).unwrap();
     for seq in seqs {
         r.state.prefixes().stored(id, seq);
     }

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod garage;
+pub mod transcoder;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,10 +1,11 @@
-//! Segment files on disk: `DATA_DIR/streams/{stream id}/{seq}.ts`.
+//! The file backend (`--storage file:DIR`, the default `DATA_DIR/streams`): segment files
+//! `DIR/{stream id}/{seq}.ts` and renditions `DIR/{stream id}/{profile}/{seq}.ts`.
 //!
 //! A write is atomic and durable before it returns: the bytes go to a temporary file
 //! (`.{seq}.ts.{random}.tmp`) in the stream's directory, are fsynced, renamed over the final
 //! name, and the directory is fsynced. A crash at any point leaves either no segment or the
 //! complete one, never a half-written `{seq}.ts`; leftover temporary files are removed at
-//! start-up by [`Storage::remove_temp_files`].
+//! start-up by [`FileStore::remove_temp_files`].
 //!
 //! Paths are built only from ids and numbers already validated by [`crate::ids`].
 
@@ -17,18 +18,32 @@ use crate::keys;
 /// Suffix of temporary files.
 const TEMP_SUFFIX: &str = ".tmp";
 
-/// Where segments live.
+/// Segments in a directory. The relay is its only writer: the stream lock and the database
+/// row check decide what is written, so a write replaces a file that has no row (one left by
+/// a write whose row was never committed).
 #[derive(Debug, Clone)]
-pub struct Storage {
+pub struct FileStore {
     streams_dir: PathBuf,
 }
 
-impl Storage {
-    /// Uses `DATA_DIR/streams`, creating it if needed.
-    pub fn open(data_dir: &Path) -> io::Result<Storage> {
-        let streams_dir = data_dir.join("streams");
-        fs::create_dir_all(&streams_dir)?;
-        Ok(Storage { streams_dir })
+impl FileStore {
+    /// Uses `dir` (the streams directory itself), creating it if needed.
+    pub fn open(dir: &Path) -> io::Result<FileStore> {
+        fs::create_dir_all(dir)?;
+        Ok(FileStore { streams_dir: dir.to_path_buf() })
+    }
+
+    /// The directory holding every stream's directory.
+    pub fn dir(&self) -> &Path {
+        &self.streams_dir
+    }
+
+    /// The file of a segment key.
+    pub fn path_of(&self, key: &super::SegmentKey) -> PathBuf {
+        match &key.profile {
+            None => self.segment_path(&key.stream, key.seq),
+            Some(profile) => self.rendition_path(&key.stream, profile, key.seq),
+        }
     }
 
     /// The directory of one stream.
@@ -59,7 +74,7 @@ impl Storage {
         self.rendition_dir(stream_id, profile).join(format!("{seq}.ts"))
     }
 
-    /// Writes a rendition segment atomically and durably, like [`Storage::write_segment`].
+    /// Writes a rendition segment atomically and durably, like [`FileStore::write_segment`].
     pub fn write_rendition(&self, stream_id: &str, profile: &str, seq: u32, data: &[u8]) -> io::Result<()> {
         write_atomic(&self.rendition_dir(stream_id, profile), seq, data)
     }
@@ -199,7 +214,7 @@ mod tests {
     #[test]
     fn write_read_and_clean() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Storage::open(dir.path()).unwrap();
+        let s = FileStore::open(&dir.path().join("streams")).unwrap();
         s.write_segment("abc", 7, b"hello").unwrap();
         assert_eq!(s.read_segment("abc", 7).unwrap(), b"hello");
         s.write_segment("abc", 7, b"again").unwrap();
