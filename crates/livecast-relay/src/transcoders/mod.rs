@@ -53,6 +53,10 @@ pub fn segment_timeout(duration_secs: f64) -> Duration {
     four.max(MIN_SEGMENT_TIMEOUT)
 }
 
+/// How long an idle connection to a node is kept for reuse: under the nodes' keep-alive
+/// deadline (livecast-transcoder's `--header-timeout-secs`, 10 s by default).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A node's service URI, as configured: `http(s)://host[:port]` with no path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeUri {
@@ -258,6 +262,11 @@ impl Registry {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
+            // A node closes a kept-alive connection that waits longer than its header
+            // timeout for the next request (livecast-transcoder: 10 s by default). Dropping
+            // idle ones well before that keeps a request from racing that close (the
+            // request would fail as an incomplete message, and the segment move on).
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         let key = NodeKey::generate().map_err(|e| e.to_string())?;
