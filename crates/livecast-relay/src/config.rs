@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::keys;
-use crate::state::{Settings, StaticMount};
+use crate::keys::{self, Hash};
 use crate::storage::{S3Config, StorageConfig, StorageUrl};
 use crate::transcoders::NodeUri;
 
@@ -454,5 +453,87 @@ mod tests {
         assert!(parse_static_mount(&format!("api={}", www.display())).is_err());
         assert!(parse_static_mount(&format!("a/b={}", www.display())).is_err());
         assert!(parse_static_mount("/definitely/not/here").is_err());
+    }
+}
+
+/// A directory served as static files at `/{mount}/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticMount {
+    /// The first path segment it is served under (`www`, `pkg`).
+    pub mount: String,
+    /// The directory on disk.
+    pub dir: PathBuf,
+}
+
+/// What the relay runs with: the configuration once checked ([`Config::into_settings`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The database lives here (and the segments, by default).
+    pub data_dir: PathBuf,
+    /// Where segments live (`--storage`).
+    pub storage: StorageConfig,
+    /// Bytes of recent segments kept in memory in front of an object store.
+    pub segment_cache_bytes: u64,
+    /// Anyone may create streams.
+    pub open: bool,
+    /// SHA-256 of the admin token, if one is set.
+    pub admin_token_hash: Option<Hash>,
+    /// Largest accepted segment, in bytes.
+    pub max_segment_bytes: u64,
+    /// Segments in a live playlist.
+    pub window_segments: usize,
+    /// Static directories to serve.
+    pub static_mounts: Vec<StaticMount>,
+    /// Time limit for one request.
+    pub request_timeout: Duration,
+    /// Time for a request's header (and a kept-alive connection's wait for the next).
+    pub header_timeout: Duration,
+    /// A connection moving no byte for this long is closed.
+    pub idle_timeout: Duration,
+    /// Slowest accepted upload after its grace, bytes per second.
+    pub min_upload_rate: u64,
+    /// Connection cap asked for (`None`: as many as fit, up to 1024).
+    pub max_connections: Option<usize>,
+    /// Segment bodies read at once.
+    pub max_uploads: usize,
+    /// Of those, from one client address.
+    pub max_uploads_per_address: usize,
+    /// Longest segment as a multiple of the stream's usual one.
+    pub max_duration_factor: f64,
+    /// Longest segment, seconds.
+    pub max_segment_secs: f64,
+    /// `--open` creations per client address and minute.
+    pub open_creates_per_minute: u32,
+    /// Base URL put in front of returned URLs, without a trailing slash.
+    pub public_url: Option<String>,
+    /// The transcoder nodes segments may be forwarded to.
+    pub transcoders: Vec<NodeUri>,
+}
+
+impl Settings {
+    /// Defaults for tests: open mode, 16 MiB, window of 6, no static files.
+    pub fn for_tests(data_dir: PathBuf) -> Settings {
+        Settings {
+            storage: StorageConfig::File(data_dir.join("streams")),
+            segment_cache_bytes: DEFAULT_SEGMENT_CACHE_BYTES,
+            data_dir,
+            open: true,
+            admin_token_hash: None,
+            max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
+            window_segments: DEFAULT_WINDOW_SEGMENTS,
+            static_mounts: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            min_upload_rate: DEFAULT_MIN_UPLOAD_RATE,
+            max_connections: None,
+            max_uploads: DEFAULT_MAX_UPLOADS,
+            max_uploads_per_address: DEFAULT_MAX_UPLOADS_PER_ADDRESS,
+            max_duration_factor: DEFAULT_MAX_DURATION_FACTOR,
+            max_segment_secs: DEFAULT_MAX_SEGMENT_SECS,
+            open_creates_per_minute: DEFAULT_OPEN_CREATES_PER_MINUTE,
+            public_url: None,
+            transcoders: Vec::new(),
+        }
     }
 }

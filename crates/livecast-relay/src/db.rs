@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::AppError;
 
 /// Schema version stored in `PRAGMA user_version` (2 added the `renditions` and
 /// `rendition_gaps` tables; a version-1 database is upgraded by creating them; 3 added
@@ -307,11 +306,13 @@ impl Db {
         self.vm_steps.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` with the connection on a blocking thread.
-    pub async fn call<R, F>(&self, f: F) -> Result<R, AppError>
+    /// Runs `f` with the connection on a blocking thread. `E` is the caller's error type
+    /// (the HTTP layer's, say): the database does not know how its errors are answered.
+    pub async fn call<R, E, F>(&self, f: F) -> Result<R, E>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, AppError> + Send + 'static,
+        E: From<tokio::task::JoinError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
         let rows_read = Arc::clone(&self.rows_read);

@@ -203,6 +203,17 @@ impl From<crate::transcoders::NodeError> for AppError {
     }
 }
 
+impl From<crate::ids::InvalidId> for AppError {
+    fn from(e: crate::ids::InvalidId) -> Self {
+        use crate::ids::InvalidId;
+        match e {
+            InvalidId::StreamId => AppError::InvalidStreamId,
+            InvalidId::Seq => AppError::InvalidSeq,
+            InvalidId::Profile => AppError::InvalidPath(e.to_string()),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for AppError {
     fn from(e: rusqlite::Error) -> Self {
         Self::internal(format_args!("database: {e}"))

@@ -5,7 +5,19 @@
 //! of `A-Z a-z 0-9 _ -` (no dots, no slashes, so no `..`), and a segment number is a decimal
 //! integer from 0 to [`MAX_SEQ`]. Anything else is refused, never repaired.
 
-use crate::error::AppError;
+/// A path part that is not a valid id (the HTTP layer answers it with `400`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidId {
+    /// Not a stream id ([`is_valid_name`]).
+    #[error("invalid stream id")]
+    StreamId,
+    /// Not a segment number, or above [`MAX_SEQ`].
+    #[error("invalid segment number")]
+    Seq,
+    /// Not a profile name ([`is_valid_profile`]).
+    #[error("a profile name is 1 to 64 of A-Z a-z 0-9 _")]
+    Profile,
+}
 
 /// The largest accepted segment number.
 pub const MAX_SEQ: u32 = 10_000_000;
@@ -19,11 +31,11 @@ pub fn is_valid_name(s: &str) -> bool {
 }
 
 /// A stream id taken from a path, checked with [`is_valid_name`].
-pub fn stream_id(s: &str) -> Result<&str, AppError> {
+pub fn stream_id(s: &str) -> Result<&str, InvalidId> {
     if is_valid_name(s) {
         Ok(s)
     } else {
-        Err(AppError::InvalidStreamId)
+        Err(InvalidId::StreamId)
     }
 }
 
@@ -34,29 +46,29 @@ pub fn is_valid_profile(s: &str) -> bool {
 }
 
 /// A profile name taken from a path, checked with [`is_valid_profile`].
-pub fn profile(s: &str) -> Result<&str, AppError> {
+pub fn profile(s: &str) -> Result<&str, InvalidId> {
     if is_valid_profile(s) {
         Ok(s)
     } else {
-        Err(AppError::InvalidPath("a profile name is 1 to 64 of A-Z a-z 0-9 _".into()))
+        Err(InvalidId::Profile)
     }
 }
 
 /// A segment number from `"{seq}"`: ASCII digits only (no sign, no spaces), at most
 /// [`MAX_SEQ`].
-pub fn seq(s: &str) -> Result<u32, AppError> {
+pub fn seq(s: &str) -> Result<u32, InvalidId> {
     if s.is_empty() || s.len() > 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AppError::InvalidSeq);
+        return Err(InvalidId::Seq);
     }
     match s.parse::<u32>() {
         Ok(n) if n <= MAX_SEQ => Ok(n),
-        _ => Err(AppError::InvalidSeq),
+        _ => Err(InvalidId::Seq),
     }
 }
 
 /// The segment number of a segment file name `"{seq}.ts"`.
-pub fn segment_file(name: &str) -> Result<u32, AppError> {
-    name.strip_suffix(".ts").ok_or(AppError::InvalidSeq).and_then(seq)
+pub fn segment_file(name: &str) -> Result<u32, InvalidId> {
+    name.strip_suffix(".ts").ok_or(InvalidId::Seq).and_then(seq)
 }
 
 #[cfg(test)]

@@ -23,13 +23,18 @@
 //! What it does NOT do: transcode itself, re-mux, repair timestamps, sign segments, or
 //! authenticate viewers.
 //!
-//! Modules, one job each:
-//! - [`config`]: command-line flags and environment variables.
+//! Modules, one job each, depending on each other in one direction only (a test reads the
+//! sources and fails on a cycle: `tests/module_graph.rs`):
+//! - [`clock`]: the wall clock. [`deadlines`]: how long nodes' work may take, and when a
+//!   rendition that has not come is a gap.
+//! - [`config`]: command-line flags and environment variables, checked into [`Settings`].
 //! - [`error`]: the one [`AppError`] type and its JSON body.
 //! - [`extract`]: extractors whose rejections come back as [`AppError`].
-//! - [`ids`]: stream ids and segment numbers: parsing and validation of untrusted paths.
+//! - [`ids`]: stream ids and segment numbers: parsing and validation of untrusted paths
+//!   (its own error, answered `400` by [`error`]).
 //! - [`keys`]: random ids and keys, hashing, constant-time comparison, bearer tokens.
-//! - [`db`]: the SQLite metadata store (streams and acknowledged segments).
+//! - [`db`]: the SQLite metadata store (streams and acknowledged segments); its callers
+//!   choose their error type.
 //! - [`storage`]: where segment bytes live: files on disk or objects in an S3-compatible
 //!   store, the cache of recent ones, start-up clean-up of the files.
 //! - [`playlist`]: the HLS media, rendition and master playlists, built with `m3u8-rs`.
@@ -41,8 +46,10 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod config;
 pub mod db;
+pub mod deadlines;
 pub mod error;
 pub mod extract;
 pub mod ids;
@@ -60,4 +67,5 @@ mod test_media;
 pub use config::Config;
 pub use error::AppError;
 pub use routes::app;
-pub use state::{AppState, Settings};
+pub use config::Settings;
+pub use state::AppState;

@@ -79,13 +79,8 @@ pub(crate) fn build(segments: &[SegmentRow], gaps: &[bool], target: u64, ended: 
     }
 }
 
-/// How long after a source segment arrived its missing rendition becomes a gap (once the
-/// rendition has moved past it): three attempts, each up to max(8 s, 4 × duration) for the
-/// node plus the rendition fetches, as the broadcaster retries.
-pub fn gap_grace_ms(duration_secs: f64) -> i64 {
-    let attempt = crate::transcoders::segment_timeout(duration_secs) + crate::transcoders::RENDITION_FETCH_TIMEOUT;
-    3 * attempt.as_millis() as i64
-}
+pub use crate::deadlines::gap_grace_ms;
+
 
 /// The media playlist of one rendition. `renditions` are that profile's rows (ascending
 /// `seq`), `gaps` the segments the broadcaster gave up on; see the module documentation.

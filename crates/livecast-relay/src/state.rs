@@ -16,102 +16,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::config::Settings;
 use crate::db::{self, Db};
-use crate::keys::Hash;
-use crate::storage::{FileStore, SegmentKey, Storage, StorageConfig};
-use crate::transcoders::{NodeUri, Registry};
+use crate::error::AppError;
+use crate::storage::{FileStore, SegmentKey, Storage};
+use crate::transcoders::Registry;
 
 /// How long an upload waits for a free body slot before `503`.
 pub const UPLOAD_SLOT_WAIT: Duration = Duration::from_secs(2);
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// A directory served as static files at `/{mount}/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaticMount {
-    /// The first path segment it is served under (`www`, `pkg`).
-    pub mount: String,
-    /// The directory on disk.
-    pub dir: PathBuf,
-}
-
-/// What the relay runs with (checked configuration, see [`crate::config`]).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The database lives here (and the segments, by default).
-    pub data_dir: PathBuf,
-    /// Where segments live (`--storage`).
-    pub storage: StorageConfig,
-    /// Bytes of recent segments kept in memory in front of an object store.
-    pub segment_cache_bytes: u64,
-    /// Anyone may create streams.
-    pub open: bool,
-    /// SHA-256 of the admin token, if one is set.
-    pub admin_token_hash: Option<Hash>,
-    /// Largest accepted segment, in bytes.
-    pub max_segment_bytes: u64,
-    /// Segments in a live playlist.
-    pub window_segments: usize,
-    /// Static directories to serve.
-    pub static_mounts: Vec<StaticMount>,
-    /// Time limit for one request.
-    pub request_timeout: Duration,
-    /// Time for a request's header (and a kept-alive connection's wait for the next).
-    pub header_timeout: Duration,
-    /// A connection moving no byte for this long is closed.
-    pub idle_timeout: Duration,
-    /// Slowest accepted upload after its grace, bytes per second.
-    pub min_upload_rate: u64,
-    /// Connection cap asked for (`None`: as many as fit, up to 1024).
-    pub max_connections: Option<usize>,
-    /// Segment bodies read at once.
-    pub max_uploads: usize,
-    /// Of those, from one client address.
-    pub max_uploads_per_address: usize,
-    /// Longest segment as a multiple of the stream's usual one.
-    pub max_duration_factor: f64,
-    /// Longest segment, seconds.
-    pub max_segment_secs: f64,
-    /// `--open` creations per client address and minute.
-    pub open_creates_per_minute: u32,
-    /// Base URL put in front of returned URLs, without a trailing slash.
-    pub public_url: Option<String>,
-    /// The transcoder nodes segments may be forwarded to.
-    pub transcoders: Vec<NodeUri>,
-}
-
-impl Settings {
-    /// Defaults for tests: open mode, 16 MiB, window of 6, no static files.
-    pub fn for_tests(data_dir: PathBuf) -> Settings {
-        Settings {
-            storage: StorageConfig::File(data_dir.join("streams")),
-            segment_cache_bytes: crate::config::DEFAULT_SEGMENT_CACHE_BYTES,
-            data_dir,
-            open: true,
-            admin_token_hash: None,
-            max_segment_bytes: crate::config::DEFAULT_MAX_SEGMENT_BYTES,
-            window_segments: crate::config::DEFAULT_WINDOW_SEGMENTS,
-            static_mounts: Vec::new(),
-            request_timeout: Duration::from_secs(30),
-            header_timeout: Duration::from_secs(crate::config::DEFAULT_HEADER_TIMEOUT_SECS),
-            idle_timeout: Duration::from_secs(crate::config::DEFAULT_IDLE_TIMEOUT_SECS),
-            min_upload_rate: crate::config::DEFAULT_MIN_UPLOAD_RATE,
-            max_connections: None,
-            max_uploads: crate::config::DEFAULT_MAX_UPLOADS,
-            max_uploads_per_address: crate::config::DEFAULT_MAX_UPLOADS_PER_ADDRESS,
-            max_duration_factor: crate::config::DEFAULT_MAX_DURATION_FACTOR,
-            max_segment_secs: crate::config::DEFAULT_MAX_SEGMENT_SECS,
-            open_creates_per_minute: crate::config::DEFAULT_OPEN_CREATES_PER_MINUTE,
-            public_url: None,
-            transcoders: Vec::new(),
-        }
-    }
-}
 
 /// Shared state: cheap to clone.
 #[derive(Clone)]
@@ -222,6 +135,16 @@ impl AppState {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Runs `f` with the database connection on a blocking thread, its errors as the HTTP
+    /// layer answers them ([`Db::call`] with [`AppError`]).
+    pub async fn db_call<R, F>(&self, f: F) -> Result<R, AppError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<R, AppError> + Send + 'static,
+    {
+        self.inner.db.call(f).await
     }
 
     /// The segment store.

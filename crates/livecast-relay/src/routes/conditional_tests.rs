@@ -11,7 +11,8 @@ use super::app;
 use super::conditional::{
     self, etag, http_date, live_cache_control, none_match_hits, parse_http_date, shared_etag, target_duration,
 };
-use crate::state::{AppState, Settings};
+use crate::config::Settings;
+use crate::state::AppState;
 use crate::test_media;
 
 struct Relay {

@@ -58,8 +58,7 @@ pub async fn playlist(
     let window = state.settings().window_segments;
     let shared = state.clone();
     let (text, ended) = state
-        .db()
-        .call(move |c| {
+        .db_call(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
             if stream.ended_at_ms.is_some() {
                 let text = shared.prefixes().finished(&id, None, || {
@@ -95,8 +94,7 @@ pub async fn segment(
     let seq = ids::segment_file(&file)?;
     let row_id = id.clone();
     let stored = state
-        .db()
-        .call(move |c| {
+        .db_call(move |c| {
             let row = db::get_segment(c, &row_id, seq)?.ok_or(AppError::NotFound("segment"))?;
             let live = db::get_stream(c, &row_id)?.is_some_and(|s| s.ended_at_ms.is_none());
             Ok(Stored { size: row.size, sha256: row.sha256, received_at_ms: row.received_at_ms, live })
@@ -181,7 +179,7 @@ async fn serve_stored(state: &AppState, key: SegmentKey, stored: Stored, request
     };
     let storage = state.storage();
     let mut whole = storage.cached(&key).map(checked).transpose()?;
-    if whole.is_none() && stored.live && crate::state::now_ms() - stored.received_at_ms < READ_THROUGH_MAX_AGE_MS {
+    if whole.is_none() && stored.live && crate::clock::now_ms() - stored.received_at_ms < READ_THROUGH_MAX_AGE_MS {
         whole = match storage.read_through(&key).await {
             Some(Ok(data)) => Some(checked(data)?),
             Some(Err(e)) => return Err(stored_missing(e, &key)),
@@ -283,8 +281,7 @@ pub async fn master(
     let id = ids::stream_id(&id)?.to_owned();
     let db_id = id.clone();
     let (source_stats, last_seq, renditions, ended) = state
-        .db()
-        .call(move |c| {
+        .db_call(move |c| {
             let stream = db::get_stream(c, &db_id)?.ok_or(AppError::NotFound("stream"))?;
             let stats = db::variant_stats(c, &db_id, "")?.unwrap_or_default();
             let last_seq = db::segment_summary(c, &db_id)?.last_seq;
@@ -328,8 +325,7 @@ pub async fn rendition_playlist(
     let window = state.settings().window_segments;
     let shared = state.clone();
     let (text, ended) = state
-        .db()
-        .call(move |c| {
+        .db_call(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
             let prefixes = shared.prefixes();
             let ended = stream.ended_at_ms.is_some();
@@ -349,7 +345,7 @@ pub async fn rendition_playlist(
                 })?
             } else {
                 prefixes
-                    .live_rendition_playlist(c, &id, &profile, window, crate::state::now_ms())?
+                    .live_rendition_playlist(c, &id, &profile, window, crate::clock::now_ms())?
                     .map(|list| playlist::render(&list).into())
             };
             Ok((text.ok_or(AppError::NotFound("rendition"))?, ended))
@@ -369,8 +365,7 @@ pub async fn rendition_segment(
     let seq = ids::segment_file(&file)?;
     let (row_id, row_profile) = (id.clone(), profile.clone());
     let stored = state
-        .db()
-        .call(move |c| {
+        .db_call(move |c| {
             let row = db::get_rendition(c, &row_id, &row_profile, seq)?.ok_or(AppError::NotFound("segment"))?;
             let live = db::get_stream(c, &row_id)?.is_some_and(|s| s.ended_at_ms.is_none());
             Ok(Stored { size: row.size, sha256: row.sha256, received_at_ms: row.received_at_ms, live })

@@ -12,7 +12,8 @@ use crate::error::AppError;
 use crate::extract::{optional_json, AppPath};
 use crate::routes::auth::{require_admin, require_stream_key};
 use crate::routes::body::read_limited;
-use crate::state::{now_ms, AppState};
+use crate::clock::now_ms;
+use crate::state::AppState;
 use crate::{ids, keys};
 
 /// Largest accepted `POST /api/streams` body.
@@ -112,7 +113,7 @@ pub async fn create(
         ended_at_ms: None,
     };
     let stored = row.clone();
-    state.db().call(move |c| Ok(db::insert_stream(c, &stored)?)).await?;
+    state.db_call(move |c| Ok(db::insert_stream(c, &stored)?)).await?;
     tracing::info!(stream = %row.id, name = ?row.name, "stream created");
     let created = CreatedStream {
         playback_url: state.url(&format!("/hls/{}/index.m3u8", row.id)),
@@ -132,8 +133,7 @@ pub async fn create(
 pub async fn status(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Json<StreamStatus>, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let (stream, summary) = state
-        .db()
-        .call(move |c| {
+        .db_call(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
             let summary = db::segment_summary(c, &id)?;
             Ok((stream, summary))
@@ -154,8 +154,7 @@ pub async fn end(
     let lock = state.stream_lock(&id);
     let _guard = lock.lock().await;
     let (stream, segments, changed) = state
-        .db()
-        .call(move |c| {
+        .db_call(move |c| {
             let changed = db::end_stream(c, &id, now_ms())?;
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
             Ok((stream, db::segment_summary(c, &id)?, changed))

@@ -9,7 +9,8 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::keys;
-use crate::state::{AppState, Settings, StaticMount};
+use crate::config::{Settings, StaticMount};
+use crate::state::AppState;
 use crate::test_media;
 
 use super::app;
@@ -372,7 +373,7 @@ fn cost_row(seq: u32, age_ms: i64) -> crate::db::SegmentRow {
         last_pts: 126_000 + u64::from(seq) * 90_000 + 87_000,
         video_frames: 30,
         starts_with_keyframe: true,
-        received_at_ms: crate::state::now_ms() - age_ms,
+        received_at_ms: crate::clock::now_ms() - age_ms,
         capture_start_ms: None,
         declared_duration_ms: Some(1000),
     }
@@ -394,7 +395,7 @@ fn cost_renditions(seq: u32) -> [crate::db::RenditionRow; 2] {
         pixels: 256 * 144 * 30,
         bitrate_bps: 400_000,
         transcoder: "http://127.0.0.1:1".into(),
-        received_at_ms: crate::state::now_ms(),
+        received_at_ms: crate::clock::now_ms(),
     })
 }
 

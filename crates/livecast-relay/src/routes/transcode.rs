@@ -25,7 +25,8 @@ use crate::error::AppError;
 use crate::extract::AppPath;
 use crate::ids;
 use crate::routes::auth::require_stream_key;
-use crate::state::{now_ms, AppState};
+use crate::clock::now_ms;
+use crate::state::AppState;
 use crate::transcoders::{json as info_json, Node};
 
 /// Body of `POST /api/transcoders/info`.
@@ -114,8 +115,7 @@ pub async fn report_gap(
         return Err(AppError::InvalidSeq);
     }
     state
-        .db()
-        .call(move |c| {
+        .db_call(move |c| {
             db::get_segment(c, &id, seq)?.ok_or(AppError::NotFound("segment"))?;
             db::insert_gap(c, &id, seq, now_ms())?;
             Ok(())

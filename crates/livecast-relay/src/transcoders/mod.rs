@@ -33,25 +33,17 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::state::now_ms;
+use crate::clock::now_ms;
+pub use crate::deadlines::{segment_timeout, MIN_SEGMENT_TIMEOUT, RENDITION_FETCH_TIMEOUT};
 pub use verify::{AudioFacts, RenditionFacts, SourceFacts};
 
 /// Time to open a TCP (and TLS) connection to a node (go-livepeer: 3 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time for one `GetOrchestrator` call (go-livepeer: 8 s).
 pub const GRPC_TIMEOUT: Duration = Duration::from_secs(8);
-/// Shortest wait for a node's `TranscodeResult` (go-livepeer: max(8 s, 4 × duration)).
-pub const MIN_SEGMENT_TIMEOUT: Duration = Duration::from_secs(8);
-/// Time to fetch all the renditions of one segment.
-pub const RENDITION_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest `TranscodeResult` accepted.
 pub const MAX_RESULT_BYTES: usize = 1 << 20;
 
-/// How long to wait for a node's answer to a segment of `duration_secs`.
-pub fn segment_timeout(duration_secs: f64) -> Duration {
-    let four = Duration::from_secs_f64((duration_secs * 4.0).clamp(0.0, 3600.0));
-    four.max(MIN_SEGMENT_TIMEOUT)
-}
 
 /// How long an idle connection to a node is kept for reuse: under the nodes' keep-alive
 /// deadline (livecast-transcoder's `--header-timeout-secs`, 10 s by default).
