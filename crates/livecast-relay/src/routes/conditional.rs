@@ -16,7 +16,7 @@
 //!   cacheable for one second at most and every other error not at all
 //!   ([`error_cache_policy`]), so an edge never pins a miss.
 //!
-//! `Last-Modified` is remembered per playlist in this process ([`Seen`]), not stored: after
+//! `Last-Modified` is remembered per playlist in this process (`Seen`), not stored: after
 //! a restart it starts again at the restart's time, which is later than the true change and
 //! so only costs a full answer to an `If-Modified-Since`.
 
