@@ -56,21 +56,11 @@ pub fn latency_from_playlist(playlist: &MediaPlaylist, sequence: u64, offset_s: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::player::playlist::{parse, Parsed};
 
     fn live(n: usize, ended: bool) -> MediaPlaylist {
-        let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n");
-        for i in 0..n {
-            text += &format!("#EXTINF:2.0,\n{}.ts\n", 10 + i);
-        }
-        if ended {
-            text += "#EXT-X-ENDLIST\n";
-        }
-        match parse(text.as_bytes(), "t").unwrap() {
-            Parsed::Media(p) => p,
-            Parsed::Master(_) => unreachable!(),
-        }
+        crate::player::playlist::test_playlist(n, ended, None)
     }
+
 
     #[test]
     fn starts_behind_the_edge_or_at_the_start_of_vod() {

@@ -155,23 +155,12 @@ fn next_step(input: &LoaderInput<'_>, skipped: &dyn Fn(u64) -> bool) -> Next {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::player::playlist::{parse, Parsed};
     use crate::player::timeline::Entry;
 
-    /// `n` 2 s segments from sequence 10.
     fn playlist(n: usize, ended: bool) -> MediaPlaylist {
-        let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n");
-        for i in 0..n {
-            text += &format!("#EXTINF:2.0,\n{}.ts\n", 10 + i);
-        }
-        if ended {
-            text += "#EXT-X-ENDLIST\n";
-        }
-        match parse(text.as_bytes(), "t").unwrap() {
-            Parsed::Media(p) => p,
-            Parsed::Master(_) => unreachable!(),
-        }
+        crate::player::playlist::test_playlist(n, ended, None)
     }
+
 
     /// Segments `from..to` appended at their playlist places (origin 0).
     fn timeline(from: u64, to: u64) -> Timeline {

@@ -277,33 +277,10 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::player::playlist::{parse, Parsed};
     use crate::player::timeline::Entry;
 
-    /// A 2 s-segment playlist of `n` segments from sequence 10, dated from `t0_ms`.
     fn playlist(n: usize, ended: bool, t0_ms: Option<f64>) -> MediaPlaylist {
-        let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n");
-        for i in 0..n {
-            if let Some(t0) = t0_ms {
-                let date = chrono_free_iso(t0 + i as f64 * 2000.0);
-                text += &format!("#EXT-X-PROGRAM-DATE-TIME:{date}\n");
-            }
-            text += &format!("#EXTINF:2.0,\n{}.ts\n", 10 + i);
-        }
-        if ended {
-            text += "#EXT-X-ENDLIST\n";
-        }
-        match parse(text.as_bytes(), "t").unwrap() {
-            Parsed::Media(p) => p,
-            Parsed::Master(_) => unreachable!(),
-        }
-    }
-
-    /// ms since the epoch as an ISO 8601 date within 1970-01-01 (enough for these tests).
-    fn chrono_free_iso(ms: f64) -> String {
-        let total = (ms / 1000.0).floor() as u64;
-        let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
-        format!("1970-01-01T{h:02}:{m:02}:{s:02}.{:03}Z", (ms % 1000.0) as u64)
+        crate::player::playlist::test_playlist(n, ended, t0_ms)
     }
 
     /// A timeline of segments 10.. appended back to back from 0, 2 s each, dated like

@@ -185,6 +185,30 @@ impl MediaPlaylist {
     }
 }
 
+/// Test playlists: `n` 2 s segments numbered from 10 (target duration 2), ended or live,
+/// dated every 2 s from `dated_from_ms` (ms since the epoch, within 1970-01-01) when given.
+#[cfg(test)]
+pub(crate) fn test_playlist(n: usize, ended: bool, dated_from_ms: Option<f64>) -> MediaPlaylist {
+    let iso = |ms: f64| {
+        let total = (ms / 1000.0).floor() as u64;
+        format!("1970-01-01T{:02}:{:02}:{:02}.{:03}Z", total / 3600, total / 60 % 60, total % 60, (ms % 1000.0) as u64)
+    };
+    let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n");
+    for i in 0..n {
+        if let Some(t0) = dated_from_ms {
+            text += &format!("#EXT-X-PROGRAM-DATE-TIME:{}\n", iso(t0 + i as f64 * 2000.0));
+        }
+        text += &format!("#EXTINF:2.0,\n{}.ts\n", 10 + i);
+    }
+    if ended {
+        text += "#EXT-X-ENDLIST\n";
+    }
+    match parse(text.as_bytes(), "test").expect("a valid test playlist") {
+        Parsed::Media(p) => p,
+        Parsed::Master(_) => unreachable!("a media playlist"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

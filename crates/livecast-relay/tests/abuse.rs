@@ -12,10 +12,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{client, create, seg, start_open, Relay};
+use common::{big_segment, client, create, seg, start_open, Relay};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -30,22 +29,6 @@ fn rss_mib(pid: u32) -> f64 {
     kb / 1024.0
 }
 
-/// A 1 s 480x272 segment of noise at near-lossless quality: about 8 MiB, under the
-/// relay's 16 MiB cap.
-fn big_segment() -> &'static [u8] {
-    static BIG: OnceLock<Vec<u8>> = OnceLock::new();
-    BIG.get_or_init(|| {
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=480x272:rate=30,noise=alls=60:allf=t", "-t", "1"])
-            .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-qp", "1", "-preset", "ultrafast"])
-            .args(["-g", "30", "-f", "mpegts", "-"])
-            .output()
-            .expect("ffmpeg must be installed to run these tests");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(out.stdout.len() > 4 << 20, "{} bytes", out.stdout.len());
-        out.stdout
-    })
-}
 
 /// The relay with short deadlines so attacks end within seconds.
 fn start(dir: &Path, extra: &[&str]) -> Relay {

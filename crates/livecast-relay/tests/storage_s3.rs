@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::garage::Garage;
-use common::{client, create, seg, segments, tree, Relay};
+use common::{big_segment, client, create, seg, segments, tree, Relay};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use reqwest::StatusCode;
@@ -272,19 +272,7 @@ async fn garage_ignores_if_none_match_on_put_object() {
 /// Two 1-second 640x360 segments (a 240p rendition fits them).
 fn segments_360p() -> &'static [Vec<u8>] {
     static SEGMENTS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    SEGMENTS.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "2"])
-            .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-preset", "veryfast"])
-            .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
-            .args(["-f", "segment", "-segment_time", "1", "-segment_format", "mpegts"])
-            .arg(dir.path().join("s%d.ts"))
-            .status()
-            .expect("ffmpeg must be installed");
-        assert!(status.success());
-        (0..2).map(|i| std::fs::read(dir.path().join(format!("s{i}.ts"))).unwrap()).collect()
-    })
+    SEGMENTS.get_or_init(|| common::ffmpeg_segments("640x360", 2))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,18 +318,6 @@ fn rss_mib(pid: u32) -> f64 {
     kb / 1024.0
 }
 
-/// A 1 s 480x272 segment of noise at near-lossless quality: about 8 MiB.
-fn big_segment() -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=480x272:rate=30,noise=alls=60:allf=t", "-t", "1"])
-        .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-qp", "1", "-preset", "ultrafast"])
-        .args(["-g", "30", "-f", "mpegts", "-"])
-        .output()
-        .expect("ffmpeg must be installed to run these tests");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stdout.len() > 4 << 20, "{} bytes", out.stdout.len());
-    out.stdout
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_that_stop_reading_a_streamed_object_pin_no_copy_of_it() {
@@ -351,7 +327,7 @@ async fn readers_that_stop_reading_a_streamed_object_pin_no_copy_of_it() {
     let mut relay = start_relay(dir.path(), &garage, &[]);
     let c = client();
     let (id, key) = create(&relay, &c).await;
-    let big = big_segment();
+    let big = big_segment().to_vec();
     assert_eq!(put(&relay, &c, &id, 0, &key, big.clone()).await.status(), StatusCode::CREATED);
     let res = c.post(relay.url(&format!("/api/streams/{id}/end"))).bearer_auth(&key).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);

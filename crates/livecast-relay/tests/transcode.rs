@@ -8,19 +8,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::transcoder::Transcoder;
 use common::{client, tree, Relay};
 use livecast_protocol::net::orchestrator_server::{Orchestrator, OrchestratorServer};
 use livecast_protocol::net::{self, OrchestratorInfo, OrchestratorRequest, TranscodeResult};
 use livecast_protocol::profile::{P240P30FPS16X9, P360P30FPS16X9};
-use livecast_protocol::{discovery, result, segment, NodeKey, Profile};
+use livecast_protocol::{discovery, result, NodeKey, Profile};
 use m3u8_rs::Playlist;
 use prost::Message;
 use reqwest::StatusCode;
@@ -28,85 +28,10 @@ use serde_json::{json, Value};
 
 const LADDER: [Profile; 2] = [P360P30FPS16X9, P240P30FPS16X9];
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// The `livecast-transcoder` binary next to the relay's, built (or found up to date) once.
-fn transcoder_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let relay = Path::new(env!("CARGO_BIN_EXE_livecast-relay"));
-        let profile_dir = relay.parent().expect("target/{profile}");
-        let target_dir = profile_dir.parent().expect("target");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "livecast-transcoder", "--bin", "livecast-transcoder", "--target-dir"])
-            .arg(target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building livecast-transcoder failed");
-        profile_dir.join("livecast-transcoder")
-    })
-}
-
-/// A running transcoder node; SIGKILLed when dropped.
-struct Transcoder {
-    child: Option<Child>,
-    uri: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Transcoder {
-    fn start(extra: &[&str]) -> Transcoder {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(transcoder_binary())
-            .args(["--listen", "127.0.0.1:0", "--workers", "2", "--data-dir"])
-            .arg(dir.path())
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start livecast-transcoder");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_owned();
-        Transcoder { child: Some(child), uri: format!("http://{addr}"), _dir: dir }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Transcoder {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
 /// Six consecutive 1-second 1280x720 30 fps Baseline segments (IDR at each start).
 fn segments_720p() -> &'static [Vec<u8>] {
     static SEGMENTS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    SEGMENTS.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "6"])
-            .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-preset", "veryfast"])
-            .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
-            .args(["-f", "segment", "-segment_time", "1", "-segment_format", "mpegts"])
-            .arg(dir.path().join("s%d.ts"))
-            .status()
-            .expect("ffmpeg must be installed");
-        assert!(status.success());
-        (0..6).map(|i| std::fs::read(dir.path().join(format!("s{i}.ts"))).unwrap()).collect()
-    })
+    SEGMENTS.get_or_init(|| common::ffmpeg_segments("1280x720", 6))
 }
 
 fn start_relay(dir: &Path, nodes: &[&str]) -> Relay {
@@ -138,31 +63,17 @@ fn info_of(node: &Value) -> OrchestratorInfo {
     OrchestratorInfo::decode(raw.as_slice()).unwrap()
 }
 
-/// What the browser sends for one segment to one node.
+/// `PUT` of segment `seq` for the ladder, through `node`.
 async fn put_transcoded(
     relay: &Relay,
     c: &reqwest::Client,
-    (id, stream_key): (&str, &str),
+    stream: (&str, &str),
     seq: u32,
     body: &[u8],
     key: &NodeKey,
     node: (&str, &OrchestratorInfo),
 ) -> (StatusCode, Value) {
-    let mut seg = segment::new_seg_data(key, id.as_bytes(), i64::from(seq), 1000, body, &LADDER).unwrap();
-    seg.auth_token = node.1.auth_token.clone();
-    seg.sig = segment::sign_seg_data(key, &seg).unwrap().to_vec();
-    let res = c
-        .put(relay.url(&format!("/live/{id}/{seq}.ts")))
-        .bearer_auth(stream_key)
-        .header("Livepeer-Segment", b64(&seg.encode_to_vec()))
-        .header("Livecast-Transcoder", node.0)
-        .body(body.to_vec())
-        .timeout(Duration::from_secs(40))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
+    common::transcoder::put_transcoded(relay, c, stream, (seq, body), key, node, &LADDER).await
 }
 
 fn check_renditions(v: &Value, source_frames: u64) {
@@ -180,8 +91,8 @@ fn check_renditions(v: &Value, source_frames: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ladder_with_failover_to_the_other_node() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Transcoder::start(&[]);
-    let b = Transcoder::start(&[]);
+    let mut a = Transcoder::start();
+    let b = Transcoder::start();
     let relay = start_relay(dir.path(), &[&a.uri, &b.uri]);
     let c = client();
     let (id, stream_key) = create(&relay, &c).await;
@@ -207,7 +118,7 @@ async fn ladder_with_failover_to_the_other_node() {
         let frames = livecast_core::ts::probe_segment(body).unwrap().video_frames as u64;
         if seq == 3 {
             // Node A dies while it holds this segment.
-            let pid = a.child.as_ref().unwrap().id();
+            let pid = a.pid().expect("node A runs");
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(150));
                 let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
@@ -458,7 +369,7 @@ async fn https_node_with_a_self_signed_certificate() {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let https_uri = format!("https://{}", front.local_addr().unwrap());
-    let node = Transcoder::start(&["--service-uri", &https_uri]);
+    let node = Transcoder::start_with(&["--service-uri", &https_uri]);
     let backend = node.uri.trim_start_matches("http://").to_owned();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = front.accept().await {
@@ -518,7 +429,7 @@ fn segments_with_audio() -> &'static (Vec<Vec<u8>>, Vec<u8>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aac_audio_is_copied_into_every_rendition_and_other_audio_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Transcoder::start(&[]);
+    let node = Transcoder::start();
     let relay = start_relay(dir.path(), &[&node.uri]);
     let c = client();
     let (id, stream_key) = create(&relay, &c).await;

@@ -14,22 +14,43 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Eight consecutive 1-second H.264 MPEG-TS segments (30 fps, IDR first) of one stream,
-/// made once per test binary with ffmpeg.
+/// `count` consecutive 1-second H.264 Baseline MPEG-TS segments (30 fps, an IDR at each
+/// start) of ffmpeg's test picture at `size` (`"640x360"`).
+pub fn ffmpeg_segments(size: &str, count: usize) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30"), "-t", &count.to_string()])
+        .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-preset", "veryfast"])
+        .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
+        .args(["-f", "segment", "-segment_time", "1", "-segment_format", "mpegts"])
+        .arg(dir.path().join("seg%d.ts"))
+        .status()
+        .expect("ffmpeg must be installed to run these tests");
+    assert!(status.success(), "ffmpeg failed");
+    (0..count).map(|i| std::fs::read(dir.path().join(format!("seg{i}.ts"))).expect("segment")).collect()
+}
+
+/// Eight consecutive 1-second 160x120 segments of one stream ([`ffmpeg_segments`]), made
+/// once per test binary.
 pub fn segments() -> &'static [Vec<u8>] {
     static SEGMENTS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    SEGMENTS.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "8"])
-            .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p"])
-            .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
-            .args(["-f", "segment", "-segment_time", "1", "-segment_format", "mpegts"])
-            .arg(dir.path().join("seg%d.ts"))
-            .status()
+    SEGMENTS.get_or_init(|| ffmpeg_segments("160x120", 8))
+}
+
+/// A 1 s 480x272 segment of noise at near-lossless quality: about 8 MiB, under the
+/// relay's 16 MiB cap.
+pub fn big_segment() -> &'static [u8] {
+    static BIG: OnceLock<Vec<u8>> = OnceLock::new();
+    BIG.get_or_init(|| {
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=480x272:rate=30,noise=alls=60:allf=t", "-t", "1"])
+            .args(["-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-qp", "1", "-preset", "ultrafast"])
+            .args(["-g", "30", "-f", "mpegts", "-"])
+            .output()
             .expect("ffmpeg must be installed to run these tests");
-        assert!(status.success(), "ffmpeg failed");
-        (0..8).map(|i| std::fs::read(dir.path().join(format!("seg{i}.ts"))).expect("segment")).collect()
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.len() > 4 << 20, "{} bytes", out.stdout.len());
+        out.stdout
     })
 }
 

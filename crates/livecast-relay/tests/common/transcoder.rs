@@ -46,10 +46,16 @@ pub struct Transcoder {
 impl Transcoder {
     /// Starts a node on 127.0.0.1 port 0 with two workers.
     pub fn start() -> Transcoder {
+        Self::start_with(&[])
+    }
+
+    /// [`Transcoder::start`] with more flags.
+    pub fn start_with(extra: &[&str]) -> Transcoder {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(transcoder_binary())
             .args(["--listen", "127.0.0.1:0", "--workers", "2", "--data-dir"])
             .arg(dir.path())
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -63,12 +69,24 @@ impl Transcoder {
     }
 }
 
-impl Drop for Transcoder {
-    fn drop(&mut self) {
+impl Transcoder {
+    /// The node's process id (to kill it from another thread at a chosen moment).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILLs the node now (a crash mid-stream).
+    pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+impl Drop for Transcoder {
+    fn drop(&mut self) {
+        self.kill9();
     }
 }
 
