@@ -117,6 +117,11 @@ impl SegmentUpload {
         self.attempts
     }
 
+    /// The node this attempt goes through, if any.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
     /// This attempt goes through `uri`.
     pub fn through(&mut self, uri: &str) {
         self.node = Some(uri.to_owned());
@@ -144,6 +149,7 @@ impl SegmentUpload {
     /// The relay answered this attempt's PUT.
     pub fn answered(&mut self, answer: Answer<'_>, session: Option<&mut TranscodeSession>) -> Vec<Action> {
         let node = self.node.take();
+        let verdict = UploadVerdict::from_status(answer.status);
         if let (Some(uri), Some(session)) = (&node, session) {
             if let Some(failure) = NodeFailure::from_answer(answer.status, answer.error) {
                 let (code, what) = if failure.payment_refused {
@@ -170,11 +176,11 @@ impl SegmentUpload {
                 }
                 return actions;
             }
-            if UploadVerdict::from_status(answer.status) == UploadVerdict::Acknowledged {
+            if verdict == UploadVerdict::Acknowledged {
                 session.record(uri, self.seq, Ok(answer.upload_ms));
             }
         }
-        match UploadVerdict::from_status(answer.status) {
+        match verdict {
             UploadVerdict::Acknowledged => {
                 let mut actions = Vec::new();
                 if self.source_only {

@@ -938,6 +938,8 @@ fn camera_error(e: &JsValue) -> LivecastError {
 fn on_worker_message(inner: &Shared, data: JsValue) {
     let get = |k: &str| Reflect::get(&data, &k.into()).unwrap_or(JsValue::UNDEFINED);
     let num = |k: &str| get(k).as_f64().unwrap_or(0.0);
+    // An error's code, where the worker names one it knows (CAMERA_ERROR for a stalled camera).
+    let code = || get("code").as_string().and_then(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::EncoderFailed);
     match get("type").as_string().as_deref() {
         Some("ready") => {
             {
@@ -992,14 +994,11 @@ fn on_worker_message(inner: &Shared, data: JsValue) {
         }
         Some("error") if get("fatal").as_bool() == Some(false) => {
             let message = get("message").as_string().unwrap_or_else(|| "the encode worker reported a problem".into());
-            // The worker names the code where it knows one (CAMERA_ERROR for a stalled camera).
-            let code = get("code").as_string().and_then(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::EncoderFailed);
-            emit_error(inner, code, message, false, None, None);
+            emit_error(inner, code(), message, false, None, None);
         }
         Some("error") => {
             let message = get("message").as_string().unwrap_or_else(|| "the encode worker failed".into());
-            let code = get("code").as_string().and_then(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::EncoderFailed);
-            let error = broadcast_error(code, message);
+            let error = broadcast_error(code(), message);
             if let Some(w) = inner.borrow_mut().ready.take() {
                 let _ = w.reject.call1(&JsValue::NULL, &error.clone().into());
             }
@@ -1074,7 +1073,7 @@ async fn upload_segment(inner: &Shared, segment: PendingSegment) {
                 }
             }
         }
-        let node = headers.iter().find(|(name, _)| *name == "Livecast-Transcoder").map(|(_, uri)| uri.clone());
+        let node = upload.node().map(str::to_owned);
         let started = now_ms();
         let answer = http_put(&url, &key, &body, &headers).await;
         let upload_ms = now_ms() - started;

@@ -878,20 +878,11 @@ mod tests {
                 row.duration_secs = [2.0, 1.5, 0.0, 2.5][seq as usize % 4];
                 insert_segment(c, "abc", &row).unwrap();
                 let r = RenditionRow {
-                    profile: "P240p30fps16x9".into(),
-                    seq,
-                    size: 500 + u64::from(seq) * 10,
                     sha256: vec![7; 32],
                     duration_secs: row.duration_secs,
-                    first_pts: 0,
                     video_frames: 30,
-                    width: 426,
-                    height: 240,
-                    codecs: "avc1.42C01E".into(),
-                    pixels: 0,
-                    bitrate_bps: 600_000,
-                    transcoder: "http://127.0.0.1:1".into(),
                     received_at_ms: 9,
+                    ..RenditionRow::for_test("P240p30fps16x9", seq, 500 + u64::from(seq) * 10)
                 };
                 insert_rendition(c, "abc", &r).unwrap();
             }

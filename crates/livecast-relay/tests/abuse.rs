@@ -14,21 +14,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{big_segment, client, create, seg, start_open, Relay};
+use common::{big_segment, client, create, rss_mib, seg, start_open, Relay};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// Resident memory of a process, MiB.
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kb / 1024.0
-}
-
 
 /// The relay with short deadlines so attacks end within seconds.
 fn start(dir: &Path, extra: &[&str]) -> Relay {

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::garage::Garage;
-use common::{big_segment, client, create, seg, segments, tree, Relay};
+use common::{big_segment, client, create, rss_mib, seg, segments, tree, Relay};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use reqwest::StatusCode;
@@ -307,17 +307,6 @@ async fn renditions_from_a_real_transcoder_go_to_the_bucket() {
     // The relay's disk has only the database.
     assert!(tree(&dir.path().join("data")).iter().all(|f| f.starts_with("relay.db")), "{:?}", tree(&dir.path().join("data")));
 }
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kb / 1024.0
-}
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_that_stop_reading_a_streamed_object_pin_no_copy_of_it() {

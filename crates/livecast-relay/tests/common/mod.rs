@@ -54,6 +54,17 @@ pub fn big_segment() -> &'static [u8] {
     })
 }
 
+/// Resident memory of a process, MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb / 1024.0
+}
+
 /// Segment `i` of [`segments`].
 pub fn seg(i: usize) -> Vec<u8> {
     segments()[i].clone()
