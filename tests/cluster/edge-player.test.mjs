@@ -91,6 +91,10 @@ const readPlayer = (page) => page.evaluate(() => {
     events: t.events.slice(0, 12),
     playlistMs: took(/\.m3u8/),
     segmentMs: took(/\.ts/),
+    // Segment request times sorted: through an edge, a brand-new segment asked for while
+    // another viewer's fetch of it runs waits for nginx's cache lock, which is polled
+    // every 500 ms (deploy/README.md), so the median can be that wait.
+    segmentTimes: entries.filter((e) => /\.ts/.test(e.name)).map((e) => Math.round(e.duration)).sort((a, b) => a - b),
     requests: entries.length,
   };
 });
@@ -145,11 +149,14 @@ test(`Player through a near edge (${NEAR_RTT_MS} ms) beside straight from the fa
     assert.ok(r.currentTime > PLAY_SECONDS / 2, `${name}: played ${r.currentTime.toFixed(1)} s in ${PLAY_SECONDS} s`);
     assert.ok(typeof r.latency === 'number' && r.latency > 0 && r.latency < 4 * 3 * SEGMENT_SECONDS, `${name}: ${r.latency} s behind live`);
   }
-  // The distances are real: the far origin's requests take its round trip, the near edge's
-  // (cache hits, warm connections) much less.
+  // The distances are real: every far origin request takes its round trip; the near edge
+  // answers the segments it holds (the start-up ones the audience fetched before) in much
+  // less, so the Player starts sooner. Its live-edge requests can wait on the edge's cache
+  // lock (see segmentTimes), which is why neither the median nor the slowest is compared.
   const [near, far] = [results['near edge'], results['far origin']];
-  assert.ok(far.segmentMs >= FAR_RTT_MS * 0.9, `far origin segment requests took ${far.segmentMs} ms < its ${FAR_RTT_MS} ms RTT`);
-  assert.ok(near.segmentMs < far.segmentMs, `near edge segment requests took ${near.segmentMs} ms vs far origin ${far.segmentMs} ms`);
+  assert.ok(far.segmentTimes[0] >= FAR_RTT_MS * 0.9, `far origin's fastest segment request took ${far.segmentTimes[0]} ms < its ${FAR_RTT_MS} ms RTT`);
+  assert.ok(near.segmentTimes[0] < FAR_RTT_MS / 2, `near edge's fastest segment request (a cache hit) took ${near.segmentTimes[0]} ms; the origin is ${FAR_RTT_MS} ms away`);
+  assert.ok(near.startupMs < far.startupMs, `near edge started in ${near.startupMs} ms, far origin in ${far.startupMs} ms`);
   for (const [i, v] of viewers.entries()) assert.deepEqual(v.errors, [], `audience viewer ${i}: ${v.errors?.slice(0, 3).join('; ')}`);
   for (const page of Object.values(pages)) await page.close();
 });
