@@ -167,6 +167,11 @@ export interface PlayerStats {
   mode: string;
   /** The audio codec of what plays (e.g. `"mp4a.40.2"`), null without audio (or in native mode). */
   audioCodec: string | null;
+  /**
+   * True once the Player turned live catch-up by playback rate off for this session: a rate
+   * change froze the picture (WebKitGTK with sound). It then keeps near the edge by jumps.
+   */
+  catchUpOff: boolean;
 }
 
 /** Events and their details. */
@@ -497,6 +502,7 @@ impl Player {
             ("mediaResets", i.media_resets.into()),
             ("mode", if i.native { "native" } else { "mse" }.into()),
             ("audioCodec", i.audio_codec.as_deref().map_or(JsValue::NULL, JsValue::from)),
+            ("catchUpOff", i.monitor.catch_up_off().into()),
         ])
         .into()
     }
@@ -1526,6 +1532,7 @@ fn tick(inner: &Shared) {
             loader_seek_pending: i.seek_to_sequence.is_some(),
             next_sequence: i.next_sequence,
             level_forced: i.forced_level.is_some(),
+            decoded_frames: decoded_frames(&video),
         };
         i.monitor.tick(&i.config, input)
     };
@@ -1540,6 +1547,8 @@ fn tick(inner: &Shared) {
             }
             MonitorAction::Seek(to) => video.set_current_time(to),
             MonitorAction::SetRate(rate) => video.set_playback_rate(rate),
+            // The monitor remembers it (stats.catchUpOff); the rate 1 follows as a SetRate.
+            MonitorAction::CatchUpOff { .. } => {}
             MonitorAction::LoadFrom { sequence, place_at } => {
                 let mut i = inner.borrow_mut();
                 i.next_sequence = Some(sequence);
@@ -1555,6 +1564,13 @@ fn tick(inner: &Shared) {
             }
         }
     }
+}
+
+/// `getVideoPlaybackQuality().totalVideoFrames`, where the element has it.
+fn decoded_frames(video: &HtmlMediaElement) -> Option<u64> {
+    let quality = Reflect::get(video, &"getVideoPlaybackQuality".into()).ok()?.dyn_into::<Function>().ok()?.call0(video).ok()?;
+    let frames = Reflect::get(&quality, &"totalVideoFrames".into()).ok()?.as_f64()?;
+    (frames.is_finite() && frames >= 0.0).then_some(frames as u64)
 }
 
 /// The largest hole the monitor jumps at `position`: 2 s, or any size where a VOD segment

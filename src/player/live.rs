@@ -32,6 +32,32 @@ pub fn catch_up_rate(latency_s: f64, target_s: f64, max_rate: f64, buffer_ahead_
     1.0
 }
 
+/// The step playback rates are set in (hls.js rounds its catch-up rate to the same).
+pub const RATE_STEP: f64 = 0.05;
+
+/// The rate to set, given the rate [`catch_up_rate`] wants and the rate set now: a whole
+/// number of [`RATE_STEP`]s from 1 (at least one while catching up, within
+/// `2 − max_rate ..= max_rate`), kept while the wanted rate stays on the same side of 1 and
+/// less than a step away from it, and 1 as soon as the wanted rate is 1. Every change of
+/// `playbackRate` costs some engines a flush of their media pipeline (WebKitGTK's GStreamer
+/// seeks on each one; with sound the picture froze while a rate that moved every tick was
+/// set), so a catch-up from 2 s behind sets three rates (1.1, 1.05, 1) instead of a new one
+/// every 250 ms.
+pub fn stepped_rate(wanted: f64, held: f64, max_rate: f64) -> f64 {
+    if !wanted.is_finite() || wanted == 1.0 {
+        return 1.0;
+    }
+    let same_side = (wanted > 1.0) == (held > 1.0) && held != 1.0;
+    // (Less than a step by more than rounding: a rate exactly one step away moves.)
+    if same_side && (wanted - held).abs() < RATE_STEP - 1e-9 {
+        return held;
+    }
+    let steps = ((wanted - 1.0).abs() / RATE_STEP).round().max(1.0);
+    let rate = 1.0 + (wanted - 1.0).signum() * steps * RATE_STEP;
+    let max_rate = max_rate.max(1.0);
+    rate.clamp((2.0 - max_rate).min(1.0), max_rate)
+}
+
 /// Whether to jump to the live edge (after a pause, a stall or a slow network).
 pub fn should_jump(latency_s: f64, max_latency_s: f64) -> bool {
     latency_s.is_finite() && latency_s > max_latency_s
@@ -82,6 +108,43 @@ mod tests {
         assert_eq!(catch_up_rate(4.0, 6.0, 1.1, 3.0), 1.0, "not with a buffer");
         assert_eq!(catch_up_rate(4.0, 6.0, 1.0, 0.5), 1.0, "catch-up off");
         assert!(should_jump(13.0, 12.0) && !should_jump(11.0, 12.0) && !should_jump(f64::NAN, 1.0));
+    }
+
+    #[test]
+    fn rates_move_in_whole_steps_and_hold_while_less_than_a_step_away() {
+        let max = 1.1;
+        // Entering catch-up: at least one step, whatever the excess.
+        assert!((stepped_rate(1.0125, 1.0, max) - 1.05).abs() < 1e-9);
+        assert!((stepped_rate(1.09, 1.0, max) - 1.1).abs() < 1e-9);
+        // Held while the wanted rate drifts less than a step.
+        assert_eq!(stepped_rate(1.03, 1.05, max), 1.05);
+        assert_eq!(stepped_rate(1.07, 1.05, max), 1.05);
+        // A step away: moves to the nearest step.
+        assert!((stepped_rate(1.1, 1.05, max) - 1.1).abs() < 1e-9);
+        // Back in the slack band: 1 at once.
+        assert_eq!(stepped_rate(1.0, 1.05, max), 1.0);
+        // Slowing down is stepped and bounded the same way.
+        assert!((stepped_rate(0.99, 1.0, max) - 0.95).abs() < 1e-9);
+        assert_eq!(stepped_rate(0.97, 0.95, max), 0.95);
+        assert!((stepped_rate(0.5, 0.95, max) - 0.9).abs() < 1e-9, "bounded by 2 - max");
+        // From fast straight to slow: a change of side is not held.
+        assert!((stepped_rate(0.99, 1.05, max) - 0.95).abs() < 1e-9);
+        // A max rate under one step is still honoured.
+        assert!((stepped_rate(1.01, 1.0, 1.02) - 1.02).abs() < 1e-9);
+        assert_eq!(stepped_rate(f64::NAN, 1.05, max), 1.0);
+        // Over a whole catch-up from 2 s behind, at the rates catch_up_rate asks for as the
+        // excess shrinks by 0.1 s each step: three changes, not one per tick.
+        let (mut held, mut changes) = (1.0, vec![]);
+        for tenth in (0..=20).rev() {
+            let latency = 6.0 + f64::from(tenth) / 10.0;
+            let next = stepped_rate(catch_up_rate(latency, 6.0, max, 5.0), held, max);
+            if next != held {
+                changes.push(next);
+                held = next;
+            }
+        }
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        assert_eq!(changes.last(), Some(&1.0));
     }
 
     #[test]

@@ -20,8 +20,14 @@
 //!   the latency is back within a second of the target.
 //! - **Live edge**: latency from the segments' dates, else from the playlist; above the
 //!   maximum, jump to the edge (seek if that media is buffered, else ask the loader to load
-//!   from there); otherwise the catch-up rate of [`live::catch_up_rate`]. A `latency` event
+//!   from there); otherwise the catch-up rate of [`live::catch_up_rate`], set in steps
+//!   ([`live::stepped_rate`]). A `latency` event
 //!   at most once a second. A finished (VOD) playlist plays at rate 1 with no latency.
+//! - **A rate change that freezes the picture**: for [`RATE_WATCH_MS`] after each change
+//!   the decoded-frame count is watched; if the playhead moves [`RATE_FREEZE_AFTER_S`]
+//!   while at most one new frame is decoded, catch-up by rate is turned off for the rest of the session (rate
+//!   1; jumps to the edge still work). WebKitGTK's GStreamer pipeline does this with sound:
+//!   the clock (the audio) runs on at the new rate while the picture stands still.
 
 use super::buffer;
 use super::config::PlayerConfig;
@@ -36,6 +42,11 @@ pub const STALL_AFTER_MS: f64 = 1000.0;
 pub const STALL_BUFFER_S: f64 = 0.5;
 /// Least time between two `latency` events, ms.
 pub const LATENCY_EVENT_INTERVAL_MS: f64 = 1000.0;
+/// How long after a change of the playback rate the picture is watched, ms.
+pub const RATE_WATCH_MS: f64 = 6000.0;
+/// How far the playhead may move, after a rate change, while at most one new frame is
+/// decoded before the change counts as having frozen the picture, s.
+pub const RATE_FREEZE_AFTER_S: f64 = 2.0;
 
 /// What the element and the loader say at one tick.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +79,9 @@ pub struct Tick<'a> {
     pub next_sequence: Option<u64>,
     /// The page chose a level (no emergency switches then).
     pub level_forced: bool,
+    /// Frames the element has decoded (`getVideoPlaybackQuality().totalVideoFrames`), when
+    /// it says; the count may start again from 0 when the engine flushes its pipeline.
+    pub decoded_frames: Option<u64>,
 }
 
 /// What to do after a tick, in order.
@@ -98,6 +112,11 @@ pub enum Action {
         /// The level playing (-1: unknown).
         level: i32,
     },
+    /// Catch-up by rate is off from now on: a rate change froze the picture.
+    CatchUpOff {
+        /// The rate that froze it.
+        rate: f64,
+    },
     /// The `latency` event.
     Latency {
         /// Seconds behind the live edge.
@@ -122,6 +141,18 @@ pub struct Monitor {
     dvr: bool,
     latency: Option<f64>,
     playback_rate: f64,
+    rate_watch: Option<RateWatch>,
+    catch_up_off: bool,
+}
+
+/// The picture after a rate change: when, and at each tick since, the playhead and the
+/// frames decoded since the change (at most one sample per tick of the watch).
+#[derive(Debug, Clone, PartialEq)]
+struct RateWatch {
+    since_ms: f64,
+    last_frames: Option<u64>,
+    new_frames: u64,
+    samples: Vec<(f64, u64)>,
 }
 
 impl Default for Monitor {
@@ -137,6 +168,8 @@ impl Default for Monitor {
             dvr: false,
             latency: None,
             playback_rate: 1.0,
+            rate_watch: None,
+            catch_up_off: false,
         }
     }
 }
@@ -172,14 +205,19 @@ impl Monitor {
         self.playback_rate
     }
 
+    /// Whether catch-up by rate was turned off because a rate change froze the picture.
+    pub fn catch_up_off(&self) -> bool {
+        self.catch_up_off
+    }
+
     /// The element got a new source (the loader rebuilt the pipeline): playback starts over
     /// in a new buffer, at the element's default rate. Stalls counted, time stalled (a stall
-    /// in progress ends now) and DVR are kept.
+    /// in progress ends now), DVR and a catch-up turned off are kept.
     pub fn media_reset(&mut self, now_ms: f64) {
         if let Some(since) = self.stalled_since.take() {
             self.stalled_ms += now_ms - since;
         }
-        *self = Monitor { stalls: self.stalls, stalled_ms: self.stalled_ms, dvr: self.dvr, latency: self.latency, ..Monitor::default() };
+        *self = Monitor { stalls: self.stalls, stalled_ms: self.stalled_ms, dvr: self.dvr, latency: self.latency, catch_up_off: self.catch_up_off, ..Monitor::default() };
     }
 
     /// One tick: the actions to perform, in order.
@@ -226,11 +264,17 @@ impl Monitor {
         if !self.started && self.last_progress_ms == 0.0 {
             self.last_progress_ms = now;
         }
+        if !t.paused && !t.seeking && self.watch_rate(now, position, t.decoded_frames) {
+            self.catch_up_off = true;
+            actions.push(Action::CatchUpOff { rate: self.playback_rate });
+            self.set_rate(1.0, &mut actions);
+            self.rate_watch = None;
+        }
         let Some((playlist, loaded_at_ms)) = t.playlist else { return actions };
         if playlist.ended {
             self.latency = None;
             self.dvr = false;
-            self.set_rate(1.0, &mut actions);
+            self.set_rate_at(1.0, (now, position, t.decoded_frames), &mut actions);
             return actions;
         }
         let latency = t.timeline.dated_latency(position, now).or_else(|| {
@@ -257,8 +301,9 @@ impl Monitor {
                 actions.push(Action::LoadFrom { sequence: to, place_at: seek::live_place(playlist, t.timeline, to) });
             }
         }
-        let rate = if self.dvr { 1.0 } else { live::catch_up_rate(latency, target, config.max_catch_up_rate, ahead) };
-        self.set_rate(rate, &mut actions);
+        let wanted = if self.dvr || self.catch_up_off { 1.0 } else { live::catch_up_rate(latency, target, config.max_catch_up_rate, ahead) };
+        let rate = live::stepped_rate(wanted, self.playback_rate, config.max_catch_up_rate);
+        self.set_rate_at(rate, (now, position, t.decoded_frames), &mut actions);
         if now - self.last_latency_event_ms >= LATENCY_EVENT_INTERVAL_MS {
             self.last_latency_event_ms = now;
             actions.push(Action::Latency { latency, target, playback_rate: rate });
@@ -271,6 +316,43 @@ impl Monitor {
             self.playback_rate = rate;
             actions.push(Action::SetRate(rate));
         }
+    }
+
+    /// [`Monitor::set_rate`], and a change starts watching the picture (`at`: now, the
+    /// playhead, the decoded frames).
+    fn set_rate_at(&mut self, rate: f64, at: (f64, f64, Option<u64>), actions: &mut Vec<Action>) {
+        let before = self.playback_rate;
+        self.set_rate(rate, actions);
+        if self.playback_rate != before {
+            let (since_ms, position, last_frames) = at;
+            self.rate_watch = Some(RateWatch { since_ms, last_frames, new_frames: 0, samples: vec![(position, 0)] });
+        }
+    }
+
+    /// Counts the frames decoded since the last rate change (a count that starts again from
+    /// 0, a flushed pipeline, counts from 0); `true` when, within the watch, the playhead
+    /// moved [`RATE_FREEZE_AFTER_S`] while at most one frame was decoded.
+    fn watch_rate(&mut self, now_ms: f64, position: f64, frames: Option<u64>) -> bool {
+        let Some(w) = self.rate_watch.as_mut() else { return false };
+        let Some(frames) = frames else { return false };
+        if now_ms - w.since_ms > RATE_WATCH_MS {
+            self.rate_watch = None;
+            return false;
+        }
+        w.new_frames += match w.last_frames {
+            Some(last) if frames >= last => frames - last,
+            Some(_) => frames,
+            None => 0,
+        };
+        w.last_frames = Some(frames);
+        // A seek or a jump (faster than any playback rate over one tick) starts the count
+        // again from here: only playback moves the playhead in the samples compared.
+        if w.samples.last().is_some_and(|&(p, _)| position < p || position - p > 1.0) {
+            w.samples.clear();
+        }
+        w.samples.push((position, w.new_frames));
+        let now = (position, w.new_frames);
+        w.samples.iter().any(|&(p, n)| now.0 - p >= RATE_FREEZE_AFTER_S && now.1 - n <= 1)
     }
 }
 
@@ -310,6 +392,7 @@ mod tests {
             loader_seek_pending: false,
             next_sequence: None,
             level_forced: false,
+            decoded_frames: None,
         }
     }
 
@@ -479,13 +562,68 @@ mod tests {
         assert_eq!(events, 2, "one latency event a second over 2 s");
         assert!((m.latency().unwrap() - 8.0).abs() < 0.01, "{:?}", m.latency());
         assert_eq!(rates.len(), 1, "the rate is set once: {rates:?}");
-        assert_eq!(rates[0], live::catch_up_rate(8.0, 6.0, config.max_catch_up_rate, 12.0));
+        assert_eq!(rates[0], live::stepped_rate(live::catch_up_rate(8.0, 6.0, config.max_catch_up_rate, 12.0), 1.0, config.max_catch_up_rate));
         assert!(m.playback_rate() > 1.0);
         // Paused: the latency is measured, the rate left alone.
         let before = m.playback_rate();
         let actions = m.tick(&config, Tick { paused: true, playlist: Some((&p, t0 + 20_000.0)), ..tick(t0 + 20_000.0, 6.0, &buffered, &tl) });
         assert!(actions.is_empty(), "{actions:?}");
         assert_eq!(m.playback_rate(), before);
+    }
+
+    /// Ticks every 250 ms from `t0 + from_ms` while the playhead runs at `rate`, the decoded
+    /// frames given by `frames(k)`; the actions of each tick.
+    fn run_live(m: &mut Monitor, config: &PlayerConfig, t0: f64, ticks: usize, frames: impl Fn(usize) -> u64) -> Vec<Vec<Action>> {
+        let p = playlist(8, false, Some(t0));
+        let tl = timeline(8, Some(t0));
+        let buffered = [(0.0, 16.0)];
+        (0..ticks)
+            .map(|k| {
+                let step = k as f64 * 250.0;
+                let position = 4.0 + m.playback_rate() * step / 1000.0;
+                let t = Tick { playlist: Some((&p, t0 + 12_000.0 + step)), next_sequence: Some(18), decoded_frames: Some(frames(k)), ..tick(t0 + 12_000.0 + step, position, &buffered, &tl) };
+                m.tick(config, t)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_rate_change_that_freezes_the_picture_turns_catch_up_off_for_the_session() {
+        let config = PlayerConfig::default();
+        let t0 = 1_000_000.0;
+        // 8 s behind (target 6): catch-up sets 1.1 at the first tick. The pipeline flushes
+        // (the count starts again), decodes a few frames, then no more while time runs on.
+        let mut m = Monitor::default();
+        let frozen = run_live(&mut m, &config, t0, 16, |k| if k == 0 { 500 } else { 20 + (k.min(3) as u64) });
+        let rates: Vec<f64> = frozen.iter().flatten().filter_map(|a| if let Action::SetRate(r) = a { Some(*r) } else { None }).collect();
+        let off = frozen.iter().position(|a| a.iter().any(|x| matches!(x, Action::CatchUpOff { .. })));
+        assert!(off.is_some(), "catch-up turned off: {frozen:?}");
+        assert_eq!(rates.first().copied(), Some(1.1));
+        assert_eq!(rates.last().copied(), Some(1.0), "back to rate 1: {rates:?}");
+        assert!(m.catch_up_off() && m.playback_rate() == 1.0);
+        // Still 8 s behind later: no rate is set again; a media reset keeps it off.
+        m.media_reset(t0 + 20_000.0);
+        let later = run_live(&mut m, &config, t0 + 10_000.0, 8, |k| 1000 + 8 * k as u64);
+        assert!(later.iter().flatten().all(|a| !matches!(a, Action::SetRate(_))), "{later:?}");
+
+        // The same change with frames coming (even after a flush that restarts the count):
+        // catch-up stays on.
+        let mut m = Monitor::default();
+        let fine = run_live(&mut m, &config, t0, 30, |k| if k == 0 { 500 } else { 8 * k as u64 });
+        assert!(fine.iter().flatten().all(|a| !matches!(a, Action::CatchUpOff { .. })), "{fine:?}");
+        assert!(!m.catch_up_off() && m.playback_rate() > 1.0);
+
+        // An element that does not count frames: nothing is judged.
+        let mut m = Monitor::default();
+        let p = playlist(8, false, Some(t0));
+        let tl = timeline(8, Some(t0));
+        let buffered = [(0.0, 16.0)];
+        for k in 0..30 {
+            let step = k as f64 * 250.0;
+            let t = Tick { playlist: Some((&p, t0 + 12_000.0 + step)), ..tick(t0 + 12_000.0 + step, 4.0 + m.playback_rate() * step / 1000.0, &buffered, &tl) };
+            m.tick(&config, t);
+        }
+        assert!(!m.catch_up_off());
     }
 
     #[test]
