@@ -248,7 +248,7 @@ pub async fn put_segment(
     let data = read_limited(&headers, body, limit, state.settings().min_upload_rate).await?;
     let history = {
         let id = id.clone();
-        state.db_call(move |c| Ok(db::recent_durations(c, &id, crate::sanity::HISTORY)?)).await?
+        state.db_read(move |c| Ok(db::recent_durations(c, &id, crate::sanity::HISTORY)?)).await?
     };
     let caps = crate::sanity::Caps { max_secs: state.settings().max_segment_secs, factor: state.settings().max_duration_factor };
     let (data, info) = tokio::task::spawn_blocking(move || {
@@ -322,7 +322,7 @@ async fn store_source(
     let (existing, stream) = {
         let id = id.clone();
         state
-            .db_call(move |c| Ok((db::get_segment(c, &id, seq)?, db::get_stream(c, &id)?)))
+            .db_read(move |c| Ok((db::get_segment(c, &id, seq)?, db::get_stream(c, &id)?)))
             .await?
     };
     let accepted = |row: &SegmentRow, duplicate| SegmentAccepted {
@@ -365,7 +365,7 @@ async fn store_source(
     })?;
     let stored = row.clone();
     let insert_id = id.clone();
-    state.db_call(move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
+    state.db_call_on(&id, move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
     state.prefixes().stored(&id, seq);
     tracing::info!(stream = %id, seq, bytes = row.size, duration = row.duration_secs, "segment stored");
     Ok((StatusCode::CREATED, accepted(&row, false), row))
@@ -392,7 +392,7 @@ async fn transcode_segment(
     let fits = |p: &Profile| size.is_none_or(|(w, h)| p.width <= w && p.height <= h);
     let existing = {
         let id = id.to_owned();
-        state.db_call(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
+        state.db_read(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
     };
     let have = |p: &Profile| existing.iter().any(|r| r.profile == p.name);
     if t.profiles.iter().any(fits) && t.profiles.iter().filter(|p| fits(p)).all(have) {
@@ -426,7 +426,7 @@ async fn transcode_segment(
     let _guard = lock.lock().await;
     let existing = {
         let id = id.to_owned();
-        state.db_call(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
+        state.db_read(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
     };
     let received_at_ms = now_ms();
     let mut new_rows = Vec::new();
@@ -465,7 +465,7 @@ async fn transcode_segment(
     let insert_id = id.to_owned();
     let rows = new_rows.clone();
     state
-        .db_call(move |c| {
+        .db_call_on(id, move |c| {
             let tx = c.transaction()?;
             for r in &rows {
                 db::insert_rendition(&tx, &insert_id, r)?;
