@@ -142,3 +142,50 @@ async fn viewers_see_every_acknowledged_segment_while_streams_are_uploaded() {
     eprintln!("{polls} viewer polls checked");
     assert!(polls > 0, "no viewer request was checked");
 }
+
+/// A segment just uploaded is served from memory, and after a restart from disk: the same
+/// bytes, `Range`, `HEAD` and both validators either way.
+#[tokio::test]
+async fn a_segment_is_served_alike_from_memory_and_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = start_open(dir.path(), &[]);
+    let c = client();
+    let (id, key) = create(&relay, &c).await;
+    let res = c.put(relay.url(&format!("/live/{id}/0.ts"))).bearer_auth(&key).body(seg(0)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let check = |relay: Relay, from: &'static str| {
+        let (c, id) = (c.clone(), id.clone());
+        async move {
+            let uri = relay.url(&format!("/hls/{id}/0.ts"));
+            let whole = c.get(&uri).send().await.unwrap();
+            assert_eq!(whole.status(), StatusCode::OK, "{from}");
+            let headers = whole.headers().clone();
+            assert_eq!(headers["content-type"], "video/mp2t", "{from}");
+            assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable", "{from}");
+            assert_eq!(whole.bytes().await.unwrap(), seg(0), "{from}");
+            let etag = headers["etag"].to_str().unwrap().to_owned();
+            let modified = headers["last-modified"].to_str().unwrap().to_owned();
+            let res = c.get(&uri).header("if-none-match", &etag).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{from}: If-None-Match");
+            let res = c.get(&uri).header("if-modified-since", &modified).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{from}: If-Modified-Since");
+            let res = c.get(&uri).header("range", "bytes=188-375").send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{from}");
+            assert_eq!(res.headers()["content-range"], format!("bytes 188-375/{}", seg(0).len()), "{from}");
+            assert_eq!(res.bytes().await.unwrap(), seg(0)[188..376], "{from}");
+            let res = c.head(&uri).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{from}");
+            assert_eq!(res.headers()["content-length"], seg(0).len().to_string().as_str(), "{from}");
+            (relay, etag)
+        }
+    };
+    let (mut relay_back, memory_etag) = check(relay, "from memory").await;
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(seg(0)))
+    };
+    assert_eq!(memory_etag, format!("\"{sha}\""), "from memory the tag is the segment's SHA-256");
+    relay_back.terminate(std::time::Duration::from_secs(10));
+    relay = start_open(dir.path(), &[]);
+    check(relay, "from disk").await;
+}

@@ -1,10 +1,15 @@
 //! HLS for players: the media playlist of a stream's source and its segments.
 //!
-//! Segments are streamed from disk (`ServeFile`, with `Range`), so a reader that stops
-//! reading costs one buffer and a file handle until the idle deadline closes it. With an
-//! object store they come from the cache of recent segments, or are streamed from the store
-//! (see [`crate::storage`]); a store that is down makes a segment not cached `503`, never
-//! a playlist (those come from the database).
+//! Recently written segments are served from memory (shared by every viewer: a reader that
+//! stops reading holds a reference, not a copy); older ones are streamed from disk
+//! (`ServeFile`, with `Range`), so a reader that stops reading costs one buffer and a file
+//! handle until the idle deadline closes it. With an object store they come from the cache
+//! of recent segments, or are streamed from the store (see [`crate::storage`]); a store that
+//! is down makes a segment not cached `503`, never a playlist (those come from the database).
+//!
+//! Reads run on the database's read-only connections ([`crate::db::Db::read`]); what they
+//! give (a source playlist's text, a segment's row) is kept until the stream's
+//! [`crate::db::Generation`] moves on, so between two segments most requests read nothing.
 //!
 //! Playlists change every segment: a live one is cached a second by players and half a
 //! target duration by edges, an ended one a day; each has a strong `ETag` and a
@@ -153,28 +158,43 @@ async fn stored_row(
 /// (viewers are still fetching it); older ones and VOD are streamed from the store.
 pub const READ_THROUGH_MAX_AGE_MS: i64 = 120_000;
 
-/// Serves a stored segment: from disk with [`serve_file`] for the file backend; else from
-/// the cache, or read whole into it (a live stream's recent segment, a bounded number at
-/// once), or streamed from the object store. `Range` (one range; several get the whole
-/// segment), `HEAD` and `If-None-Match` against the sha256 `ETag` work; a store that is down
-/// is `503` unless the segment is cached.
+/// Serves a stored segment: for the file backend from memory when it was written lately
+/// ([`crate::storage::FileStore::recent`]), else from disk with [`serve_file`]; for an object
+/// store from the cache, or read whole into it (a live stream's recent segment, a bounded
+/// number at once), or streamed from the store. From memory or the store, `Range` (one
+/// range; several get the whole segment), `HEAD`, `If-None-Match` against the sha256 `ETag`
+/// and `If-Modified-Since` against the time it was stored work; a store that is down is
+/// `503` unless the segment is cached.
 async fn serve_stored(state: &AppState, key: SegmentKey, stored: Stored, request: Request) -> Result<Response, AppError> {
-    if let Some(path) = state.storage().file_path(&key) {
-        return serve_file(path, request).await;
-    }
+    // Files: the recent ones from memory, like a cached object; older ones from disk.
+    let recent = match state.storage().as_file() {
+        Some(files) => match files.recent(&key) {
+            Some(data) => Some(data),
+            None => return serve_file(files.path_of(&key), request).await,
+        },
+        None => None,
+    };
     let etag = format!("\"{}\"", hex::encode(&stored.sha256));
     let etag_value = HeaderValue::from_str(&etag).map_err(AppError::internal)?;
+    let stored_secs = u64::try_from(stored.received_at_ms / 1000).unwrap_or(0);
     let mut res = Response::new(Body::empty());
     let headers = res.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_CONTENT_TYPE));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(SEGMENT_CACHE_CONTROL));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::ETAG, etag_value);
-    let not_modified = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    headers.insert(header::LAST_MODIFIED, conditional::http_date(stored_secs));
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    let not_modified = match if_none_match {
+        Some(v) => v.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
+        // Without If-None-Match, If-Modified-Since (RFC 9110 13.2.2).
+        None => request
+            .headers()
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(conditional::parse_http_date)
+            .is_some_and(|since| since >= stored_secs),
+    };
     if not_modified {
         *res.status_mut() = StatusCode::NOT_MODIFIED;
         return Ok(res);
@@ -215,7 +235,10 @@ async fn serve_stored(state: &AppState, key: SegmentKey, stored: Stored, request
         }
     };
     let storage = state.storage();
-    let mut whole = storage.cached(&key).map(checked).transpose()?;
+    let mut whole = match recent {
+        Some(data) => Some(checked(data)?),
+        None => storage.cached(&key).map(checked).transpose()?,
+    };
     if whole.is_none() && stored.live && crate::clock::now_ms() - stored.received_at_ms < READ_THROUGH_MAX_AGE_MS {
         whole = match storage.read_through(&key).await {
             Some(Ok(data)) => Some(checked(data)?),
