@@ -22,7 +22,7 @@
 //! They no longer change (no segment is accepted after the end; a rendition that a node
 //! finishes late, or a late-filled hole, drops them), so each is built once and kept as text:
 //! later requests read no segment row. Streaming the rows from SQLite instead would read
-//! every row on every request and hold the one database connection while a slow client reads.
+//! every row on every request and hold a database connection while a slow client reads.
 //! The kept text is bounded ([`FINISHED_BUDGET_BYTES`]).
 //!
 //! The source's playlist, live or finished, is also kept as rendered until the database's
@@ -127,24 +127,25 @@ impl Prefixes {
     /// so is a finished playlist. Either way a prefix being computed now (from a read that may
     /// have begun before the row was committed) is not kept.
     pub fn stored(&self, stream_id: &str, seq: u32) {
+        // The entry is made if missing: a request that began before may be about to keep
+        // the first prefix, and must see the generation move.
         let mut map = self.lock();
-        if let Some(entry) = map.get_mut(stream_id) {
-            entry.prefix_generation += 1;
-            if entry.prefixes.values().any(|p| p.last.seq >= seq) {
-                entry.prefixes.clear();
-            }
-            entry.finished_generation += 1;
-            entry.finished.clear();
+        let entry = map.entry(stream_id.to_owned()).or_default();
+        entry.prefix_generation += 1;
+        if entry.prefixes.values().any(|p| p.last.seq >= seq) {
+            entry.prefixes.clear();
         }
+        entry.finished_generation += 1;
+        entry.finished.clear();
     }
 
     /// Call after storing renditions: finished rendition playlists may have had a gap there.
     /// (Live prefixes stay: a slot once settled stays settled.)
     pub fn rendition_stored(&self, stream_id: &str) {
-        if let Some(entry) = self.lock().get_mut(stream_id) {
-            entry.finished_generation += 1;
-            entry.finished.clear();
-        }
+        let mut map = self.lock();
+        let entry = map.entry(stream_id.to_owned()).or_default();
+        entry.finished_generation += 1;
+        entry.finished.clear();
     }
 
     /// The source's media playlist text and whether the stream had ended, as last kept with
@@ -435,6 +436,42 @@ mod tests {
             assert_eq!(last.segments.last().unwrap().uri, "19.ts");
             assert!(prefixes.live_rendition_playlist(c, "s", "P144p30fps16x9", 3, 0, prefixes.begin("s", Some("P144p30fps16x9"))).unwrap().is_none());
         });
+    }
+
+    /// A request reads on its own snapshot beside the writer: a hole below the window filled
+    /// between its first read and its prefix being kept must not leave a prefix without that
+    /// row (it would give every later playlist a media sequence one short).
+    #[test]
+    fn a_prefix_computed_across_a_store_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("relay.db")).unwrap();
+        assert!(db.has_readers());
+        let prefixes = Prefixes::default();
+        db.with_blocking(|c| {
+            let row = StreamRow { id: "s".into(), name: None, key_hash: vec![0; 32], created_at_ms: 0, ended_at_ms: None };
+            db::insert_stream(c, &row).unwrap();
+            for seq in (0..10).filter(|s| *s != 3) {
+                db::insert_segment(c, "s", &seg(seq, 2.0, 0)).unwrap();
+            }
+        });
+        let stale = db
+            .read_blocking(|c| {
+                let before = prefixes.begin("s", None);
+                // The snapshot starts here, without 3...
+                assert_eq!(db::segments(c, "s")?.len(), 9);
+                // ...then the writer fills the hole and says so...
+                db.with_blocking(|w| db::insert_segment(w, "s", &seg(3, 2.0, 0)))?;
+                prefixes.stored("s", 3);
+                // ...and this request goes on with its snapshot.
+                prefixes.live_playlist(c, "s", 3, before)
+            })
+            .unwrap();
+        assert_eq!(stale.media_sequence, 6, "the request's own snapshot had 6 rows before its window");
+        let all = db.with_blocking(|c| db::segments(c, "s")).unwrap();
+        let expected = playlist::media_playlist(&all, false, 3);
+        assert_eq!(expected.media_sequence, 7);
+        let now = db.read_blocking(|c| prefixes.live_playlist(c, "s", 3, prefixes.begin("s", None))).unwrap();
+        assert_eq!(now, expected, "a later request");
     }
 
     #[test]
