@@ -3,14 +3,17 @@
 //! One database file, `relay.db` in the data directory, in WAL mode with `synchronous=FULL`:
 //! a committed row survives the process being killed. A segment row is inserted only after
 //! its file is durably on disk (see [`crate::storage`]), so every row names a complete file.
-//! The connection sits behind a mutex and is used from blocking threads via [`Db::call`].
+//! Writes go through one connection behind a mutex ([`Db::call`]); reads for viewers through
+//! a pool of read-only connections ([`Db::read`]), both from blocking threads.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 
 /// Schema version stored in `PRAGMA user_version` (2 added the `renditions` and
@@ -231,18 +234,137 @@ impl RenditionRow {
     }
 }
 
-/// Shared handle to the database.
+/// Read-only connections a file database keeps open beside the writer: at least this many,
+/// or two per core (reads are short and CPU-bound; more would only queue in SQLite).
+const MIN_READERS: u32 = 4;
+
+/// How long a read waits for a free read-only connection before failing.
+const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Shared handle to the database: one connection that writes, and a pool of read-only
+/// connections that read.
+///
+/// Every write goes through the one writer connection ([`Db::call`], [`Db::call_on`],
+/// [`Db::with_blocking`]), so writes are serialised, as SQLite serialises them anyway.
+/// Reads that are served to viewers ([`Db::read`]) take a read-only connection from an r2d2
+/// pool instead, so they neither queue behind each other on one mutex nor wait for an
+/// ingest's write: in WAL mode a read sees every transaction committed before it began and
+/// is never blocked by the writer. An in-memory database (tests) cannot be opened a second
+/// time, so its reads use the writer connection.
+///
+/// The handle also counts what changed ([`Db::generation`]), so that what is rendered from
+/// the rows can be kept until they change.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    /// `None` for an in-memory database.
+    readers: Option<r2d2::Pool<SqliteConnectionManager>>,
     /// Rows decoded from query results, over the handle's life (see [`Db::rows_read`]).
     rows_read: Arc<AtomicU64>,
     /// SQLite virtual-machine steps, counted once [`Db::count_vm_steps`] was called.
     vm_steps: Arc<AtomicU64>,
+    /// Whether [`Db::count_vm_steps`] was called (read connections then count too).
+    counting_steps: Arc<AtomicBool>,
+    generations: Arc<Generations>,
+}
+
+/// How many committed changes the writer has made, for caches (see [`Generation`]).
+#[derive(Debug, Default)]
+struct Generations {
+    /// Bumped after a writer call that changed rows of no stream in particular.
+    global: AtomicU64,
+    /// Bumped after a [`Db::call_on`] that changed rows: per stream, the value of `global`'s
+    /// companion counter `next` at that time.
+    streams: Mutex<HashMap<String, u64>>,
+    /// Source of the per-stream values (unique, increasing).
+    next: AtomicU64,
+}
+
+/// Where the database's history stood for one stream: two equal values mean that no write
+/// that could change the stream's rows (or the stream itself) was made between them.
+///
+/// Bumped after the write's transaction committed and before its caller answers, so a
+/// cache entry made from rows read after taking a `Generation` is valid while
+/// [`Db::generation`] still answers the same value: it may include a write whose bump is
+/// still to come (the next read then rebuilds it), never miss an acknowledged one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation {
+    global: u64,
+    stream: u64,
+}
+
+/// What the database says of a stored segment (source or rendition), as the HLS routes
+/// serve it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSegment {
+    /// Its size in bytes.
+    pub size: u64,
+    /// SHA-256 of its bytes.
+    pub sha256: Vec<u8>,
+    /// When the relay stored it, ms since the Unix epoch.
+    pub received_at_ms: i64,
+    /// Its stream has not ended.
+    pub live: bool,
+}
+
+/// Values read from the database, each kept with the [`Generation`] of its stream that was
+/// taken before it was read, and answered only while [`Db::generation`] still gives that
+/// value: valid without knowing what the value depends on, as long as it depends only on the
+/// stream's rows. At most `max` entries; past that it starts again empty.
+#[derive(Debug)]
+pub struct ByGeneration<K, V> {
+    entries: Mutex<HashMap<K, (Generation, V)>>,
+    max: usize,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> ByGeneration<K, V> {
+    /// An empty cache of at most `max` entries.
+    pub fn new(max: usize) -> Self {
+        ByGeneration { entries: Mutex::default(), max }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Generation, V)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The value kept for `key` if it was read at `generation`.
+    pub fn get(&self, key: &K, generation: Generation) -> Option<V> {
+        self.lock().get(key).filter(|(g, _)| *g == generation).map(|(_, v)| v.clone())
+    }
+
+    /// Keeps `value`, read after taking `generation`.
+    pub fn keep(&self, key: K, generation: Generation, value: V) {
+        let mut entries = self.lock();
+        if entries.len() >= self.max {
+            entries.clear();
+        }
+        entries.insert(key, (generation, value));
+    }
+
+    /// Entries kept now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Logs what the pool could not do (r2d2 logs through `log`, which the relay does not show).
+#[derive(Debug)]
+struct LogReaderErrors;
+
+impl r2d2::HandleError<rusqlite::Error> for LogReaderErrors {
+    fn handle_error(&self, error: rusqlite::Error) {
+        tracing::warn!(%error, "cannot open a read-only database connection");
+    }
 }
 
 thread_local! {
-    /// Rows decoded on this thread since [`Db::call`] or [`Db::with_blocking`] started `f`.
+    /// Rows decoded on this thread since [`Db::call`], [`Db::read`] or [`Db::with_blocking`]
+    /// started `f`.
     static ROWS_READ: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -259,46 +381,105 @@ fn counting_rows<R>(total: &AtomicU64, f: impl FnOnce() -> R) -> R {
     out
 }
 
+/// A progress handler that counts every SQLite VM step into `steps`.
+fn step_counter(conn: &Connection, steps: &Arc<AtomicU64>) -> rusqlite::Result<()> {
+    let steps = Arc::clone(steps);
+    conn.progress_handler(
+        1,
+        Some(move || {
+            steps.fetch_add(1, Ordering::Relaxed);
+            false
+        }),
+    )
+}
+
+impl Generations {
+    fn get(&self, stream_id: &str) -> Generation {
+        let stream = self.streams.lock().unwrap_or_else(|p| p.into_inner()).get(stream_id).copied().unwrap_or(0);
+        Generation { global: self.global.load(Ordering::Acquire), stream }
+    }
+
+    fn bump(&self, stream_id: Option<&str>) {
+        match stream_id {
+            None => {
+                self.global.fetch_add(1, Ordering::AcqRel);
+            }
+            Some(id) => {
+                let value = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+                self.streams.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), value);
+            }
+        }
+    }
+}
+
 impl Db {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path`, brings its schema up to date, and
+    /// opens its read-only connections.
     pub fn open(path: &Path) -> rusqlite::Result<Db> {
         let conn = Connection::open(path)?;
         init(&conn)?;
-        Ok(Db::wrap(conn))
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let reader_init = |c: &mut Connection| c.execute_batch("PRAGMA busy_timeout=5000;");
+        // One opened here, so that a database that cannot be read fails the start with
+        // SQLite's own error instead of the pool's time-out.
+        let mut probe = Connection::open_with_flags(path, flags)?;
+        reader_init(&mut probe)?;
+        let _: i64 = probe.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        drop(probe);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let manager = SqliteConnectionManager::file(path).with_flags(flags).with_init(reader_init);
+        let readers = r2d2::Pool::builder()
+            .max_size(MIN_READERS.max(2 * cores))
+            // Opened on demand and kept: a local file does not go stale, and a connection
+            // closed by age would lose its prepared statements.
+            .min_idle(Some(0))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_on_check_out(false)
+            .connection_timeout(READER_WAIT)
+            .error_handler(Box::new(LogReaderErrors))
+            .build_unchecked(manager);
+        Ok(Db::wrap(conn, Some(readers)))
     }
 
-    /// An in-memory database, for tests.
+    /// An in-memory database, for tests (reads share the writer connection).
     pub fn open_in_memory() -> rusqlite::Result<Db> {
         let conn = Connection::open_in_memory()?;
         init(&conn)?;
-        Ok(Db::wrap(conn))
+        Ok(Db::wrap(conn, None))
     }
 
-    fn wrap(conn: Connection) -> Db {
-        Db { conn: Arc::new(Mutex::new(conn)), rows_read: Arc::default(), vm_steps: Arc::default() }
+    fn wrap(conn: Connection, readers: Option<r2d2::Pool<SqliteConnectionManager>>) -> Db {
+        Db {
+            writer: Arc::new(Mutex::new(conn)),
+            readers,
+            rows_read: Arc::default(),
+            vm_steps: Arc::default(),
+            counting_steps: Arc::default(),
+            generations: Arc::default(),
+        }
     }
 
-    /// Rows the relay decoded from SQLite through this handle so far: what a request costs in
-    /// rows read, for tests and measurements (read it before and after).
+    /// Whether reads have connections of their own (a file database), rather than sharing
+    /// the writer's (in memory).
+    pub fn has_readers(&self) -> bool {
+        self.readers.is_some()
+    }
+
+    /// Rows the relay decoded from SQLite through this handle so far, on any connection:
+    /// what a request costs in rows read, for tests and measurements (read it before and
+    /// after).
     pub fn rows_read(&self) -> u64 {
         self.rows_read.load(Ordering::Relaxed)
     }
 
-    /// From now on, counts SQLite's virtual-machine steps ([`Db::vm_steps`]): the work SQLite
-    /// does, aggregates and scans included, which [`Db::rows_read`] does not see. A progress
-    /// handler called at every step, so only for tests and measurements.
+    /// From now on, counts SQLite's virtual-machine steps ([`Db::vm_steps`]) on every
+    /// connection, the writer's and the readers': the work SQLite does, aggregates and scans
+    /// included, which [`Db::rows_read`] does not see. A progress handler called at every
+    /// step, so only for tests and measurements.
     pub fn count_vm_steps(&self) {
-        let steps = Arc::clone(&self.vm_steps);
-        self.with_blocking(|c| {
-            c.progress_handler(
-                1,
-                Some(move || {
-                    steps.fetch_add(1, Ordering::Relaxed);
-                    false
-                }),
-            )
-        })
-        .expect("the connection is owned");
+        self.counting_steps.store(true, Ordering::Relaxed);
+        self.with_blocking(|c| step_counter(c, &self.vm_steps)).expect("the connection is owned");
     }
 
     /// SQLite virtual-machine steps since [`Db::count_vm_steps`].
@@ -306,29 +487,96 @@ impl Db {
         self.vm_steps.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` with the connection on a blocking thread. `E` is the caller's error type
-    /// (the HTTP layer's, say): the database does not know how its errors are answered.
+    /// Where the database's history stands for `stream_id` (see [`Generation`]).
+    pub fn generation(&self, stream_id: &str) -> Generation {
+        self.generations.get(stream_id)
+    }
+
+    /// Runs `f` with the writer connection on a blocking thread. `E` is the caller's error
+    /// type (the HTTP layer's, say): the database does not know how its errors are answered.
+    /// When `f` changed rows, every stream's [`Generation`] moves on.
     pub async fn call<R, E, F>(&self, f: F) -> Result<R, E>
     where
         R: Send + 'static,
         E: From<tokio::task::JoinError> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let rows_read = Arc::clone(&self.rows_read);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock leaves no open transaction behind (it is rolled
-            // back on drop), so a poisoned connection is still consistent.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            counting_rows(&rows_read, || f(&mut guard))
-        })
-        .await?
+        self.call_scoped(None, f).await
     }
 
-    /// Runs `f` with the connection on the current thread (start-up, tests).
+    /// [`Db::call`] for a write that changes only `stream_id`'s rows (its segments,
+    /// renditions and their stats): only that stream's [`Generation`] moves on.
+    pub async fn call_on<R, E, F>(&self, stream_id: &str, f: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<tokio::task::JoinError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
+    {
+        self.call_scoped(Some(stream_id.to_owned()), f).await
+    }
+
+    async fn call_scoped<R, E, F>(&self, stream_id: Option<String>, f: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<tokio::task::JoinError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.writing(stream_id.as_deref(), f)).await?
+    }
+
+    /// Runs `f` with the writer connection on the current thread (start-up, tests); when it
+    /// changed rows, every stream's [`Generation`] moves on.
     pub fn with_blocking<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
-        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        counting_rows(&self.rows_read, || f(&mut guard))
+        self.writing(None, f)
+    }
+
+    fn writing<R>(&self, stream_id: Option<&str>, f: impl FnOnce(&mut Connection) -> R) -> R {
+        // A panic while holding the lock leaves no open transaction behind (it is rolled
+        // back on drop), so a poisoned connection is still consistent.
+        let mut guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let changes = guard.total_changes();
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| counting_rows(&self.rows_read, || f(&mut guard))));
+        // Also after a panic: `f` may have committed before it.
+        if guard.total_changes() != changes {
+            self.generations.bump(stream_id);
+        }
+        out.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
+    /// Runs `f` with a read-only connection on a blocking thread (with the writer's, for an
+    /// in-memory database), in one read transaction: it sees every transaction committed
+    /// before its first statement, and none committed after.
+    pub async fn read<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<tokio::task::JoinError> + From<rusqlite::Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+    }
+
+    /// [`Db::read`] on the current thread (tests, measurements).
+    pub fn read_blocking<R, E>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let Some(pool) = &self.readers else {
+            return self.with_blocking(|c| f(c));
+        };
+        let conn = pool.get().map_err(|e| {
+            let busy = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY);
+            rusqlite::Error::SqliteFailure(busy, Some(format!("no read-only connection free: {e}")))
+        })?;
+        if self.counting_steps.load(Ordering::Relaxed) {
+            step_counter(&conn, &self.vm_steps)?;
+        }
+        // One snapshot for all of `f`'s statements, as the writer's lock gave them before:
+        // a write committed between two of them is not half seen. Dropping the transaction
+        // ends it (a rollback, which for reads is the same as a commit).
+        let snapshot = conn.unchecked_transaction()?;
+        counting_rows(&self.rows_read, || f(&snapshot))
     }
 }
 
@@ -357,8 +605,9 @@ pub fn insert_stream(conn: &Connection, s: &StreamRow) -> rusqlite::Result<()> {
 
 /// The stream with this id, if any.
 pub fn get_stream(conn: &Connection, id: &str) -> rusqlite::Result<Option<StreamRow>> {
-    conn.query_row(
-        "SELECT id, name, key_hash, created_at_ms, ended_at_ms FROM streams WHERE id = ?1",
+    // Cached statements: every HLS request reads these, and parsing costs more than the read.
+    let mut stmt = conn.prepare_cached("SELECT id, name, key_hash, created_at_ms, ended_at_ms FROM streams WHERE id = ?1")?;
+    stmt.query_row(
         [id],
         |r| {
             row_read();
@@ -444,8 +693,8 @@ pub fn insert_segment(conn: &Connection, stream_id: &str, s: &SegmentRow) -> rus
 
 /// The segment `seq` of a stream, if stored.
 pub fn get_segment(conn: &Connection, stream_id: &str, seq: u32) -> rusqlite::Result<Option<SegmentRow>> {
-    conn.query_row(
-        &format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE stream_id = ?1 AND seq = ?2"),
+    let mut stmt = conn.prepare_cached(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE stream_id = ?1 AND seq = ?2"))?;
+    stmt.query_row(
         params![stream_id, seq],
         segment_from_row,
     )
@@ -714,8 +963,10 @@ pub fn renditions_of(conn: &Connection, stream_id: &str, seq: u32) -> rusqlite::
 
 /// One rendition, if stored.
 pub fn get_rendition(conn: &Connection, stream_id: &str, profile: &str, seq: u32) -> rusqlite::Result<Option<RenditionRow>> {
-    conn.query_row(
-        &format!("SELECT {RENDITION_COLUMNS} FROM renditions WHERE stream_id = ?1 AND profile = ?2 AND seq = ?3"),
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RENDITION_COLUMNS} FROM renditions WHERE stream_id = ?1 AND profile = ?2 AND seq = ?3"
+    ))?;
+    stmt.query_row(
         params![stream_id, profile, seq],
         rendition_from_row,
     )
@@ -904,6 +1155,161 @@ mod tests {
             let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
             assert_eq!(v, SCHEMA_VERSION);
         });
+    }
+
+    /// The error of the async calls in these tests.
+    #[derive(Debug)]
+    enum TestError {
+        Db(#[allow(dead_code)] rusqlite::Error),
+        Join(#[allow(dead_code)] tokio::task::JoinError),
+    }
+    impl From<rusqlite::Error> for TestError {
+        fn from(e: rusqlite::Error) -> Self {
+            TestError::Db(e)
+        }
+    }
+    impl From<tokio::task::JoinError> for TestError {
+        fn from(e: tokio::task::JoinError) -> Self {
+            TestError::Join(e)
+        }
+    }
+
+    /// [`Db::call`] (`stream` `None`) or [`Db::call_on`] of a plain database function.
+    async fn write<R: Send + 'static>(
+        db: &Db,
+        stream: Option<&str>,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, TestError> {
+        let f = move |c: &mut Connection| f(c).map_err(TestError::from);
+        match stream {
+            None => db.call(f).await,
+            Some(id) => db.call_on(id, f).await,
+        }
+    }
+
+    /// [`Db::read`] of a plain database function.
+    async fn read<R: Send + 'static>(
+        db: &Db,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, TestError> {
+        db.read(move |c| f(c).map_err(TestError::from)).await
+    }
+
+    fn stream(id: &str) -> StreamRow {
+        StreamRow { id: id.into(), name: None, key_hash: vec![1; 32], created_at_ms: 5, ended_at_ms: None }
+    }
+
+    #[tokio::test]
+    async fn readers_see_what_the_writer_committed_at_once_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("relay.db")).unwrap();
+        assert!(db.has_readers());
+        write(&db, None, |c| insert_stream(c, &stream("a"))).await.unwrap();
+        for seq in 0..20 {
+            write(&db, Some("a"), move |c| insert_segment(c, "a", &segment(seq))).await.unwrap();
+            // The very next read, on a read-only connection, sees the row just committed.
+            let (row, last) =
+                read(&db, move |c| Ok((get_segment(c, "a", seq)?, segment_summary(c, "a")?.last_seq))).await.unwrap();
+            assert_eq!((row, last), (Some(segment(seq)), Some(seq)));
+        }
+        assert!(read(&db, |c| insert_segment(c, "a", &segment(99))).await.is_err(), "a read-only connection wrote");
+        assert!(read(&db, |c| get_segment(c, "a", 99)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn many_reads_at_once_while_the_writer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("relay.db")).unwrap();
+        write(&db, None, |c| insert_stream(c, &stream("a"))).await.unwrap();
+        let writer = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for seq in 0..200 {
+                    write(&db, Some("a"), move |c| insert_segment(c, "a", &segment(seq))).await.unwrap();
+                }
+            })
+        };
+        // Each read sees a prefix of the rows (one snapshot: the count and the rows agree),
+        // never fewer than an earlier read saw.
+        let mut seen = 0;
+        while seen < 200 {
+            let reads = (0..16).map(|_| read(&db, |c| Ok((segment_summary(c, "a")?.count, segments(c, "a")?.len()))));
+            let results = futures_util::future::try_join_all(reads).await.unwrap();
+            let low = results.iter().map(|(count, _)| *count).min().unwrap();
+            for (count, rows) in results {
+                assert_eq!(count, rows, "the summary and the rows of one read disagree");
+            }
+            assert!(low >= seen, "a read saw {low} rows after one saw {seen}");
+            seen = low;
+            if writer.is_finished() && seen < 200 {
+                seen = read(&db, |c| Ok(segments(c, "a")?.len())).await.unwrap();
+            }
+        }
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn generations_move_on_writes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("relay.db")).unwrap();
+        let (a0, b0) = (db.generation("a"), db.generation("b"));
+        write(&db, None, |c| {
+            insert_stream(c, &stream("a"))?;
+            insert_stream(c, &stream("b"))
+        })
+        .await
+        .unwrap();
+        let (a1, b1) = (db.generation("a"), db.generation("b"));
+        assert!(a1 != a0 && b1 != b0, "a write of no stream in particular moves every stream on");
+        // Reads, through the writer or a reader, change nothing.
+        write(&db, None, |c| get_stream(c, "a")).await.unwrap();
+        read(&db, |c| get_stream(c, "a")).await.unwrap();
+        write(&db, None, |c| end_stream(c, "nope", 1)).await.unwrap();
+        assert_eq!((db.generation("a"), db.generation("b")), (a1, b1));
+        // A write for one stream moves only that one.
+        write(&db, Some("a"), |c| insert_segment(c, "a", &segment(0))).await.unwrap();
+        let a2 = db.generation("a");
+        assert!(a2 != a1);
+        assert_eq!(db.generation("b"), b1);
+        // A failed write changes nothing either.
+        assert!(write(&db, Some("a"), |c| insert_segment(c, "a", &segment(0))).await.is_err());
+        assert_eq!(db.generation("a"), a2);
+        // Ending a stream (a write of no stream in particular) moves both.
+        write(&db, None, |c| end_stream(c, "a", 9)).await.unwrap();
+        assert!(db.generation("a") != a2 && db.generation("b") != b1);
+    }
+
+    #[tokio::test]
+    async fn by_generation_answers_only_while_the_stream_is_unchanged() {
+        let db = Db::open_in_memory().unwrap();
+        let cache = ByGeneration::new(2);
+        write(&db, None, |c| insert_stream(c, &stream("a"))).await.unwrap();
+        let g = db.generation("a");
+        cache.keep("a", g, 1);
+        assert_eq!(cache.get(&"a", g), Some(1));
+        assert_eq!(cache.get(&"a", db.generation("a")), Some(1));
+        write(&db, Some("a"), |c| insert_segment(c, "a", &segment(0))).await.unwrap();
+        assert_eq!(cache.get(&"a", db.generation("a")), None, "a write for the stream");
+        cache.keep("b", db.generation("b"), 2);
+        cache.keep("c", db.generation("c"), 3);
+        assert_eq!((cache.len(), cache.get(&"c", db.generation("c"))), (1, Some(3)), "full: started again");
+    }
+
+    #[tokio::test]
+    async fn reads_count_rows_and_steps_on_every_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        for db in [Db::open(&dir.path().join("relay.db")).unwrap(), Db::open_in_memory().unwrap()] {
+            db.count_vm_steps();
+            write(&db, None, |c| insert_stream(c, &stream("a"))).await.unwrap();
+            for seq in 0..5 {
+                write(&db, Some("a"), move |c| insert_segment(c, "a", &segment(seq))).await.unwrap();
+            }
+            let (rows, steps) = (db.rows_read(), db.vm_steps());
+            let n = read(&db, |c| Ok(segments(c, "a")?.len())).await.unwrap();
+            assert_eq!(n, 5);
+            assert_eq!(db.rows_read() - rows, 5, "readers: {}", db.has_readers());
+            assert!(db.vm_steps() - steps >= 5, "readers: {}", db.has_readers());
+        }
     }
 
     #[test]

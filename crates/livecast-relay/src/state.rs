@@ -22,6 +22,9 @@ use crate::error::AppError;
 use crate::storage::{FileStore, SegmentKey, Storage};
 use crate::transcoders::Registry;
 
+/// Most segment rows [`AppState::stored_rows`] keeps (all streams).
+pub const MAX_STORED_ROWS: usize = 16_384;
+
 /// How long an upload waits for a free body slot before `503`.
 pub const UPLOAD_SLOT_WAIT: Duration = Duration::from_secs(2);
 
@@ -42,6 +45,7 @@ struct Inner {
     creates: CreateLimiter,
     source_probe: Mutex<HashMap<String, (u32, Option<SourceProbe>)>>,
     prefixes: crate::window::Prefixes,
+    stored_rows: db::ByGeneration<SegmentKey, db::StoredSegment>,
 }
 
 /// Per-client-address limiter of `--open` stream creation (governor's keyed GCRA).
@@ -123,6 +127,7 @@ impl AppState {
             creates,
             source_probe: Mutex::new(HashMap::new()),
             prefixes: crate::window::Prefixes::default(),
+            stored_rows: db::ByGeneration::new(MAX_STORED_ROWS),
         };
         Ok((AppState { inner: Arc::new(inner) }, recovery))
     }
@@ -147,6 +152,26 @@ impl AppState {
         self.inner.db.call(f).await
     }
 
+    /// [`AppState::db_call`] for a write that changes only `stream_id`'s rows
+    /// ([`Db::call_on`]: what is cached of other streams stays).
+    pub async fn db_call_on<R, F>(&self, stream_id: &str, f: F) -> Result<R, AppError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<R, AppError> + Send + 'static,
+    {
+        self.inner.db.call_on(stream_id, f).await
+    }
+
+    /// Runs `f` with a read-only connection on a blocking thread ([`Db::read`]): for reads
+    /// that need not wait for writes (HLS requests, an upload's checks).
+    pub async fn db_read<R, F>(&self, f: F) -> Result<R, AppError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<R, AppError> + Send + 'static,
+    {
+        self.inner.db.read(f).await
+    }
+
     /// The segment store.
     pub fn storage(&self) -> &Storage {
         &self.inner.storage
@@ -160,6 +185,12 @@ impl AppState {
     /// What the live playlists keep of the rows before their window.
     pub fn prefixes(&self) -> &crate::window::Prefixes {
         &self.inner.prefixes
+    }
+
+    /// What the database said of recently requested segments, kept while their stream's
+    /// [`db::Generation`] holds.
+    pub fn stored_rows(&self) -> &db::ByGeneration<SegmentKey, db::StoredSegment> {
+        &self.inner.stored_rows
     }
 
     /// The bound on segment bodies read at once.

@@ -22,8 +22,17 @@
 //! They no longer change (no segment is accepted after the end; a rendition that a node
 //! finishes late, or a late-filled hole, drops them), so each is built once and kept as text:
 //! later requests read no segment row. Streaming the rows from SQLite instead would read
-//! every row on every request and hold the one database connection while a slow client reads.
+//! every row on every request and hold a database connection while a slow client reads.
 //! The kept text is bounded ([`FINISHED_BUDGET_BYTES`]).
+//!
+//! The source's playlist, live or finished, is also kept as rendered until the database's
+//! [`Generation`] for its stream moves on ([`Prefixes::rendered`]): between two segments a
+//! crowd of viewers costs no database read and no render.
+//!
+//! Requests read rows on read-only connections beside the writer ([`crate::db::Db::read`]),
+//! so a segment can be stored while a request is between two of its reads: what a request
+//! computes is kept only when nothing was stored since [`Prefixes::begin`], taken before it
+//! read anything.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -31,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use m3u8_rs::MediaPlaylist;
 use rusqlite::Connection;
 
-use crate::db::{self, SegmentRow};
+use crate::db::{self, Generation, SegmentRow};
 use crate::playlist;
 
 /// Most bytes of finished playlists kept (all streams); beyond, the oldest are dropped.
@@ -80,6 +89,25 @@ struct Entry {
     finished_generation: u64,
     /// Finished playlists' text, by variant.
     finished: HashMap<String, Arc<[u8]>>,
+    /// The source's media playlist as last rendered (see [`Prefixes::rendered`]).
+    rendered: Option<Rendered>,
+}
+
+/// A rendered source playlist and the database generation its rows were read at.
+#[derive(Debug, Clone)]
+struct Rendered {
+    generation: Generation,
+    text: Arc<[u8]>,
+    ended: bool,
+}
+
+/// What [`Prefixes::begin`] saw of one variant before a request read its rows.
+#[derive(Debug, Default, Clone)]
+pub struct Before {
+    prefix_generation: u64,
+    prefix: Option<Prefix>,
+    finished_generation: u64,
+    finished: Option<Arc<[u8]>>,
 }
 
 /// Per-stream prefixes of the rows before the live windows, and finished playlists.
@@ -96,32 +124,79 @@ impl Prefixes {
     }
 
     /// Call after storing segment `seq`: a prefix that already counted past it is stale, and
-    /// so is a finished playlist.
+    /// so is a finished playlist. Either way a prefix being computed now (from a read that may
+    /// have begun before the row was committed) is not kept.
     pub fn stored(&self, stream_id: &str, seq: u32) {
+        // The entry is made if missing: a request that began before may be about to keep
+        // the first prefix, and must see the generation move.
         let mut map = self.lock();
-        if let Some(entry) = map.get_mut(stream_id) {
-            if entry.prefixes.values().any(|p| p.last.seq >= seq) {
-                entry.prefix_generation += 1;
-                entry.prefixes.clear();
-            }
-            entry.finished_generation += 1;
-            entry.finished.clear();
+        let entry = map.entry(stream_id.to_owned()).or_default();
+        entry.prefix_generation += 1;
+        if entry.prefixes.values().any(|p| p.last.seq >= seq) {
+            entry.prefixes.clear();
         }
+        entry.finished_generation += 1;
+        entry.finished.clear();
     }
 
     /// Call after storing renditions: finished rendition playlists may have had a gap there.
     /// (Live prefixes stay: a slot once settled stays settled.)
     pub fn rendition_stored(&self, stream_id: &str) {
-        if let Some(entry) = self.lock().get_mut(stream_id) {
-            entry.finished_generation += 1;
-            entry.finished.clear();
+        let mut map = self.lock();
+        let entry = map.entry(stream_id.to_owned()).or_default();
+        entry.finished_generation += 1;
+        entry.finished.clear();
+    }
+
+    /// The source's media playlist text and whether the stream had ended, as last kept with
+    /// [`Prefixes::keep_rendered`] at `generation`: `None` once anything was written for the
+    /// stream since (or anything at all was written outside
+    /// [`crate::db::Db::call_on`]).
+    ///
+    /// This lets a crowd of viewers of one live stream be answered without a database read
+    /// or a render between two segments. The source playlist depends only on the rows and
+    /// the stream's end, never on the time (unlike a rendition's, whose gaps come due).
+    pub fn rendered(&self, stream_id: &str, generation: Generation) -> Option<(Arc<[u8]>, bool)> {
+        let map = self.lock();
+        let r = map.get(stream_id)?.rendered.as_ref()?;
+        (r.generation == generation).then(|| (Arc::clone(&r.text), r.ended))
+    }
+
+    /// Keeps the source playlist `text` rendered from rows read after taking `generation`
+    /// ([`crate::db::Db::generation`]).
+    pub fn keep_rendered(&self, stream_id: &str, generation: Generation, text: Arc<[u8]>, ended: bool) {
+        let mut map = self.lock();
+        map.entry(stream_id.to_owned()).or_default().rendered = Some(Rendered { generation, text, ended });
+    }
+
+    /// What is kept for one variant (`profile` `None`: the source) of a stream, taken before
+    /// the request reads any row: a result computed from rows read afterwards is kept only if
+    /// nothing was stored in between (readers run beside the writer, so a store can land
+    /// between two of a request's reads; see [`crate::db::Db::read`]).
+    pub fn begin(&self, stream_id: &str, profile: Option<&str>) -> Before {
+        let key = profile.unwrap_or("");
+        let map = self.lock();
+        match map.get(stream_id) {
+            None => Before::default(),
+            Some(e) => Before {
+                prefix_generation: e.prefix_generation,
+                prefix: e.prefixes.get(key).cloned(),
+                finished_generation: e.finished_generation,
+                finished: e.finished.get(key).cloned(),
+            },
         }
     }
 
-    /// The live playlist of a stream's last `window` segments (blocking: runs on the
-    /// database thread).
-    pub fn live_playlist(&self, conn: &Connection, stream_id: &str, window: usize) -> rusqlite::Result<MediaPlaylist> {
-        self.live(conn, stream_id, None, window, 0)
+    /// The live playlist of a stream's last `window` segments (blocking: runs on a database
+    /// thread), with what [`Prefixes::begin`] saw before the rows were read.
+    pub fn live_playlist(
+        &self,
+        conn: &Connection,
+        stream_id: &str,
+        window: usize,
+        before: Before,
+    ) -> rusqlite::Result<MediaPlaylist> {
+        self.live(conn, stream_id, None, window, 0, before)
     }
 
     /// The live playlist of one rendition, `None` when it has no segment (blocking).
@@ -132,11 +207,12 @@ impl Prefixes {
         profile: &str,
         window: usize,
         now_ms: i64,
+        before: Before,
     ) -> rusqlite::Result<Option<MediaPlaylist>> {
         if db::latest_rendition(conn, stream_id, profile)?.is_none() {
             return Ok(None);
         }
-        self.live(conn, stream_id, Some(profile), window, now_ms).map(Some)
+        self.live(conn, stream_id, Some(profile), window, now_ms, before).map(Some)
     }
 
     fn live(
@@ -146,6 +222,7 @@ impl Prefixes {
         profile: Option<&str>,
         window: usize,
         now_ms: i64,
+        before: Before,
     ) -> rusqlite::Result<MediaPlaylist> {
         let window = window.max(1);
         let key = profile.unwrap_or("");
@@ -154,10 +231,7 @@ impl Prefixes {
             Some(p) => db::latest_rendition(conn, stream_id, p)?.map(|r| r.seq),
             None => None,
         };
-        let (generation, cached) = {
-            let map = self.lock();
-            map.get(stream_id).map_or((0, None), |e| (e.prefix_generation, e.prefixes.get(key).cloned()))
-        };
+        let (generation, cached) = (before.prefix_generation, before.prefix);
         let from_cache = cached.is_some();
         let (mut prefix, mut tail) = self.scan(conn, stream_id, profile, window, now_ms, last_rendition, cached)?;
         if from_cache && tail.len() < window {
@@ -231,25 +305,21 @@ impl Prefixes {
     }
 
     /// The finished (VOD) playlist text of an ended stream's source (`profile` `None`) or
-    /// rendition, built by `build` once and then kept (blocking). `build` answering `None`
+    /// rendition, built by `build` once and then kept (blocking); `before` is what
+    /// [`Prefixes::begin`] saw for the same variant. `build` answering `None`
     /// (no such rendition) is not kept.
     pub fn finished(
         &self,
         stream_id: &str,
         profile: Option<&str>,
+        before: Before,
         build: impl FnOnce() -> rusqlite::Result<Option<Vec<u8>>>,
     ) -> rusqlite::Result<Option<Arc<[u8]>>> {
         let key = profile.unwrap_or("");
-        let generation = {
-            let map = self.lock();
-            match map.get(stream_id) {
-                Some(e) => match e.finished.get(key) {
-                    Some(text) => return Ok(Some(Arc::clone(text))),
-                    None => e.finished_generation,
-                },
-                None => 0,
-            }
-        };
+        if let Some(text) = before.finished {
+            return Ok(Some(text));
+        }
+        let generation = before.finished_generation;
         let Some(text) = build()? else { return Ok(None) };
         let text: Arc<[u8]> = text.into();
         if text.len() <= FINISHED_BUDGET_BYTES {
@@ -305,7 +375,7 @@ mod tests {
                 for window in [1, 3, 6] {
                     let all = db::segments(c, "s").unwrap();
                     let expected = playlist::media_playlist(&all, false, window);
-                    let got = prefixes.live_playlist(c, "s", window).unwrap();
+                    let got = prefixes.live_playlist(c, "s", window, prefixes.begin("s", None)).unwrap();
                     assert_eq!(got, expected, "after {i} inserts (seq {seq}), window {window}");
                 }
             }
@@ -354,18 +424,54 @@ mod tests {
                 let now = 1_700_000_000_000 + i as i64 * 2000;
                 for window in [1, 3, 6] {
                     let expected = playlist::rendition_playlist(&all, &rows, &gaps, false, window, now);
-                    let got = prefixes.live_rendition_playlist(c, "s", p, window, now).unwrap().unwrap();
+                    let got = prefixes.live_rendition_playlist(c, "s", p, window, now, prefixes.begin("s", Some(p))).unwrap().unwrap();
                     assert_eq!(got, expected, "after {i} inserts (seq {seq}), window {window}");
                 }
             }
             let now = 1_700_000_000_000 + 40 * 2000;
-            let last = prefixes.live_rendition_playlist(c, "s", p, 40, now).unwrap().unwrap();
+            let last = prefixes.live_rendition_playlist(c, "s", p, 40, now, prefixes.begin("s", Some(p))).unwrap().unwrap();
             let gaps: Vec<_> =
                 last.segments.iter().filter(|s| !s.unknown_tags.is_empty()).map(|s| s.uri.as_str()).collect();
             assert_eq!(gaps, ["5.ts", "11.ts"], "reported, then overdue; 20..23 still pending");
             assert_eq!(last.segments.last().unwrap().uri, "19.ts");
-            assert!(prefixes.live_rendition_playlist(c, "s", "P144p30fps16x9", 3, 0).unwrap().is_none());
+            assert!(prefixes.live_rendition_playlist(c, "s", "P144p30fps16x9", 3, 0, prefixes.begin("s", Some("P144p30fps16x9"))).unwrap().is_none());
         });
+    }
+
+    /// A request reads on its own snapshot beside the writer: a hole below the window filled
+    /// between its first read and its prefix being kept must not leave a prefix without that
+    /// row (it would give every later playlist a media sequence one short).
+    #[test]
+    fn a_prefix_computed_across_a_store_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("relay.db")).unwrap();
+        assert!(db.has_readers());
+        let prefixes = Prefixes::default();
+        db.with_blocking(|c| {
+            let row = StreamRow { id: "s".into(), name: None, key_hash: vec![0; 32], created_at_ms: 0, ended_at_ms: None };
+            db::insert_stream(c, &row).unwrap();
+            for seq in (0..10).filter(|s| *s != 3) {
+                db::insert_segment(c, "s", &seg(seq, 2.0, 0)).unwrap();
+            }
+        });
+        let stale = db
+            .read_blocking(|c| {
+                let before = prefixes.begin("s", None);
+                // The snapshot starts here, without 3...
+                assert_eq!(db::segments(c, "s")?.len(), 9);
+                // ...then the writer fills the hole and says so...
+                db.with_blocking(|w| db::insert_segment(w, "s", &seg(3, 2.0, 0)))?;
+                prefixes.stored("s", 3);
+                // ...and this request goes on with its snapshot.
+                prefixes.live_playlist(c, "s", 3, before)
+            })
+            .unwrap();
+        assert_eq!(stale.media_sequence, 6, "the request's own snapshot had 6 rows before its window");
+        let all = db.with_blocking(|c| db::segments(c, "s")).unwrap();
+        let expected = playlist::media_playlist(&all, false, 3);
+        assert_eq!(expected.media_sequence, 7);
+        let now = db.read_blocking(|c| prefixes.live_playlist(c, "s", 3, prefixes.begin("s", None))).unwrap();
+        assert_eq!(now, expected, "a later request");
     }
 
     #[test]
@@ -383,11 +489,11 @@ mod tests {
             let t = std::time::Instant::now();
             let full = playlist::media_playlist(&db::segments(c, "s").unwrap(), false, 6);
             let full_time = t.elapsed();
-            let first = prefixes.live_playlist(c, "s", 6).unwrap();
+            let first = prefixes.live_playlist(c, "s", 6, prefixes.begin("s", None)).unwrap();
             db::insert_segment(c, "s", &seg(21_200, 2.0, 0)).unwrap();
             prefixes.stored("s", 21_200);
             let t = std::time::Instant::now();
-            let next = prefixes.live_playlist(c, "s", 6).unwrap();
+            let next = prefixes.live_playlist(c, "s", 6, prefixes.begin("s", None)).unwrap();
             let windowed_time = t.elapsed();
             assert_eq!(first, full);
             assert_eq!(next.media_sequence, full.media_sequence + 1);

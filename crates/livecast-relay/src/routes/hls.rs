@@ -1,10 +1,15 @@
 //! HLS for players: the media playlist of a stream's source and its segments.
 //!
-//! Segments are streamed from disk (`ServeFile`, with `Range`), so a reader that stops
-//! reading costs one buffer and a file handle until the idle deadline closes it. With an
-//! object store they come from the cache of recent segments, or are streamed from the store
-//! (see [`crate::storage`]); a store that is down makes a segment not cached `503`, never
-//! a playlist (those come from the database).
+//! Recently written segments are served from memory (shared by every viewer: a reader that
+//! stops reading holds a reference, not a copy); older ones are streamed from disk
+//! (`ServeFile`, with `Range`), so a reader that stops reading costs one buffer and a file
+//! handle until the idle deadline closes it. With an object store they come from the cache
+//! of recent segments, or are streamed from the store (see [`crate::storage`]); a store that
+//! is down makes a segment not cached `503`, never a playlist (those come from the database).
+//!
+//! Reads run on the database's read-only connections ([`crate::db::Db::read`]); what they
+//! give (a source playlist's text, a segment's row) is kept until the stream's
+//! [`crate::db::Generation`] moves on, so between two segments most requests read nothing.
 //!
 //! Playlists change every segment: a live one is cached a second by players and half a
 //! target duration by edges, an ended one a day; each has a strong `ETag` and a
@@ -25,7 +30,7 @@ use axum::response::Response;
 
 use super::conditional;
 
-use crate::db;
+use crate::db::{self, StoredSegment as Stored};
 use crate::error::AppError;
 use crate::extract::AppPath;
 use crate::ids;
@@ -55,31 +60,60 @@ pub async fn playlist(
 ) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let key = format!("{id}/index.m3u8");
+    // Taken before any row is read: a store after it makes this render not served again.
+    let generation = state.db().generation(&id);
+    if let Some((text, ended)) = state.prefixes().rendered(&id, generation) {
+        return Ok(media_playlist_response(&request_headers, &key, text, ended));
+    }
     let window = state.settings().window_segments;
     let shared = state.clone();
-    let (text, ended) = state
-        .db_call(move |c| {
+    let db_id = id.clone();
+    let (built, ended) = state
+        .db_read(move |c| {
+            let id = db_id;
+            let before = shared.prefixes().begin(&id, None);
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
             if stream.ended_at_ms.is_some() {
-                let text = shared.prefixes().finished(&id, None, || {
+                let text = shared.prefixes().finished(&id, None, before, || {
                     Ok(Some(playlist::render(&playlist::media_playlist(&db::segments(c, &id)?, true, window))))
                 })?;
-                Ok((text.expect("the source's playlist is always built"), true))
+                Ok((Built::Text(text.expect("the source's playlist is always built")), true))
             } else {
-                Ok((playlist::render(&shared.prefixes().live_playlist(c, &id, window)?).into(), false))
+                Ok((Built::Live(shared.prefixes().live_playlist(c, &id, window, before)?), false))
             }
         })
         .await?;
+    // Rendered here, not on the database thread.
+    let text = built.into_text();
+    state.prefixes().keep_rendered(&id, generation, std::sync::Arc::clone(&text), ended);
     Ok(media_playlist_response(&request_headers, &key, text, ended))
+}
+
+/// A media playlist as read from the database: text already kept, or a live one to render.
+enum Built {
+    Text(std::sync::Arc<[u8]>),
+    Live(m3u8_rs::MediaPlaylist),
+}
+
+impl Built {
+    fn into_text(self) -> std::sync::Arc<[u8]> {
+        match self {
+            Built::Text(text) => text,
+            Built::Live(list) => playlist::render(&list).into(),
+        }
+    }
 }
 
 /// The response of a media playlist (source or rendition), `ended` or live.
 fn media_playlist_response(request_headers: &HeaderMap, key: &str, text: std::sync::Arc<[u8]>, ended: bool) -> Response {
-    let (tag, cache_control) = if ended {
-        (conditional::shared_etag(key, &text), HeaderValue::from_static(conditional::ENDED_PLAYLIST_CACHE_CONTROL))
+    // The text is shared and never changes once built (live ones are kept until the next
+    // segment, see `Prefixes::rendered`), so its tag is hashed once per text.
+    let tag = conditional::shared_etag(key, &text);
+    let cache_control = if ended {
+        HeaderValue::from_static(conditional::ENDED_PLAYLIST_CACHE_CONTROL)
     } else {
         let target = std::str::from_utf8(&text).ok().and_then(conditional::target_duration).unwrap_or(1);
-        (conditional::etag(&text), conditional::live_cache_control(target))
+        conditional::live_cache_control(target)
     };
     conditional::playlist_response(request_headers, key, axum::body::Bytes::from_owner(text), tag, cache_control)
 }
@@ -92,52 +126,75 @@ pub async fn segment(
 ) -> Result<Response, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
     let seq = ids::segment_file(&file)?;
-    let row_id = id.clone();
-    let stored = state
-        .db_call(move |c| {
-            let row = db::get_segment(c, &row_id, seq)?.ok_or(AppError::NotFound("segment"))?;
-            let live = db::get_stream(c, &row_id)?.is_some_and(|s| s.ended_at_ms.is_none());
-            Ok(Stored { size: row.size, sha256: row.sha256, received_at_ms: row.received_at_ms, live })
-        })
-        .await?;
-    serve_stored(&state, SegmentKey::source(&id, seq), stored, request).await
+    let key = SegmentKey::source(&id, seq);
+    let stored = stored_row(&state, &key, move |c| {
+        let row = db::get_segment(c, &id, seq)?.ok_or(AppError::NotFound("segment"))?;
+        let live = db::get_stream(c, &id)?.is_some_and(|s| s.ended_at_ms.is_none());
+        Ok(Stored { size: row.size, sha256: row.sha256, received_at_ms: row.received_at_ms, live })
+    })
+    .await?;
+    serve_stored(&state, key, stored, request).await
+}
+
+/// What the database says of the segment `key`: kept from an earlier request while nothing
+/// was written for its stream since ([`AppState::stored_rows`]), else read by `read` (and
+/// kept). A crowd of viewers fetching the same new segment costs one database read.
+async fn stored_row(
+    state: &AppState,
+    key: &SegmentKey,
+    read: impl FnOnce(&rusqlite::Connection) -> Result<Stored, AppError> + Send + 'static,
+) -> Result<Stored, AppError> {
+    // Taken before the row is read: a write after it makes the row read not served again.
+    let generation = state.db().generation(&key.stream);
+    if let Some(stored) = state.stored_rows().get(key, generation) {
+        return Ok(stored);
+    }
+    let stored = state.db_read(read).await?;
+    state.stored_rows().keep(key.clone(), generation, stored.clone());
+    Ok(stored)
 }
 
 /// How long after its upload a live stream's segment is read whole into the cache on a miss
 /// (viewers are still fetching it); older ones and VOD are streamed from the store.
 pub const READ_THROUGH_MAX_AGE_MS: i64 = 120_000;
 
-/// What the database row says about a stored segment.
-struct Stored {
-    size: u64,
-    sha256: Vec<u8>,
-    received_at_ms: i64,
-    /// Its stream has not ended.
-    live: bool,
-}
-
-/// Serves a stored segment: from disk with [`serve_file`] for the file backend; else from
-/// the cache, or read whole into it (a live stream's recent segment, a bounded number at
-/// once), or streamed from the object store. `Range` (one range; several get the whole
-/// segment), `HEAD` and `If-None-Match` against the sha256 `ETag` work; a store that is down
-/// is `503` unless the segment is cached.
+/// Serves a stored segment: for the file backend from memory when it was written lately
+/// ([`crate::storage::FileStore::recent`]), else from disk with [`serve_file`]; for an object
+/// store from the cache, or read whole into it (a live stream's recent segment, a bounded
+/// number at once), or streamed from the store. From memory or the store, `Range` (one
+/// range; several get the whole segment), `HEAD`, `If-None-Match` against the sha256 `ETag`
+/// and `If-Modified-Since` against the time it was stored work; a store that is down is
+/// `503` unless the segment is cached.
 async fn serve_stored(state: &AppState, key: SegmentKey, stored: Stored, request: Request) -> Result<Response, AppError> {
-    if let Some(path) = state.storage().file_path(&key) {
-        return serve_file(path, request).await;
-    }
+    // Files: the recent ones from memory, like a cached object; older ones from disk.
+    let recent = match state.storage().as_file() {
+        Some(files) => match files.recent(&key) {
+            Some(data) => Some(data),
+            None => return serve_file(files.path_of(&key), request).await,
+        },
+        None => None,
+    };
     let etag = format!("\"{}\"", hex::encode(&stored.sha256));
     let etag_value = HeaderValue::from_str(&etag).map_err(AppError::internal)?;
+    let stored_secs = u64::try_from(stored.received_at_ms / 1000).unwrap_or(0);
     let mut res = Response::new(Body::empty());
     let headers = res.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_CONTENT_TYPE));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(SEGMENT_CACHE_CONTROL));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::ETAG, etag_value);
-    let not_modified = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    headers.insert(header::LAST_MODIFIED, conditional::http_date(stored_secs));
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    let not_modified = match if_none_match {
+        Some(v) => v.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
+        // Without If-None-Match, If-Modified-Since (RFC 9110 13.2.2).
+        None => request
+            .headers()
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(conditional::parse_http_date)
+            .is_some_and(|since| since >= stored_secs),
+    };
     if not_modified {
         *res.status_mut() = StatusCode::NOT_MODIFIED;
         return Ok(res);
@@ -178,7 +235,10 @@ async fn serve_stored(state: &AppState, key: SegmentKey, stored: Stored, request
         }
     };
     let storage = state.storage();
-    let mut whole = storage.cached(&key).map(checked).transpose()?;
+    let mut whole = match recent {
+        Some(data) => Some(checked(data)?),
+        None => storage.cached(&key).map(checked).transpose()?,
+    };
     if whole.is_none() && stored.live && crate::clock::now_ms() - stored.received_at_ms < READ_THROUGH_MAX_AGE_MS {
         whole = match storage.read_through(&key).await {
             Some(Ok(data)) => Some(checked(data)?),
@@ -281,7 +341,7 @@ pub async fn master(
     let id = ids::stream_id(&id)?.to_owned();
     let db_id = id.clone();
     let (source_stats, last_seq, renditions, ended) = state
-        .db_call(move |c| {
+        .db_read(move |c| {
             let stream = db::get_stream(c, &db_id)?.ok_or(AppError::NotFound("stream"))?;
             let stats = db::variant_stats(c, &db_id, "")?.unwrap_or_default();
             let last_seq = db::segment_summary(c, &db_id)?.last_seq;
@@ -324,34 +384,37 @@ pub async fn rendition_playlist(
     let key = format!("{id}/{profile}/index.m3u8");
     let window = state.settings().window_segments;
     let shared = state.clone();
-    let (text, ended) = state
-        .db_call(move |c| {
-            let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
+    let (built, ended) = state
+        .db_read(move |c| {
             let prefixes = shared.prefixes();
+            let before = prefixes.begin(&id, Some(&profile));
+            let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
             let ended = stream.ended_at_ms.is_some();
-            let text = if ended {
-                prefixes.finished(&id, Some(&profile), || {
-                    if db::latest_rendition(c, &id, &profile)?.is_none() {
-                        return Ok(None);
-                    }
-                    let mut slots = Vec::new();
-                    db::scan_segments(c, &id, Some(&profile), None, |slot| {
-                        slots.push(slot);
-                        true
-                    })?;
-                    let (segments, gaps): (Vec<_>, Vec<_>) = slots.into_iter().map(|s| (s.segment, !s.present)).unzip();
-                    let target = playlist::target_duration(&segments);
-                    Ok(Some(playlist::render(&playlist::build(&segments, &gaps, target, true, window))))
-                })?
+            let built = if ended {
+                prefixes
+                    .finished(&id, Some(&profile), before, || {
+                        if db::latest_rendition(c, &id, &profile)?.is_none() {
+                            return Ok(None);
+                        }
+                        let mut slots = Vec::new();
+                        db::scan_segments(c, &id, Some(&profile), None, |slot| {
+                            slots.push(slot);
+                            true
+                        })?;
+                        let (segments, gaps): (Vec<_>, Vec<_>) = slots.into_iter().map(|s| (s.segment, !s.present)).unzip();
+                        let target = playlist::target_duration(&segments);
+                        Ok(Some(playlist::render(&playlist::build(&segments, &gaps, target, true, window))))
+                    })?
+                    .map(Built::Text)
             } else {
                 prefixes
-                    .live_rendition_playlist(c, &id, &profile, window, crate::clock::now_ms())?
-                    .map(|list| playlist::render(&list).into())
+                    .live_rendition_playlist(c, &id, &profile, window, crate::clock::now_ms(), before)?
+                    .map(Built::Live)
             };
-            Ok((text.ok_or(AppError::NotFound("rendition"))?, ended))
+            Ok((built.ok_or(AppError::NotFound("rendition"))?, ended))
         })
         .await?;
-    Ok(media_playlist_response(&request_headers, &key, text, ended))
+    Ok(media_playlist_response(&request_headers, &key, built.into_text(), ended))
 }
 
 /// `GET /hls/{id}/{profile}/{seq}.ts`: a stored rendition segment.
@@ -363,15 +426,14 @@ pub async fn rendition_segment(
     let id = ids::stream_id(&id)?.to_owned();
     let profile = ids::profile(&profile)?.to_owned();
     let seq = ids::segment_file(&file)?;
-    let (row_id, row_profile) = (id.clone(), profile.clone());
-    let stored = state
-        .db_call(move |c| {
-            let row = db::get_rendition(c, &row_id, &row_profile, seq)?.ok_or(AppError::NotFound("segment"))?;
-            let live = db::get_stream(c, &row_id)?.is_some_and(|s| s.ended_at_ms.is_none());
-            Ok(Stored { size: row.size, sha256: row.sha256, received_at_ms: row.received_at_ms, live })
-        })
-        .await?;
-    serve_stored(&state, SegmentKey::rendition(&id, &profile, seq), stored, request).await
+    let key = SegmentKey::rendition(&id, &profile, seq);
+    let stored = stored_row(&state, &key, move |c| {
+        let row = db::get_rendition(c, &id, &profile, seq)?.ok_or(AppError::NotFound("segment"))?;
+        let live = db::get_stream(c, &id)?.is_some_and(|s| s.ended_at_ms.is_none());
+        Ok(Stored { size: row.size, sha256: row.sha256, received_at_ms: row.received_at_ms, live })
+    })
+    .await?;
+    serve_stored(&state, key, stored, request).await
 }
 
 #[cfg(test)]

@@ -248,18 +248,22 @@ pub async fn put_segment(
     let data = read_limited(&headers, body, limit, state.settings().min_upload_rate).await?;
     let history = {
         let id = id.clone();
-        state.db_call(move |c| Ok(db::recent_durations(c, &id, crate::sanity::HISTORY)?)).await?
+        state.db_read(move |c| Ok(db::recent_durations(c, &id, crate::sanity::HISTORY)?)).await?
     };
     let caps = crate::sanity::Caps { max_secs: state.settings().max_segment_secs, factor: state.settings().max_duration_factor };
-    let (data, info) = tokio::task::spawn_blocking(move || {
+    // The hashes of the body too, on the same blocking thread: hashing 1 MB takes about a
+    // millisecond, which is not spent on a runtime thread serving viewers.
+    let wants_keccak = transcode.is_some();
+    let (data, info, sha256, keccak) = tokio::task::spawn_blocking(move || {
         let probed = probe_sane(&data, &history, caps);
-        (data, probed)
+        let sha256 = keys::sha256(&data);
+        let keccak = wants_keccak.then(|| livecast_protocol::keccak256(&data));
+        (data, probed, sha256, keccak)
     })
     .await?;
     let info = info?;
-    let sha256 = keys::sha256(&data);
-    if let Some(t) = &transcode {
-        if livecast_protocol::keccak256(&data).as_slice() != t.seg.hash.as_slice() {
+    if let (Some(t), Some(keccak)) = (&transcode, keccak) {
+        if keccak.as_slice() != t.seg.hash.as_slice() {
             return Err(AppError::InvalidHeader {
                 name: LIVEPEER_SEGMENT.as_str().to_owned(),
                 reason: "SegData.hash is not keccak256 of the body".into(),
@@ -322,7 +326,7 @@ async fn store_source(
     let (existing, stream) = {
         let id = id.clone();
         state
-            .db_call(move |c| Ok((db::get_segment(c, &id, seq)?, db::get_stream(c, &id)?)))
+            .db_read(move |c| Ok((db::get_segment(c, &id, seq)?, db::get_stream(c, &id)?)))
             .await?
     };
     let accepted = |row: &SegmentRow, duplicate| SegmentAccepted {
@@ -365,7 +369,7 @@ async fn store_source(
     })?;
     let stored = row.clone();
     let insert_id = id.clone();
-    state.db_call(move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
+    state.db_call_on(&id, move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
     state.prefixes().stored(&id, seq);
     tracing::info!(stream = %id, seq, bytes = row.size, duration = row.duration_secs, "segment stored");
     Ok((StatusCode::CREATED, accepted(&row, false), row))
@@ -392,7 +396,7 @@ async fn transcode_segment(
     let fits = |p: &Profile| size.is_none_or(|(w, h)| p.width <= w && p.height <= h);
     let existing = {
         let id = id.to_owned();
-        state.db_call(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
+        state.db_read(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
     };
     let have = |p: &Profile| existing.iter().any(|r| r.profile == p.name);
     if t.profiles.iter().any(fits) && t.profiles.iter().filter(|p| fits(p)).all(have) {
@@ -426,7 +430,7 @@ async fn transcode_segment(
     let _guard = lock.lock().await;
     let existing = {
         let id = id.to_owned();
-        state.db_call(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
+        state.db_read(move |c| Ok(db::renditions_of(c, &id, seq)?)).await?
     };
     let received_at_ms = now_ms();
     let mut new_rows = Vec::new();
@@ -465,7 +469,7 @@ async fn transcode_segment(
     let insert_id = id.to_owned();
     let rows = new_rows.clone();
     state
-        .db_call(move |c| {
+        .db_call_on(id, move |c| {
             let tx = c.transaction()?;
             for r in &rows {
                 db::insert_rendition(&tx, &insert_id, r)?;

@@ -8,12 +8,25 @@
 //! start-up by [`FileStore::remove_temp_files`].
 //!
 //! Paths are built only from ids and numbers already validated by [`crate::ids`].
+//!
+//! The segments written last are also kept in memory, bounded in bytes ([`RECENT_BYTES`],
+//! least recently used first out): they are the live edge every viewer fetches, and serving
+//! them from memory costs no file open, no read and no blocking thread per request
+//! ([`FileStore::recent`]). A file never changes once its row is committed, and a row is
+//! required before anything is served, so an entry never serves stale bytes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use bytes::Bytes;
+
+use super::{SegmentCache, SegmentKey};
 use crate::keys;
+
+/// Bytes of recently written segments kept in memory (see the module documentation).
+pub const RECENT_BYTES: u64 = 128 << 20;
 
 /// Suffix of temporary files.
 const TEMP_SUFFIX: &str = ".tmp";
@@ -24,13 +37,14 @@ const TEMP_SUFFIX: &str = ".tmp";
 #[derive(Debug, Clone)]
 pub struct FileStore {
     streams_dir: PathBuf,
+    recent: Arc<SegmentCache>,
 }
 
 impl FileStore {
     /// Uses `dir` (the streams directory itself), creating it if needed.
     pub fn open(dir: &Path) -> io::Result<FileStore> {
         fs::create_dir_all(dir)?;
-        Ok(FileStore { streams_dir: dir.to_path_buf() })
+        Ok(FileStore { streams_dir: dir.to_path_buf(), recent: Arc::new(SegmentCache::new(RECENT_BYTES)) })
     }
 
     /// The directory holding every stream's directory.
@@ -59,7 +73,16 @@ impl FileStore {
 
     /// Writes a segment atomically and durably (blocking: call from a blocking thread).
     pub fn write_segment(&self, stream_id: &str, seq: u32, data: &[u8]) -> io::Result<()> {
-        write_atomic(&self.stream_dir(stream_id), seq, data)
+        write_atomic(&self.stream_dir(stream_id), seq, data)?;
+        self.recent.insert(SegmentKey::source(stream_id, seq), Bytes::copy_from_slice(data));
+        Ok(())
+    }
+
+    /// The bytes of a segment or rendition written lately by this process, if still kept.
+    /// Only a key with a committed row may be served from here (as from disk): a write whose
+    /// row never came is kept too, until a retry replaces it.
+    pub fn recent(&self, key: &SegmentKey) -> Option<Bytes> {
+        self.recent.get(key)
     }
 
     /// The directory of one rendition of a stream (the profile name is validated by
@@ -76,7 +99,9 @@ impl FileStore {
 
     /// Writes a rendition segment atomically and durably, like [`FileStore::write_segment`].
     pub fn write_rendition(&self, stream_id: &str, profile: &str, seq: u32, data: &[u8]) -> io::Result<()> {
-        write_atomic(&self.rendition_dir(stream_id, profile), seq, data)
+        write_atomic(&self.rendition_dir(stream_id, profile), seq, data)?;
+        self.recent.insert(SegmentKey::rendition(stream_id, profile, seq), Bytes::copy_from_slice(data));
+        Ok(())
     }
 
     /// Reads a whole rendition segment (blocking).
@@ -106,7 +131,8 @@ impl FileStore {
         Ok(out)
     }
 
-    /// Removes one rendition file (start-up recovery).
+    /// Removes one rendition file (start-up recovery: before anything was written, so nothing
+    /// of it is kept in memory).
     pub fn remove_rendition(&self, stream_id: &str, profile: &str, seq: u32) -> io::Result<()> {
         fs::remove_file(self.rendition_path(stream_id, profile, seq))
     }
@@ -155,7 +181,8 @@ impl FileStore {
         Ok(seqs)
     }
 
-    /// Removes one segment file (start-up recovery of files that were never acknowledged).
+    /// Removes one segment file (start-up recovery of files that were never acknowledged,
+    /// before anything was written, so nothing of it is kept in memory).
     pub fn remove_segment(&self, stream_id: &str, seq: u32) -> io::Result<()> {
         fs::remove_file(self.segment_path(stream_id, seq))
     }
@@ -212,13 +239,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_write_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStore::open(&dir.path().join("streams")).unwrap();
+        // The stream's directory cannot be made: a file is in its place.
+        fs::write(s.stream_dir("abc"), b"not a directory").unwrap();
+        assert!(s.write_segment("abc", 1, b"x").is_err());
+        assert!(s.recent(&SegmentKey::source("abc", 1)).is_none());
+    }
+
+    #[test]
     fn write_read_and_clean() {
         let dir = tempfile::tempdir().unwrap();
         let s = FileStore::open(&dir.path().join("streams")).unwrap();
         s.write_segment("abc", 7, b"hello").unwrap();
         assert_eq!(s.read_segment("abc", 7).unwrap(), b"hello");
+        assert_eq!(s.recent(&SegmentKey::source("abc", 7)).as_deref(), Some(&b"hello"[..]));
         s.write_segment("abc", 7, b"again").unwrap();
         assert_eq!(s.read_segment("abc", 7).unwrap(), b"again");
+        assert_eq!(s.recent(&SegmentKey::source("abc", 7)).as_deref(), Some(&b"again"[..]), "the last write");
+        assert!(s.recent(&SegmentKey::source("abc", 8)).is_none());
         assert!(s.read_segment("abc", 8).is_err());
 
         // A crash mid-write leaves a temp file, never a segment.
@@ -237,6 +277,7 @@ mod tests {
         assert!(s.segment_files("abc").unwrap().is_empty());
 
         s.write_rendition("abc", "P240p30fps16x9", 3, b"r").unwrap();
+        assert_eq!(s.recent(&SegmentKey::rendition("abc", "P240p30fps16x9", 3)).as_deref(), Some(&b"r"[..]));
         assert_eq!(s.read_rendition("abc", "P240p30fps16x9", 3).unwrap(), b"r");
         fs::write(s.rendition_dir("abc", "P240p30fps16x9").join(".4.ts.ab.tmp"), b"half").unwrap();
         assert_eq!(s.remove_temp_files().unwrap(), 1);
