@@ -14,7 +14,7 @@
 //
 // Usage: npm run bench:streams  [-- --streams 1,25,100,200,300 --seconds 20 --viewers 2]
 //   BENCH_PROFILE=debug uses the debug relay (default: release).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../tests/support/server.mjs';
 import { startRelay, createStream } from '../tests/support/relay.mjs';
 import { startGarage, garageBin } from '../tests/support/garage.mjs';
-import { get, sleep, closeAgents, freePort, parseMediaPlaylist } from '../tests/support/edge.mjs';
+import { get, sleep, closeAgents, parseMediaPlaylist, startFileServer } from '../tests/support/edge.mjs';
 
 const run = promisify(execFile);
 const arg = (name, fallback) => {
@@ -137,36 +137,15 @@ async function nginxRun(dir, relay, streams) {
     }
   }
   closeAgents();
-  const prefix = join(dir, 'nginx');
-  await mkdir(join(prefix, 'logs'), { recursive: true });
-  const port = await freePort();
-  await writeFile(join(prefix, 'nginx.conf'), `worker_processes auto;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 1000000;
-  client_body_temp_path ${prefix}/tmp; proxy_temp_path ${prefix}/tmp; fastcgi_temp_path ${prefix}/tmp; uwsgi_temp_path ${prefix}/tmp; scgi_temp_path ${prefix}/tmp;
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  server { listen 127.0.0.1:${port} backlog=4096; root ${root}; }
-}
-`);
-  const nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', `daemon off; user ${process.getuid?.() === 0 ? 'root' : 'nobody'};`], { stdio: 'inherit' });
+  const nginx = await startFileServer({ prefix: join(dir, 'nginx'), root, probePath: `/hls/${streams[0].id}/index.m3u8` });
   try {
-    const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; (await get(url, `/hls/${streams[0].id}/index.m3u8`).catch(() => null))?.status !== 200; i++) {
-      if (i > 100) throw new Error('nginx did not start in 10 s');
-      await sleep(100);
-    }
+    const url = nginx.url;
     // The same load, without the uploads (nginx's files do not change).
     const result = await watch(url, streams.map((s) => `/hls/${s.id}/index.m3u8`), SECONDS - SEGMENT_S);
     closeAgents();
     return result;
   } finally {
-    nginx.kill('SIGTERM');
-    await new Promise((ok) => (nginx.exitCode !== null ? ok() : nginx.once('exit', ok)));
+    await nginx.stop();
   }
 }
 

@@ -9,14 +9,14 @@
 // and wrk share this machine's cores; nginx runs `worker_processes auto`.
 //
 // Usage: npm run bench:viewers  [-- --connections 1000 --seconds 10 --threads 2]
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../tests/support/server.mjs';
 import { startRelay, createStream, RELAY_BIN } from '../tests/support/relay.mjs';
-import { makeSegments, get, sleep, closeAgents, freePort } from '../tests/support/edge.mjs';
+import { makeSegments, get, closeAgents, startFileServer } from '../tests/support/edge.mjs';
 
 const run = promisify(execFile);
 const argValue = (name, fallback) => {
@@ -49,35 +49,11 @@ try {
   await mkdir(join(root, 'hls', stream.id), { recursive: true });
   for (const path of [playlistPath, segmentPath]) await writeFile(join(root, path), (await get(relay.url, path)).body);
   closeAgents();
-  const prefix = join(dir, 'nginx');
-  await mkdir(join(prefix, 'logs'), { recursive: true });
-  const port = await freePort();
-  await writeFile(join(prefix, 'nginx.conf'), `worker_processes auto;
-worker_rlimit_nofile 65536;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 1000000;
-  client_body_temp_path ${prefix}/tmp; proxy_temp_path ${prefix}/tmp; fastcgi_temp_path ${prefix}/tmp; uwsgi_temp_path ${prefix}/tmp; scgi_temp_path ${prefix}/tmp;
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    root ${root};
-    location ~ \\.m3u8$ { add_header Cache-Control "max-age=1"; }
-    location ~ \\.ts$ { add_header Cache-Control "public, max-age=31536000, immutable"; }
-  }
-}
-`);
-  nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', `daemon off; user ${process.getuid?.() === 0 ? 'root' : 'nobody'};`], { stdio: 'inherit' });
-  const nginxUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if ((await get(nginxUrl, playlistPath).catch(() => null))?.status === 200) break;
-    if (i > 100) throw new Error('nginx did not serve the playlist in 10 s');
-    await sleep(100);
-  }
+  nginx = await startFileServer({
+    prefix: join(dir, 'nginx'), root, probePath: playlistPath,
+    locations: 'location ~ \\.m3u8$ { add_header Cache-Control "max-age=1"; }\n    location ~ \\.ts$ { add_header Cache-Control "public, max-age=31536000, immutable"; }',
+  });
+  const nginxUrl = nginx.url;
   closeAgents();
 
   const wrk = async (url) => {
@@ -108,7 +84,7 @@ http {
   console.log(`\ntargets: relay ≥ 0.5× nginx: playlist ${pl.relay.rps >= 0.5 * pl.nginx.rps ? 'met' : 'NOT met'}, segment ${sg.relay.rps >= 0.5 * sg.nginx.rps ? 'met' : 'NOT met'}; playlist p99 < 50 ms: ${pl.relay.p99ms < 50 ? 'met' : 'NOT met'}`);
 } finally {
   closeAgents();
-  if (nginx && nginx.exitCode === null) { nginx.kill('SIGQUIT'); await new Promise((r) => nginx.once('exit', r)); }
+  await nginx?.stop();
   await relay?.stop();
   await rm(dir, { recursive: true, force: true });
 }

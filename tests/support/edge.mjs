@@ -87,6 +87,49 @@ export async function startEdge({ prefix, origin, listen }) {
   };
 }
 
+/**
+ * nginx serving the files under `root` (HLS content types; `locations`: extra nginx
+ * `location` blocks), config and logs under `prefix`, on a free port of 127.0.0.1: the
+ * benchmarks' peer. Resolves to `{ url, stop() }` once `probePath` answers 200.
+ */
+export async function startFileServer({ prefix, root, probePath, locations = '' }) {
+  await mkdir(join(prefix, 'logs'), { recursive: true });
+  const port = await freePort();
+  await writeFile(join(prefix, 'nginx.conf'), `worker_processes auto;
+worker_rlimit_nofile 65536;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_requests 1000000;
+  client_body_temp_path ${prefix}/tmp; proxy_temp_path ${prefix}/tmp; fastcgi_temp_path ${prefix}/tmp; uwsgi_temp_path ${prefix}/tmp; scgi_temp_path ${prefix}/tmp;
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    root ${root};
+    ${locations}
+  }
+}
+`);
+  const child = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', `daemon off; user ${process.getuid?.() === 0 ? 'root' : 'nobody'};`], { stdio: 'inherit' });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = () => new Promise((ok) => {
+    if (child.exitCode !== null) return ok();
+    child.once('exit', ok);
+    child.kill('SIGQUIT');
+  });
+  for (let i = 0; (await get(url, probePath, { agent: false }).catch(() => null))?.status !== 200; i++) {
+    if (child.exitCode !== null || i > 100) {
+      await stop();
+      throw new Error(`nginx did not serve ${probePath} in 10 s`);
+    }
+    await sleep(100);
+  }
+  return { url, stop };
+}
+
 /** One line of the `livecast_edge` log format. */
 export function parseLogLine(line) {
   const m = line.match(/^(\S+) (\S+) "(\S+) (\S+)" (\d+) (\d+) cache=(\S+) origin=(\S+) origin_status=(\S+) rt=(\S+) urt=(\S+)/);
