@@ -1547,8 +1547,6 @@ fn tick(inner: &Shared) {
             }
             MonitorAction::Seek(to) => video.set_current_time(to),
             MonitorAction::SetRate(rate) => video.set_playback_rate(rate),
-            // The monitor remembers it (stats.catchUpOff); the rate 1 follows as a SetRate.
-            MonitorAction::CatchUpOff { .. } => {}
             MonitorAction::LoadFrom { sequence, place_at } => {
                 let mut i = inner.borrow_mut();
                 i.next_sequence = Some(sequence);

@@ -25,9 +25,10 @@
 //!   at most once a second. A finished (VOD) playlist plays at rate 1 with no latency.
 //! - **A rate change that freezes the picture**: for [`RATE_WATCH_MS`] after each change
 //!   the decoded-frame count is watched; if the playhead moves [`RATE_FREEZE_AFTER_S`]
-//!   while at most one new frame is decoded, catch-up by rate is turned off for the rest of the session (rate
-//!   1; jumps to the edge still work). WebKitGTK's GStreamer pipeline does this with sound:
-//!   the clock (the audio) runs on at the new rate while the picture stands still.
+//!   while at most one new frame is decoded, catch-up by rate is turned off for the rest
+//!   of the session ([`Monitor::catch_up_off`]; rate 1, jumps to the edge still work).
+//!   WebKitGTK's GStreamer pipeline does this with sound: the clock (the audio) runs on at
+//!   the new rate while the picture stands still.
 
 use super::buffer;
 use super::config::PlayerConfig;
@@ -111,11 +112,6 @@ pub enum Action {
         count: u32,
         /// The level playing (-1: unknown).
         level: i32,
-    },
-    /// Catch-up by rate is off from now on: a rate change froze the picture.
-    CatchUpOff {
-        /// The rate that froze it.
-        rate: f64,
     },
     /// The `latency` event.
     Latency {
@@ -266,7 +262,6 @@ impl Monitor {
         }
         if !t.paused && !t.seeking && self.watch_rate(now, position, t.decoded_frames) {
             self.catch_up_off = true;
-            actions.push(Action::CatchUpOff { rate: self.playback_rate });
             self.set_rate(1.0, &mut actions);
             self.rate_watch = None;
         }
@@ -571,8 +566,9 @@ mod tests {
         assert_eq!(m.playback_rate(), before);
     }
 
-    /// Ticks every 250 ms from `t0 + from_ms` while the playhead runs at `rate`, the decoded
-    /// frames given by `frames(k)`; the actions of each tick.
+    /// Ticks `ticks` times, 250 ms apart, 8 s behind a live playlist dated from `t0`, the
+    /// playhead moving at the rate last set and the element's decoded frames at tick `k`
+    /// given by `frames(k)`; the actions of each tick.
     fn run_live(m: &mut Monitor, config: &PlayerConfig, t0: f64, ticks: usize, frames: impl Fn(usize) -> u64) -> Vec<Vec<Action>> {
         let p = playlist(8, false, Some(t0));
         let tl = timeline(8, Some(t0));
@@ -596,11 +592,10 @@ mod tests {
         let mut m = Monitor::default();
         let frozen = run_live(&mut m, &config, t0, 16, |k| if k == 0 { 500 } else { 20 + (k.min(3) as u64) });
         let rates: Vec<f64> = frozen.iter().flatten().filter_map(|a| if let Action::SetRate(r) = a { Some(*r) } else { None }).collect();
-        let off = frozen.iter().position(|a| a.iter().any(|x| matches!(x, Action::CatchUpOff { .. })));
-        assert!(off.is_some(), "catch-up turned off: {frozen:?}");
+        assert!(m.catch_up_off(), "catch-up turned off: {frozen:?}");
         assert_eq!(rates.first().copied(), Some(1.1));
         assert_eq!(rates.last().copied(), Some(1.0), "back to rate 1: {rates:?}");
-        assert!(m.catch_up_off() && m.playback_rate() == 1.0);
+        assert_eq!(m.playback_rate(), 1.0);
         // Still 8 s behind later: no rate is set again; a media reset keeps it off.
         m.media_reset(t0 + 20_000.0);
         let later = run_live(&mut m, &config, t0 + 10_000.0, 8, |k| 1000 + 8 * k as u64);
@@ -610,8 +605,8 @@ mod tests {
         // catch-up stays on.
         let mut m = Monitor::default();
         let fine = run_live(&mut m, &config, t0, 30, |k| if k == 0 { 500 } else { 8 * k as u64 });
-        assert!(fine.iter().flatten().all(|a| !matches!(a, Action::CatchUpOff { .. })), "{fine:?}");
-        assert!(!m.catch_up_off() && m.playback_rate() > 1.0);
+        assert!(!m.catch_up_off(), "{fine:?}");
+        assert!(m.playback_rate() > 1.0);
 
         // An element that does not count frames: nothing is judged.
         let mut m = Monitor::default();
