@@ -24,6 +24,8 @@ use crate::transcoders::Registry;
 
 /// Most segment rows [`AppState::stored_rows`] keeps (all streams).
 pub const MAX_STORED_ROWS: usize = 16_384;
+/// Most rendered source playlists [`AppState::rendered_playlists`] keeps (one per stream).
+pub const MAX_RENDERED_PLAYLISTS: usize = 4_096;
 
 /// How long an upload waits for a free body slot before `503`.
 pub const UPLOAD_SLOT_WAIT: Duration = Duration::from_secs(2);
@@ -46,6 +48,7 @@ struct Inner {
     source_probe: Mutex<HashMap<String, (u32, Option<SourceProbe>)>>,
     prefixes: crate::window::Prefixes,
     stored_rows: db::ByGeneration<SegmentKey, db::StoredSegment>,
+    rendered_playlists: db::ByGeneration<String, (Arc<[u8]>, bool)>,
 }
 
 /// Per-client-address limiter of `--open` stream creation (governor's keyed GCRA).
@@ -128,6 +131,7 @@ impl AppState {
             source_probe: Mutex::new(HashMap::new()),
             prefixes: crate::window::Prefixes::default(),
             stored_rows: db::ByGeneration::new(MAX_STORED_ROWS),
+            rendered_playlists: db::ByGeneration::new(MAX_RENDERED_PLAYLISTS),
         };
         Ok((AppState { inner: Arc::new(inner) }, recovery))
     }
@@ -191,6 +195,15 @@ impl AppState {
     /// [`db::Generation`] holds.
     pub fn stored_rows(&self) -> &db::ByGeneration<SegmentKey, db::StoredSegment> {
         &self.inner.stored_rows
+    }
+
+    /// Each stream's source media playlist as last rendered, and whether the stream had
+    /// ended, kept while its [`db::Generation`] holds: between two segments a crowd of
+    /// viewers of one live stream costs no database read and no render. (The source
+    /// playlist depends only on the rows and the stream's end, never on the time, unlike a
+    /// rendition's, whose gaps come due.)
+    pub fn rendered_playlists(&self) -> &db::ByGeneration<String, (Arc<[u8]>, bool)> {
+        &self.inner.rendered_playlists
     }
 
     /// The bound on segment bodies read at once.

@@ -25,10 +25,6 @@
 //! every row on every request and hold a database connection while a slow client reads.
 //! The kept text is bounded ([`FINISHED_BUDGET_BYTES`]).
 //!
-//! The source's playlist, live or finished, is also kept as rendered until the database's
-//! [`Generation`] for its stream moves on ([`Prefixes::rendered`]): between two segments a
-//! crowd of viewers costs no database read and no render.
-//!
 //! Requests read rows on read-only connections beside the writer ([`crate::db::Db::read`]),
 //! so a segment can be stored while a request is between two of its reads: what a request
 //! computes is kept only when nothing was stored since [`Prefixes::begin`], taken before it
@@ -40,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use m3u8_rs::MediaPlaylist;
 use rusqlite::Connection;
 
-use crate::db::{self, Generation, SegmentRow};
+use crate::db::{self, SegmentRow};
 use crate::playlist;
 
 /// Most bytes of finished playlists kept (all streams); beyond, the oldest are dropped.
@@ -89,16 +85,6 @@ struct Entry {
     finished_generation: u64,
     /// Finished playlists' text, by variant.
     finished: HashMap<String, Arc<[u8]>>,
-    /// The source's media playlist as last rendered (see [`Prefixes::rendered`]).
-    rendered: Option<Rendered>,
-}
-
-/// A rendered source playlist and the database generation its rows were read at.
-#[derive(Debug, Clone)]
-struct Rendered {
-    generation: Generation,
-    text: Arc<[u8]>,
-    ended: bool,
 }
 
 /// What [`Prefixes::begin`] saw of one variant before a request read its rows.
@@ -146,27 +132,6 @@ impl Prefixes {
         let entry = map.entry(stream_id.to_owned()).or_default();
         entry.finished_generation += 1;
         entry.finished.clear();
-    }
-
-    /// The source's media playlist text and whether the stream had ended, as last kept with
-    /// [`Prefixes::keep_rendered`] at `generation`: `None` once anything was written for the
-    /// stream since (or anything at all was written outside
-    /// [`crate::db::Db::call_on`]).
-    ///
-    /// This lets a crowd of viewers of one live stream be answered without a database read
-    /// or a render between two segments. The source playlist depends only on the rows and
-    /// the stream's end, never on the time (unlike a rendition's, whose gaps come due).
-    pub fn rendered(&self, stream_id: &str, generation: Generation) -> Option<(Arc<[u8]>, bool)> {
-        let map = self.lock();
-        let r = map.get(stream_id)?.rendered.as_ref()?;
-        (r.generation == generation).then(|| (Arc::clone(&r.text), r.ended))
-    }
-
-    /// Keeps the source playlist `text` rendered from rows read after taking `generation`
-    /// ([`crate::db::Db::generation`]).
-    pub fn keep_rendered(&self, stream_id: &str, generation: Generation, text: Arc<[u8]>, ended: bool) {
-        let mut map = self.lock();
-        map.entry(stream_id.to_owned()).or_default().rendered = Some(Rendered { generation, text, ended });
     }
 
     /// What is kept for one variant (`profile` `None`: the source) of a stream, taken before

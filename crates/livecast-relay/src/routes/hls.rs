@@ -62,7 +62,7 @@ pub async fn playlist(
     let key = format!("{id}/index.m3u8");
     // Taken before any row is read: a store after it makes this render not served again.
     let generation = state.db().generation(&id);
-    if let Some((text, ended)) = state.prefixes().rendered(&id, generation) {
+    if let Some((text, ended)) = state.rendered_playlists().get(&id, generation) {
         return Ok(media_playlist_response(&request_headers, &key, text, ended));
     }
     let window = state.settings().window_segments;
@@ -85,7 +85,7 @@ pub async fn playlist(
         .await?;
     // Rendered here, not on the database thread.
     let text = built.into_text();
-    state.prefixes().keep_rendered(&id, generation, std::sync::Arc::clone(&text), ended);
+    state.rendered_playlists().keep(id, generation, (std::sync::Arc::clone(&text), ended));
     Ok(media_playlist_response(&request_headers, &key, text, ended))
 }
 
@@ -107,7 +107,7 @@ impl Built {
 /// The response of a media playlist (source or rendition), `ended` or live.
 fn media_playlist_response(request_headers: &HeaderMap, key: &str, text: std::sync::Arc<[u8]>, ended: bool) -> Response {
     // The text is shared and never changes once built (live ones are kept until the next
-    // segment, see `Prefixes::rendered`), so its tag is hashed once per text.
+    // segment, see `AppState::rendered_playlists`), so its tag is hashed once per text.
     let tag = conditional::shared_etag(key, &text);
     let cache_control = if ended {
         HeaderValue::from_static(conditional::ENDED_PLAYLIST_CACHE_CONTROL)
