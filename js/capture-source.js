@@ -114,9 +114,11 @@ export function openFrameStream(track) {
  */
 export function openAudioStream(track) {
   if (typeof MediaStreamTrackProcessor === 'function') {
-    // About 0.5 s of 10 ms blocks may wait while the worker is busy with a video frame;
-    // beyond that the browser discards the oldest, and the worker counts the gap.
-    const processor = new MediaStreamTrackProcessor({ track, maxBufferSize: 50 });
+    // About 2 s of 10 ms blocks (768 KiB of stereo f32 at 48 kHz) may wait while the
+    // worker is busy or starved of CPU; beyond that the browser discards the oldest, and
+    // the worker counts the gap. (0.5 s lost sound in CI: 33 frames in 30 s on a loaded
+    // 2-core machine.)
+    const processor = new MediaStreamTrackProcessor({ track, maxBufferSize: 200 });
     return { readable: processor.readable, kind: 'MediaStreamTrackProcessor' };
   }
   if (typeof AudioContext !== 'function' || typeof AudioWorkletNode !== 'function') {
@@ -128,8 +130,11 @@ export function openAudioStream(track) {
 }
 
 /** Blocks that may be on their way to the worker, unread, before the worklet drops (and
- *  the worker counts) new ones: 24 × 1024 frames, about 0.5 s at 48 kHz. */
-const WORKLET_MAX_IN_FLIGHT = 24;
+ *  the worker counts) new ones: 96 × 1024 frames, about 2 s at 48 kHz (768 KiB of stereo
+ *  f32). A worker starved of CPU for half a second on a loaded 2-core machine is not rare;
+ *  a stall of two seconds is, and beyond that sound is lost rather than queued without
+ *  bound. */
+const WORKLET_MAX_IN_FLIGHT = 96;
 /** The AudioContexts of running captures, kept from the garbage collector. */
 const liveCaptures = new Set();
 
