@@ -24,7 +24,9 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), AppErr
 pub async fn require_stream_key(state: &AppState, id: &str, headers: &HeaderMap) -> Result<StreamRow, AppError> {
     let token = keys::bearer_token(headers).ok_or(AppError::Unauthorized)?.to_owned();
     let id = id.to_owned();
-    let stream = state.db_call(move |c| Ok(db::get_stream(c, &id)?)).await?;
+    // A read connection: a key check (every upload makes one) never waits behind another
+    // stream's write.
+    let stream = state.db_read(move |c| Ok(db::get_stream(c, &id)?)).await?;
     match stream {
         Some(s) if keys::secret_matches(&token, &s.key_hash) => Ok(s),
         Some(_) => Err(AppError::Unauthorized),

@@ -132,8 +132,9 @@ pub async fn create(
 /// The state of a stream (public: no secrets in it).
 pub async fn status(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Json<StreamStatus>, AppError> {
     let id = ids::stream_id(&id)?.to_owned();
+    // A read connection (one snapshot for both reads): status polls never wait for writes.
     let (stream, summary) = state
-        .db_call(move |c| {
+        .db_read(move |c| {
             let stream = db::get_stream(c, &id)?.ok_or(AppError::NotFound("stream"))?;
             let summary = db::segment_summary(c, &id)?;
             Ok((stream, summary))

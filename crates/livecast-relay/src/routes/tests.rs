@@ -514,3 +514,35 @@ async fn an_ended_streams_playlists_are_built_once() {
         assert!(rows <= 5, "{uri}: the second request read {rows} rows");
     }
 }
+
+/// A stream's status and a key check (which every upload makes) are reads: they answer while
+/// the database's one writer connection is held by someone else (another stream's upload, a
+/// slow commit). Had they gone through the writer, they would wait here until the holder
+/// lets go, which it does only after they answered or after 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_key_checks_do_not_wait_for_the_writer() {
+    let r = relay();
+    let (id, _key) = r.create().await;
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held, holding) = tokio::sync::oneshot::channel::<()>();
+    let db = r.state.db().clone();
+    let holder = std::thread::spawn(move || {
+        db.with_blocking(|_| {
+            let _ = held.send(());
+            let _ = released.recv_timeout(std::time::Duration::from_secs(30));
+        })
+    });
+    holding.await.unwrap();
+    let checks = async {
+        let status = r.get(&format!("/api/streams/{id}")).await;
+        let wrong_key = r.put(&format!("/live/{id}/0.ts"), Some("not-the-key"), seg(0)).await;
+        (status, wrong_key)
+    };
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), checks).await;
+    let _ = release.send(());
+    holder.join().unwrap();
+    let (status, wrong_key) = answered.expect("the status and the key check waited for the writer connection");
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!(status.json()["id"], id.as_str());
+    assert_eq!(wrong_key.status, StatusCode::UNAUTHORIZED);
+}
