@@ -1,10 +1,11 @@
 //! `Player`: HLS playback through Media Source Extensions, modelled on hls.js's API.
 //!
 //! Decisions (levels, ABR, live edge, retries, eviction) are made by `crate::player`, plain
-//! Rust tested natively; this file performs them: it fetches playlists and segments, turns
-//! MPEG-TS into fMP4 with `livecast_core::fmp4::Transmuxer` (fMP4 input passes through),
-//! appends to one `SourceBuffer` in `sequence` mode and reports events. The Promise
-//! wrappers around the browser's APIs are in `js/player-mse.js`.
+//! Rust tested natively; this module performs them: it fetches playlists and segments
+//! (`fetch`), turns MPEG-TS into fMP4 with `livecast_core::fmp4::Transmuxer` (fMP4 input
+//! passes through) and appends to one `SourceBuffer` in `sequence` mode (`mse`), and
+//! reports events. This file holds the `Player` class and the loader. The Promise wrappers
+//! around the browser's APIs are in `js/player-mse.js`.
 //!
 //! Two loops run while a stream plays: the loader (playlists, segments, appends, eviction)
 //! and a 250 ms monitor (stalls, latency, catch-up rate, jumps to the live edge, holes).
