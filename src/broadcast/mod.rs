@@ -2,7 +2,7 @@
 //! upload policy (retries, backoff, the bounded queue), each segment's upload as a sans-I/O
 //! state machine (node failover, payment refusals, gaps: [`attempt`]), the stats the `Broadcaster` reports, and the
 //! Livepeer broadcaster's side of transcoding (session key, node choice, signed segments).
-//! The browser side (Worker, `fetch`, events) is in `js/broadcaster.rs`.
+//! The browser side (Worker, `fetch`, events) is in `js/broadcaster/`.
 
 pub mod attempt;
 pub mod audio_clock;

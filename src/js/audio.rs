@@ -1,6 +1,6 @@
 //! The Broadcaster's microphone: the `audio` and `audioEncoder` options, the getUserMedia
 //! constraints they give, and the audio track handed to the encode worker (which encodes it,
-//! see `js/audio-encode.js`). Kept apart from `broadcaster.rs`, which only calls these.
+//! see `js/audio-encode.js`). Kept apart from `broadcaster/`, which only calls these.
 
 use super::interop::{object, OptionsReader};
 use crate::LivecastError;
