@@ -83,6 +83,9 @@ relay_error_codes! {
     /// The relay's segment store (an object store) cannot be reached: nothing was stored;
     /// retry after `Retry-After`.
     StorageUnavailable => "storage_unavailable",
+    /// The relay's database (PostgreSQL) cannot be reached: nothing was stored; retry after
+    /// `Retry-After`.
+    DatabaseUnavailable => "database_unavailable",
     /// The body could not be read.
     BodyRead => "body_read",
     /// `Livecast-Transcoder` names a node that is not one of the relay's.

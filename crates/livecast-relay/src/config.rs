@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::keys::{self, Hash};
+use crate::db::DatabaseConfig;
 use crate::storage::{S3Config, StorageConfig, StorageUrl};
 use crate::transcoders::NodeUri;
 
@@ -60,6 +61,13 @@ pub struct Config {
     #[arg(long, env = "LIVECAST_RELAY_DATA_DIR")]
     pub data_dir: PathBuf,
 
+    /// Where the metadata lives: `sqlite` (the default: `DATA_DIR/relay.db`) or a PostgreSQL
+    /// URL `postgres://USER:PASSWORD@HOST[:PORT]/DB`, which several relays may share (each
+    /// hears the others' writes through LISTEN/NOTIFY). Prefer the environment variable for
+    /// a URL with a password.
+    #[arg(long, env = "LIVECAST_RELAY_DATABASE", value_name = "sqlite|postgres://…")]
+    pub database: Option<String>,
+
     /// Where segments live: `file:DIR` (files `DIR/{id}/{seq}.ts`; default
     /// `file:DATA_DIR/streams`) or `s3://BUCKET[/PREFIX]` (objects `PREFIX/{id}/{seq}.ts` in an
     /// S3-compatible store: see the --s3-* flags and the AWS_* variables).
@@ -85,8 +93,9 @@ pub struct Config {
     #[arg(long, env = "LIVECAST_RELAY_S3_SECRET_ACCESS_KEY", hide_env_values = true, value_name = "SECRET")]
     pub s3_secret_access_key: Option<String>,
 
-    /// With an object store: bytes of recently written or read segments kept in memory and
-    /// served from there (0: none; every read goes to the store).
+    /// Bytes of recent segments kept in memory and served from there: with an object store,
+    /// those written or read; with files, those written (0: none; every read goes to the
+    /// store or the disk).
     #[arg(long, env = "LIVECAST_RELAY_SEGMENT_CACHE_BYTES", default_value_t = DEFAULT_SEGMENT_CACHE_BYTES,
           value_parser = clap::value_parser!(u64).range(0..=1 << 40))]
     pub segment_cache_bytes: u64,
@@ -239,12 +248,22 @@ pub enum ConfigError {
     /// an S3 `--storage`.
     #[error("--storage: {0}")]
     Storage(String),
+    /// `--database` is neither `sqlite` nor a `postgres://` URL.
+    #[error("--database must be `sqlite` or a postgres:// URL, not {0:?}")]
+    Database(String),
 }
 
 impl Config {
     /// Checks the flags and resolves defaults into [`Settings`].
     pub fn into_settings(self) -> Result<Settings, ConfigError> {
         let storage = self.storage_config()?;
+        let database = match self.database.as_deref() {
+            None | Some("sqlite") => DatabaseConfig::Sqlite(self.data_dir.clone()),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                DatabaseConfig::Postgres(url.to_owned())
+            }
+            Some(other) => return Err(ConfigError::Database(crate::db::redact_url(other))),
+        };
         let admin_token_hash = match self.admin_token.as_deref() {
             Some(t) if t.len() < 16 => return Err(ConfigError::WeakAdminToken),
             Some(t) => Some(keys::hash_secret(t)),
@@ -276,6 +295,7 @@ impl Config {
         }
         Ok(Settings {
             storage,
+            database,
             segment_cache_bytes: self.segment_cache_bytes,
             transcoders,
             data_dir: self.data_dir,
@@ -412,6 +432,21 @@ mod tests {
     }
 
     #[test]
+    fn database() {
+        let s = parse(&["--data-dir", "d", "--open"]).unwrap().into_settings().unwrap();
+        assert_eq!(s.database, DatabaseConfig::Sqlite(PathBuf::from("d")));
+        let s = parse(&["--data-dir", "d", "--open", "--database", "sqlite"]).unwrap().into_settings().unwrap();
+        assert_eq!(s.database, DatabaseConfig::Sqlite(PathBuf::from("d")));
+        for url in ["postgres://relay:pw@db/live", "postgresql://db/live"] {
+            let s = parse(&["--data-dir", "d", "--open", "--database", url]).unwrap().into_settings().unwrap();
+            assert_eq!(s.database, DatabaseConfig::Postgres(url.into()));
+        }
+        let err = parse(&["--data-dir", "d", "--open", "--database", "mysql://relay:secret@db/live"]).unwrap().into_settings();
+        let Err(e @ ConfigError::Database(_)) = err else { panic!("{err:?}") };
+        assert!(!e.to_string().contains("secret"), "the password is shown: {e}");
+    }
+
+    #[test]
     fn storage() {
         let s = parse(&["--data-dir", "d", "--open"]).unwrap().into_settings().unwrap();
         assert_eq!(s.storage, StorageConfig::File(PathBuf::from("d").join("streams")));
@@ -472,6 +507,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Where segments live (`--storage`).
     pub storage: StorageConfig,
+    /// Where the metadata lives (`--database`).
+    pub database: DatabaseConfig,
     /// Bytes of recent segments kept in memory in front of an object store.
     pub segment_cache_bytes: u64,
     /// Anyone may create streams.
@@ -515,6 +552,7 @@ impl Settings {
     pub fn for_tests(data_dir: PathBuf) -> Settings {
         Settings {
             storage: StorageConfig::File(data_dir.join("streams")),
+            database: DatabaseConfig::Sqlite(data_dir.clone()),
             segment_cache_bytes: DEFAULT_SEGMENT_CACHE_BYTES,
             data_dir,
             open: true,

@@ -102,6 +102,10 @@ pub enum AppError {
     /// happened); nothing was stored or read: retry shortly.
     #[error("the segment store is unavailable; retry shortly")]
     StorageUnavailable,
+    /// The database cannot be reached (PostgreSQL down or restarting; the cause is logged);
+    /// nothing was stored: retry shortly.
+    #[error("the relay's database is unavailable; retry shortly")]
+    DatabaseUnavailable,
     /// The request body could not be read (client went away, bad chunking).
     #[error("could not read the request body: {0}")]
     BodyRead(String),
@@ -145,7 +149,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout | Self::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::Busy { .. } | Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy { .. } | Self::StorageUnavailable | Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Implausible(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -180,6 +184,7 @@ impl AppError {
             Self::StreamEnded => Code::StreamEnded,
             Self::InsufficientStorage => Code::InsufficientStorage,
             Self::StorageUnavailable => Code::StorageUnavailable,
+            Self::DatabaseUnavailable => Code::DatabaseUnavailable,
             Self::BodyRead(_) => Code::BodyRead,
             Self::UnknownTranscoder(_) => Code::UnknownTranscoder,
             Self::InvalidSignature(_) => Code::InvalidSignature,
@@ -214,9 +219,14 @@ impl From<crate::ids::InvalidId> for AppError {
     }
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::internal(format_args!("database: {e}"))
+impl From<crate::db::DbError> for AppError {
+    fn from(e: crate::db::DbError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            Self::DatabaseUnavailable
+        } else {
+            Self::internal(format_args!("database: {e}"))
+        }
     }
 }
 
@@ -253,10 +263,10 @@ impl IntoResponse for AppError {
         };
         let body = ErrorBody::new(self.code(), message, retryable);
         let mut res = (status, Json(body)).into_response();
-        if matches!(self, Self::Busy { .. } | Self::RateLimited { .. } | Self::StorageUnavailable) {
+        if matches!(self, Self::Busy { .. } | Self::RateLimited { .. } | Self::StorageUnavailable | Self::DatabaseUnavailable) {
             let after = match self {
                 Self::Busy { .. } => "1",
-                Self::StorageUnavailable => "2",
+                Self::StorageUnavailable | Self::DatabaseUnavailable => "2",
                 _ => "60",
             };
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static(after));

@@ -33,8 +33,8 @@
 //! - [`ids`]: stream ids and segment numbers: parsing and validation of untrusted paths
 //!   (its own error, answered `400` by [`error`]).
 //! - [`keys`]: random ids and keys, hashing, constant-time comparison, bearer tokens.
-//! - [`db`]: the SQLite metadata store (streams and acknowledged segments); its callers
-//!   choose their error type.
+//! - [`db`]: the metadata store (streams, acknowledged segments, renditions) in SQLite or
+//!   PostgreSQL, with its own error type; its callers choose how to answer it.
 //! - [`storage`]: where segment bytes live: files on disk or objects in an S3-compatible
 //!   store, the cache of recent ones, start-up clean-up of the files.
 //! - [`playlist`]: the HLS media, rendition and master playlists, built with `m3u8-rs`.
@@ -63,6 +63,8 @@ pub mod transcoders;
 pub mod window;
 #[cfg(test)]
 mod test_media;
+#[cfg(test)]
+mod test_postgres;
 
 pub use config::Config;
 pub use error::AppError;

@@ -56,8 +56,13 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         idle_timeout = ?limits.idle_timeout, request_timeout = ?settings.request_timeout, "limits"
     );
     let data_dir = settings.data_dir.clone();
+    let database = match &settings.database {
+        livecast_relay::db::DatabaseConfig::Sqlite(dir) => format!("sqlite {}", dir.join("relay.db").display()),
+        livecast_relay::db::DatabaseConfig::Postgres(url) => format!("postgres {}", livecast_relay::db::redact_url(url)),
+    };
     let (state, recovery) = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
     tracing::info!(data_dir = %data_dir.display(), ?recovery, "data directory ready");
+    tracing::info!(%database, "metadata");
     tracing::info!(storage = %state.storage().description(), "segment storage");
     // In the background, so a store that is down does not hold up the start (playlists are
     // served from the database meanwhile, uploads answer 503).

@@ -46,7 +46,7 @@ struct Inner {
     uploads: livecast_serve::Uploads,
     creates: CreateLimiter,
     source_probe: Mutex<HashMap<String, (u32, Option<SourceProbe>)>>,
-    prefixes: crate::window::Prefixes,
+    prefixes: Arc<crate::window::Prefixes>,
     stored_rows: db::ByGeneration<SegmentKey, db::StoredSegment>,
     rendered_playlists: db::ByGeneration<String, (Arc<[u8]>, bool)>,
 }
@@ -76,7 +76,7 @@ pub enum OpenError {
     },
     /// The database could not be opened or read.
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] db::DbError),
     /// The transcoder clients could not be set up.
     #[error("transcoders: {0}")]
     Transcoders(String),
@@ -106,8 +106,11 @@ impl AppState {
         };
         std::fs::create_dir_all(&settings.data_dir).map_err(io_err(&settings.data_dir))?;
         let storage = Storage::open(&settings.storage, settings.segment_cache_bytes).map_err(OpenError::Storage)?;
-        let db = Db::open(&settings.data_dir.join("relay.db"))?;
+        let db = Db::open_config(&settings.database)?;
         let recovery = match storage.as_file() {
+            // Several relays may share the database (and a folder): what one finds missing
+            // may be another's write in progress, so nothing is removed (see the README).
+            Some(_) if db.backend() == "postgres" => Recovery::default(),
             Some(files) => recover(&db, files).map_err(|e| match e {
                 RecoverError::Io(source) => OpenError::Io { path: files.dir().to_path_buf(), source },
                 RecoverError::Db(e) => OpenError::Db(e),
@@ -120,6 +123,16 @@ impl AppState {
         let uploads = livecast_serve::Uploads::new(settings.max_uploads, settings.max_uploads_per_address, UPLOAD_SLOT_WAIT);
         let per_minute = std::num::NonZeroU32::new(settings.open_creates_per_minute).unwrap_or(std::num::NonZeroU32::MIN);
         let creates = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
+        // Other relays on the same PostgreSQL database store segments too: what is kept of
+        // the rows they change is dropped as this relay's own writes drop it.
+        let prefixes = Arc::new(crate::window::Prefixes::default());
+        let heard = Arc::clone(&prefixes);
+        db.on_change(move |change| match change {
+            db::Change::Segment { stream_id, seq } => heard.stored(stream_id, *seq),
+            db::Change::Rendition { stream_id } => heard.rendition_stored(stream_id),
+            db::Change::Stream { .. } => {}
+            db::Change::Unknown => heard.clear(),
+        });
         let inner = Inner {
             settings,
             db,
@@ -129,7 +142,7 @@ impl AppState {
             uploads,
             creates,
             source_probe: Mutex::new(HashMap::new()),
-            prefixes: crate::window::Prefixes::default(),
+            prefixes,
             stored_rows: db::ByGeneration::new(MAX_STORED_ROWS),
             rendered_playlists: db::ByGeneration::new(MAX_RENDERED_PLAYLISTS),
         };
@@ -151,7 +164,7 @@ impl AppState {
     pub async fn db_call<R, F>(&self, f: F) -> Result<R, AppError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<R, AppError> + Send + 'static,
+        F: FnOnce(&mut db::Conn<'_>) -> Result<R, AppError> + Send + 'static,
     {
         self.inner.db.call(f).await
     }
@@ -161,7 +174,7 @@ impl AppState {
     pub async fn db_call_on<R, F>(&self, stream_id: &str, f: F) -> Result<R, AppError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<R, AppError> + Send + 'static,
+        F: FnOnce(&mut db::Conn<'_>) -> Result<R, AppError> + Send + 'static,
     {
         self.inner.db.call_on(stream_id, f).await
     }
@@ -171,7 +184,7 @@ impl AppState {
     pub async fn db_read<R, F>(&self, f: F) -> Result<R, AppError>
     where
         R: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<R, AppError> + Send + 'static,
+        F: FnOnce(&mut db::Conn<'_>) -> Result<R, AppError> + Send + 'static,
     {
         self.inner.db.read(f).await
     }
@@ -272,12 +285,12 @@ impl AppState {
 
 enum RecoverError {
     Io(std::io::Error),
-    Db(rusqlite::Error),
+    Db(db::DbError),
 }
 
 fn recover(db: &Db, storage: &FileStore) -> Result<Recovery, RecoverError> {
     let mut r = Recovery { temp_files_removed: storage.remove_temp_files().map_err(RecoverError::Io)?, ..Recovery::default() };
-    db.with_blocking(|conn| {
+    db.try_with_blocking(|conn| {
         for id in db::stream_ids(conn).map_err(RecoverError::Db)? {
             if !crate::ids::is_valid_name(&id) {
                 tracing::warn!(stream = %id, "skipping a stream with an invalid id in the database");
@@ -320,6 +333,7 @@ fn recover(db: &Db, storage: &FileStore) -> Result<Recovery, RecoverError> {
         }
         Ok(r)
     })
+    .map_err(RecoverError::Db)?
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use m3u8_rs::MediaPlaylist;
-use rusqlite::Connection;
+use crate::db::{Conn, DbError};
 
 use crate::db::{self, SegmentRow};
 use crate::playlist;
@@ -125,6 +125,17 @@ impl Prefixes {
         entry.finished.clear();
     }
 
+    /// Drops everything kept, of every stream (changes may have been missed).
+    pub fn clear(&self) {
+        let mut map = self.lock();
+        for entry in map.values_mut() {
+            entry.prefix_generation += 1;
+            entry.prefixes.clear();
+            entry.finished_generation += 1;
+            entry.finished.clear();
+        }
+    }
+
     /// Call after storing renditions: finished rendition playlists may have had a gap there.
     /// (Live prefixes stay: a slot once settled stays settled.)
     pub fn rendition_stored(&self, stream_id: &str) {
@@ -156,24 +167,24 @@ impl Prefixes {
     /// thread), with what [`Prefixes::begin`] saw before the rows were read.
     pub fn live_playlist(
         &self,
-        conn: &Connection,
+        conn: &mut Conn<'_>,
         stream_id: &str,
         window: usize,
         before: Before,
-    ) -> rusqlite::Result<MediaPlaylist> {
+    ) -> Result<MediaPlaylist, DbError> {
         self.live(conn, stream_id, None, window, 0, before)
     }
 
     /// The live playlist of one rendition, `None` when it has no segment (blocking).
     pub fn live_rendition_playlist(
         &self,
-        conn: &Connection,
+        conn: &mut Conn<'_>,
         stream_id: &str,
         profile: &str,
         window: usize,
         now_ms: i64,
         before: Before,
-    ) -> rusqlite::Result<Option<MediaPlaylist>> {
+    ) -> Result<Option<MediaPlaylist>, DbError> {
         if db::latest_rendition(conn, stream_id, profile)?.is_none() {
             return Ok(None);
         }
@@ -182,13 +193,13 @@ impl Prefixes {
 
     fn live(
         &self,
-        conn: &Connection,
+        conn: &mut Conn<'_>,
         stream_id: &str,
         profile: Option<&str>,
         window: usize,
         now_ms: i64,
         before: Before,
-    ) -> rusqlite::Result<MediaPlaylist> {
+    ) -> Result<MediaPlaylist, DbError> {
         let window = window.max(1);
         let key = profile.unwrap_or("");
         let longest = db::variant_stats(conn, stream_id, "")?.map_or(0.0, |s| s.longest_secs);
@@ -238,14 +249,14 @@ impl Prefixes {
     #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
-        conn: &Connection,
+        conn: &mut Conn<'_>,
         stream_id: &str,
         profile: Option<&str>,
         window: usize,
         now_ms: i64,
         last_rendition: Option<u32>,
         mut prefix: Option<Prefix>,
-    ) -> rusqlite::Result<(Option<Prefix>, Tail)> {
+    ) -> Result<(Option<Prefix>, Tail), DbError> {
         let mut tail = Tail::with_capacity(window + 1);
         db::scan_segments(conn, stream_id, profile, prefix.as_ref().map(|p| p.last.seq), |slot| {
             let s = slot.segment;
@@ -278,8 +289,8 @@ impl Prefixes {
         stream_id: &str,
         profile: Option<&str>,
         before: Before,
-        build: impl FnOnce() -> rusqlite::Result<Option<Vec<u8>>>,
-    ) -> rusqlite::Result<Option<Arc<[u8]>>> {
+        build: impl FnOnce() -> Result<Option<Vec<u8>>, DbError>,
+    ) -> Result<Option<Arc<[u8]>>, DbError> {
         let key = profile.unwrap_or("");
         if let Some(text) = before.finished {
             return Ok(Some(text));
@@ -446,11 +457,11 @@ mod tests {
         db.with_blocking(|c| {
             let row = StreamRow { id: "s".into(), name: None, key_hash: vec![0; 32], created_at_ms: 0, ended_at_ms: None };
             db::insert_stream(c, &row).unwrap();
-            let tx = c.transaction().unwrap();
+            c.batch("BEGIN").unwrap();
             for seq in 0..21_200 {
-                db::insert_segment(&tx, "s", &seg(seq, 2.0, 0)).unwrap();
+                db::insert_segment(c, "s", &seg(seq, 2.0, 0)).unwrap();
             }
-            tx.commit().unwrap();
+            c.batch("COMMIT").unwrap();
             let t = std::time::Instant::now();
             let full = playlist::media_playlist(&db::segments(c, "s").unwrap(), false, 6);
             let full_time = t.elapsed();

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::garage::Garage;
-use common::{big_segment, client, create, rss_mib, seg, segments, tree, Relay};
+use common::{big_segment, client, create, error_code, playlist_uris, rss_mib, seg, segments, tree, Relay};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use reqwest::StatusCode;
@@ -43,20 +43,7 @@ async fn object(store: &Arc<dyn ObjectStore>, key: &str) -> Option<Vec<u8>> {
     }
 }
 
-async fn playlist_uris(relay: &Relay, c: &reqwest::Client, id: &str) -> Vec<String> {
-    let res = c.get(relay.url(&format!("/hls/{id}/index.m3u8"))).send().await.expect("playlist");
-    assert_eq!(res.status(), StatusCode::OK);
-    let text = res.bytes().await.expect("body");
-    match m3u8_rs::parse_playlist_res(&text) {
-        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p.segments.into_iter().map(|s| s.uri).collect(),
-        other => panic!("not a media playlist: {other:?}"),
-    }
-}
 
-async fn error_code(res: reqwest::Response) -> String {
-    let v: Value = res.json().await.expect("JSON error body");
-    v["error"]["code"].as_str().expect("error shape").to_owned()
-}
 
 /// Waits up to `secs` for `what` in the relay's log.
 async fn wait_log(relay: &Relay, what: &str, secs: u64) {

@@ -142,7 +142,7 @@ pub async fn segment(
 async fn stored_row(
     state: &AppState,
     key: &SegmentKey,
-    read: impl FnOnce(&rusqlite::Connection) -> Result<Stored, AppError> + Send + 'static,
+    read: impl FnOnce(&mut db::Conn<'_>) -> Result<Stored, AppError> + Send + 'static,
 ) -> Result<Stored, AppError> {
     // Taken before the row is read: a write after it makes the row read not served again.
     let generation = state.db().generation(&key.stream);

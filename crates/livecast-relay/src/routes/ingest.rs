@@ -369,7 +369,24 @@ async fn store_source(
     })?;
     let stored = row.clone();
     let insert_id = id.clone();
-    state.db_call_on(&id, move |c| Ok(db::insert_segment(c, &insert_id, &stored)?)).await?;
+    // The stream's lock serialises this relay's uploads of the segment; another relay on the
+    // same PostgreSQL may still have committed it first (a retry sent elsewhere): then its
+    // row decides, as if it had been there before.
+    let inserted = state
+        .db_call_on(&id, move |c| match db::insert_segment(c, &insert_id, &stored) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_duplicate_key() => Ok(false),
+            Err(e) => Err(e.into()),
+        })
+        .await?;
+    if !inserted {
+        let read_id = id.clone();
+        let theirs = state.db_read(move |c| Ok(db::get_segment(c, &read_id, seq)?)).await?;
+        return match theirs {
+            Some(theirs) if theirs.sha256 == row.sha256 => Ok((StatusCode::OK, accepted(&theirs, true), theirs)),
+            _ => Err(AppError::SegmentConflict { seq }),
+        };
+    }
     state.prefixes().stored(&id, seq);
     tracing::info!(stream = %id, seq, bytes = row.size, duration = row.duration_secs, "segment stored");
     Ok((StatusCode::CREATED, accepted(&row, false), row))
@@ -470,11 +487,10 @@ async fn transcode_segment(
     let rows = new_rows.clone();
     state
         .db_call_on(id, move |c| {
-            let tx = c.transaction()?;
+            // One transaction (every call is): all of the segment's renditions or none.
             for r in &rows {
-                db::insert_rendition(&tx, &insert_id, r)?;
+                db::insert_rendition(c, &insert_id, r)?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await?;

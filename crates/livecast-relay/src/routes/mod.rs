@@ -5,6 +5,7 @@
 //! - [`hls`]: `GET /hls/{id}/index.m3u8` and `GET /hls/{id}/{seq}.ts`, for players.
 //! - [`transcode`]: `POST /api/transcoders/info`, `GET /api/transcoders`,
 //!   `POST /api/streams/{id}/gaps`.
+//! - [`health`]: `GET /healthz`, for load balancers.
 //! - [`static_files`]: the demo pages and wasm package, and `GET /` redirecting to the demo.
 //!
 //! A refused upload closes its connection (see [`body::close_unless_accepted`]); an error
@@ -17,6 +18,7 @@ pub mod body;
 pub mod conditional;
 #[cfg(test)]
 mod conditional_tests;
+pub mod health;
 pub mod hls;
 pub mod ingest;
 pub mod static_files;
@@ -47,6 +49,7 @@ pub fn app(state: AppState) -> Router {
     let settings = state.settings().clone();
     let mut router = Router::new()
         .route("/", get(static_files::root))
+        .route("/healthz", get(health::healthz))
         .route("/api/streams", post(streams::create))
         .route("/api/streams/{id}", get(streams::status))
         .route("/api/streams/{id}/end", post(streams::end))

@@ -404,14 +404,14 @@ fn cost_renditions(seq: u32) -> [crate::db::RenditionRow; 2] {
 fn cost_store(r: &Relay, id: &str, seqs: std::ops::Range<u32>) {
     let last = seqs.end - 1;
     r.state.db().with_blocking(|c| {
-        let tx = c.transaction().unwrap();
+        c.batch("BEGIN").unwrap();
         for seq in seqs.clone() {
-            crate::db::insert_segment(&tx, id, &cost_row(seq, i64::from(last - seq) * 1000)).unwrap();
+            crate::db::insert_segment(c, id, &cost_row(seq, i64::from(last - seq) * 1000)).unwrap();
             for row in cost_renditions(seq) {
-                crate::db::insert_rendition(&tx, id, &row).unwrap();
+                crate::db::insert_rendition(c, id, &row).unwrap();
             }
         }
-        tx.commit().unwrap();
+        c.batch("COMMIT").unwrap();
     });
     r.state.storage().as_file().expect("file backend").write_segment(id, last, &seg(0)).unwrap();
     for seq in seqs {
@@ -545,4 +545,13 @@ async fn status_and_key_checks_do_not_wait_for_the_writer() {
     assert_eq!(status.status, StatusCode::OK);
     assert_eq!(status.json()["id"], id.as_str());
     assert_eq!(wrong_key.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn healthz_says_the_process_answers_and_which_database_it_uses() {
+    let r = relay();
+    let res = r.get("/healthz").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.header(header::CACHE_CONTROL), "no-store");
+    assert_eq!(res.json(), serde_json::json!({ "status": "ok", "database": "sqlite" }));
 }

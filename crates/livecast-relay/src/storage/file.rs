@@ -9,8 +9,8 @@
 //!
 //! Paths are built only from ids and numbers already validated by [`crate::ids`].
 //!
-//! The segments written last are also kept in memory, bounded in bytes ([`RECENT_BYTES`],
-//! least recently used first out): they are the live edge every viewer fetches, and serving
+//! The segments written last are also kept in memory, bounded in bytes
+//! (`--segment-cache-bytes`, least recently used first out): they are the live edge every viewer fetches, and serving
 //! them from memory costs no file open, no read and no blocking thread per request
 //! ([`FileStore::recent`]). A file never changes once its row is committed, and a row is
 //! required before anything is served, so an entry never serves stale bytes.
@@ -25,9 +25,6 @@ use bytes::Bytes;
 use super::{SegmentCache, SegmentKey};
 use crate::keys;
 
-/// Bytes of recently written segments kept in memory (see the module documentation).
-pub const RECENT_BYTES: u64 = 128 << 20;
-
 /// Suffix of temporary files.
 const TEMP_SUFFIX: &str = ".tmp";
 
@@ -41,10 +38,11 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Uses `dir` (the streams directory itself), creating it if needed.
-    pub fn open(dir: &Path) -> io::Result<FileStore> {
+    /// Uses `dir` (the streams directory itself), creating it if needed, and keeps up to
+    /// `recent_bytes` of the segments written last in memory (0: none).
+    pub fn open(dir: &Path, recent_bytes: u64) -> io::Result<FileStore> {
         fs::create_dir_all(dir)?;
-        Ok(FileStore { streams_dir: dir.to_path_buf(), recent: Arc::new(SegmentCache::new(RECENT_BYTES)) })
+        Ok(FileStore { streams_dir: dir.to_path_buf(), recent: Arc::new(SegmentCache::new(recent_bytes)) })
     }
 
     /// The directory holding every stream's directory.
@@ -241,7 +239,7 @@ mod tests {
     #[test]
     fn a_failed_write_is_not_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let s = FileStore::open(&dir.path().join("streams")).unwrap();
+        let s = FileStore::open(&dir.path().join("streams"), 128 << 20).unwrap();
         // The stream's directory cannot be made: a file is in its place.
         fs::write(s.stream_dir("abc"), b"not a directory").unwrap();
         assert!(s.write_segment("abc", 1, b"x").is_err());
@@ -251,7 +249,7 @@ mod tests {
     #[test]
     fn write_read_and_clean() {
         let dir = tempfile::tempdir().unwrap();
-        let s = FileStore::open(&dir.path().join("streams")).unwrap();
+        let s = FileStore::open(&dir.path().join("streams"), 128 << 20).unwrap();
         s.write_segment("abc", 7, b"hello").unwrap();
         assert_eq!(s.read_segment("abc", 7).unwrap(), b"hello");
         assert_eq!(s.recent(&SegmentKey::source("abc", 7)).as_deref(), Some(&b"hello"[..]));

@@ -166,14 +166,15 @@ impl Storage {
     /// client without contacting the store: see [`Storage::probe`]).
     pub fn open(config: &StorageConfig, cache_bytes: u64) -> Result<Storage, String> {
         match config {
-            StorageConfig::File(dir) => Storage::file(dir).map_err(|e| format!("{}: {e}", dir.display())),
+            StorageConfig::File(dir) => Storage::file(dir, cache_bytes).map_err(|e| format!("{}: {e}", dir.display())),
             StorageConfig::S3(s3) => Ok(Storage::object(ObjectBackend::s3(s3)?, cache_bytes)),
         }
     }
 
-    /// The file backend on `dir`.
-    pub fn file(dir: &std::path::Path) -> std::io::Result<Storage> {
-        Ok(Storage::with(Backend::File(FileStore::open(dir)?), 0))
+    /// The file backend on `dir`, keeping up to `recent_bytes` of the segments written last
+    /// in memory.
+    pub fn file(dir: &std::path::Path, recent_bytes: u64) -> std::io::Result<Storage> {
+        Ok(Storage::with(Backend::File(FileStore::open(dir, recent_bytes)?), 0))
     }
 
     /// An object backend with a cache of `cache_bytes`.
@@ -340,7 +341,7 @@ mod tests {
     #[tokio::test]
     async fn the_file_backend_has_no_cache() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Storage::file(dir.path()).unwrap();
+        let s = Storage::file(dir.path(), 128 << 20).unwrap();
         let k = SegmentKey::rendition("abc", "P240p30fps16x9", 3);
         s.put(&k, Bytes::from_static(b"r")).await.unwrap();
         assert_eq!(s.read(&k).await.unwrap(), Bytes::from_static(b"r"));

@@ -223,3 +223,20 @@ pub async fn create(relay: &Relay, c: &reqwest::Client) -> (String, String) {
     let v: serde_json::Value = res.json().await.unwrap();
     (v["id"].as_str().unwrap().to_owned(), v["streamKey"].as_str().unwrap().to_owned())
 }
+
+/// The segment URIs of a stream's source media playlist as `relay` serves it (`200` expected).
+pub async fn playlist_uris(relay: &Relay, c: &reqwest::Client, id: &str) -> Vec<String> {
+    let res = c.get(relay.url(&format!("/hls/{id}/index.m3u8"))).send().await.expect("playlist");
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let text = res.bytes().await.expect("body");
+    match m3u8_rs::parse_playlist_res(&text) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p.segments.into_iter().map(|s| s.uri).collect(),
+        other => panic!("not a media playlist: {other:?}"),
+    }
+}
+
+/// The `error.code` of a JSON error answer.
+pub async fn error_code(res: reqwest::Response) -> String {
+    let v: serde_json::Value = res.json().await.expect("JSON error body");
+    v["error"]["code"].as_str().expect("error shape").to_owned()
+}
