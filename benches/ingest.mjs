@@ -4,7 +4,9 @@
 // local single-node Garage (data and metadata fsync on); beside the peers measured in the same
 // run, on the same disk and the same Garage, at the same concurrency: plain fsync'd writes of
 // the same bytes (write, fsync, rename, as the file backend stores them) and raw signed
-// PutObjects to the Garage bucket.
+// PutObjects to the Garage bucket. The S3 runs again with the metadata in PostgreSQL
+// (`--database postgres://…`, a local server with fsync on), one relay and then two relays
+// sharing it and the bucket (the uploaders split between them), beside the same raw PutObjects.
 //
 // Usage: node benches/ingest.mjs  [--single 60 --each 4]   (loopback only, bounded)
 //   --single N: segments for the 1-uploader runs; --each N: segments per uploader with 50.
@@ -17,6 +19,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../tests/support/server.mjs';
 import { startRelay, createStream } from '../tests/support/relay.mjs';
 import { startGarage } from '../tests/support/garage.mjs';
+import { startPostgres } from '../tests/support/postgres.mjs';
 
 const run = promisify(execFile);
 const argValue = (name, fallback) => {
@@ -39,12 +42,14 @@ async function rate(uploaders, perUploader, job) {
   return (uploaders * perUploader) / ((performance.now() - t0) / 1000);
 }
 
-/** Relay ingest with `uploaders` streams, each uploading `perUploader` segments. */
-async function relayRate(relay, segment, uploaders, perUploader) {
-  const streams = await Promise.all(Array.from({ length: uploaders }, () => createStream(relay.url)));
+/** Relay ingest with `uploaders` streams, each uploading `perUploader` segments (uploader u to
+ * `relays[u % relays.length]`). */
+async function relayRate(relays, segment, uploaders, perUploader) {
+  relays = [relays].flat();
+  const streams = await Promise.all(Array.from({ length: uploaders }, () => createStream(relays[0].url)));
   return rate(uploaders, perUploader, async (u, seq) => {
     const s = streams[u];
-    const res = await fetch(`${relay.url}/live/${s.id}/${seq}.ts`, {
+    const res = await fetch(`${relays[u % relays.length].url}/live/${s.id}/${seq}.ts`, {
       method: 'PUT', body: segment, headers: { authorization: `Bearer ${s.streamKey}`, 'content-type': 'video/mp2t' },
     });
     if (res.status !== 201) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
@@ -55,7 +60,7 @@ async function relayRate(relay, segment, uploaders, perUploader) {
 const RELAY_FLAGS = ['--open', '--open-creates-per-minute', '1000', '--max-uploads', '64', '--max-uploads-per-address', '64'];
 
 const dir = await mkdtemp(join(tmpdir(), 'livecast-bench-ingest-'));
-let garage, fileRelay, s3Relay;
+let garage, fileRelay, s3Relay, postgres, pgRelays = [];
 const rows = [];
 try {
   const segPath = join(dir, 'segment.ts');
@@ -98,6 +103,26 @@ try {
   }
   await s3Relay.stop();
 
+  postgres = await startPostgres();
+  for (const count of [1, 2]) {
+    pgRelays = [];
+    for (let i = 0; i < count; i++) {
+      pgRelays.push(await startRelay({ dataDir: join(dir, `relay-pg-${count}-${i}`), bin: relayBin,
+        args: [...RELAY_FLAGS, ...garage.relayArgs, '--database', postgres.url] }));
+    }
+    for (const uploaders of [1, 50]) {
+      if (count === 2 && uploaders === 1) continue;
+      const n = PER_UPLOADER[uploaders];
+      const relay = await relayRate(pgRelays, segment, uploaders, n);
+      const raw = await rate(uploaders, n, async (u, i) => {
+        const status = await garage.put(`raw-pg/${count}/${uploaders}/${u}/${i}.ts`, segment);
+        if (status !== 200) throw new Error(`PutObject answered ${status}`);
+      });
+      rows.push({ backend: `s3 + PostgreSQL, ${count} relay${count > 1 ? 's' : ''}`, uploaders, total: uploaders * n, relay, peer: raw, peerName: 'raw PutObject' });
+    }
+    for (const r of pgRelays) await r.stop();
+  }
+
   console.log(`\n${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}); segment ${(segment.length / 1024).toFixed(0)} KiB (2 s of 1280x720 at 3 Mbit/s); relay ${PROFILE} build\n`);
   console.log('| backend | uploaders | segments | relay segments/s | peer | peer segments/s | relay/peer |');
   console.log('|---|---|---|---|---|---|---|');
@@ -108,6 +133,8 @@ try {
   // Also when a run fails half-way: no relay or Garage outlives the script.
   await fileRelay?.kill();
   await s3Relay?.kill();
+  for (const r of pgRelays) await r.kill();
+  await postgres?.stop();
   await garage?.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -8,6 +8,9 @@
 #     plugins its media stack decodes and encodes H.264 and AAC with
 #   - Debian, for the HLS edge cache (deploy/nginx, tests/cluster, benches/viewers.sh):
 #     nginx, wrk, iproute2
+#   - Debian: postgresql (the relay's `--database postgres://…` tests start their own server
+#     in a temporary directory, as the `postgres` user when run as root), haproxy (several
+#     relays behind deploy/haproxy/livecast-relays.cfg)
 #   - rustup target wasm32-unknown-unknown
 #   - cargo: wasm-bindgen-cli (same version as the pinned wasm-bindgen crate), wasm-pack
 #   - cargo: garage (S3-compatible object store) for the relay's object-storage tests
@@ -65,6 +68,18 @@ if [ ${#edge[@]} -gt 0 ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${edge[@]}" >/dev/null
 fi
 # --- end of the HLS edge cache block.
+
+# --- PostgreSQL and HAProxy for several relays (crates/livecast-relay/tests/postgres.rs).
+# The tests run initdb, postgres and haproxy themselves; the system services the packages may
+# start are unused.
+several=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || several+=(postgresql)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || several+=(haproxy)
+if [ ${#several[@]} -gt 0 ]; then
+  log "apt-get install ${several[*]} (several relays on one PostgreSQL, behind HAProxy)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${several[@]}" >/dev/null
+fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "rustup target add wasm32-unknown-unknown"

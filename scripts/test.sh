@@ -53,7 +53,7 @@ cargo build --release -p livecast-transcoder
 step "the npm package as apps use it (node --test tests/package): the tarball's files, Vite build/dev, webpack 5 and plain ESM apps broadcasting to a relay and playing back, strict TypeScript on the README's examples"
 node --test --test-concurrency=1 tests/package/
 
-step "HLS edge cache (node --test tests/cluster): a real relay behind two real nginx edges (deploy/nginx/livecast-edge.conf), 500 viewers of a live stream, origin requests counted"
+step "scale-out (node --test tests/cluster): a real relay behind two real nginx edges (deploy/nginx/livecast-edge.conf), 500 viewers of a live stream, origin requests counted; scripts/cluster.sh with a Garage node and a relay killed"
 node --test --test-concurrency=1 tests/cluster/
 
 step "browser end-to-end tests (node --test tests/e2e)"
