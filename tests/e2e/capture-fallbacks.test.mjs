@@ -17,7 +17,7 @@ import { openBrowser } from '../support/browser.mjs';
 import { makeY4m, decodeErrors } from '../support/media.mjs';
 import { startRelay, createStream } from '../support/relay.mjs';
 import { repoRoot } from '../support/server.mjs';
-import { makeSyncClip, avOffsets } from '../support/sync.mjs';
+import { makeSyncClip, avOffsets, installReferenceRecorders, referenceOffsets } from '../support/sync.mjs';
 
 const run = promisify(execFile);
 let dir, relay, browser;
@@ -148,46 +148,37 @@ test('no MediaStreamTrackProcessor: the AudioWorklet sound and the requestVideoF
     const { page } = av;
     await page.goto(`${relay.url}/www/broadcast.html`);
     await page.waitForFunction(() => window.livecastReady, null, { timeout: 30_000 });
+    await page.evaluate(installReferenceRecorders);
     const stream = await createStream(relay.url);
     const recording = await page.evaluate(async ({ id, key, relayUrl }) => {
       delete window.MediaStreamTrackProcessor;
       const { Broadcaster } = await import('../pkg/livecast.js');
       const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
-      const recorder = new MediaRecorder(media, { mimeType: 'video/webm;codecs=vp8,opus' });
-      const chunks = [];
-      recorder.ondataavailable = (e) => chunks.push(e.data);
       const b = new Broadcaster({ relayUrl, streamId: id, streamKey: key, video: { width: 640, height: 360, fps: 30, bitrateKbps: 800 }, segmentSeconds: 2, encoder: 'webcodecs' });
       const errors = [];
       let stats = null;
       b.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
       b.on('stats', (s) => { stats = s; });
       const late = (what, ms) => new Promise((_, fail) => setTimeout(() => fail(new Error(`${what} did not settle in ${ms / 1000} s (state ${b.state}, errors ${errors})`)), ms));
-      recorder.start(1000);
+      window.syncReferences.start(media);
       await Promise.race([b.start(media), late('start()', 30_000)]);
       await new Promise((r) => setTimeout(r, 20_000));
-      const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
-      recorder.stop();
-      await Promise.race([stopped, late('the recorder', 10_000)]);
+      const files = await Promise.race([window.syncReferences.stop(), late('the recorders', 10_000)]);
       const summary = await Promise.race([b.stop(), late('stop()', 30_000)]);
       if (errors.length) throw new Error(errors.join('; '));
-      const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
-      let binary = '';
-      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-      return { webm: btoa(binary), summary, stats: JSON.stringify(stats) };
+      return { files, summary, stats: JSON.stringify(stats) };
     }, { id: stream.id, key: stream.streamKey, relayUrl: relay.url });
     // 20 s of 2 s segments: a broadcast that cut (or uploaded) almost none fails here, with
     // its stats, rather than as an empty playlist in ffmpeg.
     assert.ok(recording.summary.segmentsAcknowledged >= 8, `stop(): ${JSON.stringify(recording.summary)}; last stats ${recording.stats}`);
-    const webm = join(dir, 'recording.webm');
-    await writeFile(webm, Buffer.from(recording.webm, 'base64'));
-    const reference = await avOffsets(webm);
+    const { pcm: reference, opus } = await referenceOffsets(dir, recording.files);
     const hls = await avOffsets(`${relay.url}/hls/${stream.id}/index.m3u8`);
-    console.log(`no MSTP, A/V offset (audio − video): MediaRecorder ${reference.meanMs.toFixed(0)} ms (drift ${reference.driftMs.toFixed(0)} ms, ${reference.offsets.length} flashes), `
+    console.log(`no MSTP, A/V offset (audio − video): MediaRecorder PCM ${reference.meanMs.toFixed(0)} ms (drift ${reference.driftMs.toFixed(0)} ms, ${reference.offsets.length} flashes), Opus ${opus.meanMs.toFixed(0)} ms, `
       + `HLS ${hls.meanMs.toFixed(0)} ms (drift ${hls.driftMs.toFixed(0)} ms, ${hls.offsets.length})`);
     assert.ok(reference.offsets.length >= 6, `MediaRecorder: ${JSON.stringify(reference)}`);
     assert.ok(hls.offsets.length >= 6, `HLS: ${JSON.stringify(hls)}`);
     // The bound audio.test.mjs checks for the MediaStreamTrackProcessor path.
-    assert.ok(Math.abs(hls.meanMs - reference.meanMs) <= 100, `HLS ${hls.meanMs} ms vs MediaRecorder ${reference.meanMs} ms`);
+    assert.ok(Math.abs(hls.meanMs - reference.meanMs) <= 40, `HLS ${hls.meanMs} ms vs MediaRecorder ${reference.meanMs} ms`);
     assert.ok(Math.abs(hls.driftMs) <= Math.abs(reference.driftMs) + 40, `HLS drift ${hls.driftMs} ms vs MediaRecorder ${reference.driftMs} ms`);
   } finally {
     await av.close();

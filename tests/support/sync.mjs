@@ -3,6 +3,8 @@
 // decoded frame, tone onsets from the audio level, their offsets paired up.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const run = promisify(execFile);
 const BIG = { maxBuffer: 256 * 1024 * 1024 };
@@ -68,4 +70,59 @@ export async function avOffsets(input) {
     meanMs: mean(offsets),
     driftMs: offsets.length >= 6 ? mean(offsets.slice(-3)) - mean(offsets.slice(0, 3)) : NaN,
   };
+}
+
+/**
+ * Runs in the page (`page.evaluate(installReferenceRecorders)`): defines
+ * `window.syncReferences`, the browser's own recordings of a stream, the sync reference.
+ * `start(media)` starts two MediaRecorders on it, `stop()` resolves to their WebM files
+ * (base64) as `{ pcm, opus }`.
+ *
+ * PCM is the reference: Chromium stamps each PCM block with its first sample's capture
+ * time. Opus is kept for comparison only: Chromium's recorder gathers 60 ms Opus packets
+ * from 10 ms capture blocks and stamps each packet with the first sample of the *last*
+ * block, so its sound lands about 50 ms late (measured here: the Opus recording's offset is
+ * 55–60 ms above the PCM recording's of the same devices in the same run; plus about 7 ms
+ * of Opus decoder delay).
+ */
+export function installReferenceRecorders() {
+  const recorders = [];
+  window.syncReferences = {
+    start(media) {
+      for (const codec of ['pcm', 'opus']) {
+        const recorder = new MediaRecorder(media, { mimeType: `video/webm;codecs=vp8,${codec}` });
+        const chunks = [];
+        recorder.ondataavailable = (e) => chunks.push(e.data);
+        recorder.start(1000);
+        recorders.push({ codec, recorder, chunks });
+      }
+    },
+    async stop() {
+      const files = {};
+      for (const { codec, recorder, chunks } of recorders) {
+        const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+        recorder.stop();
+        await stopped;
+        const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+        let binary = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        files[codec] = btoa(binary);
+      }
+      return files;
+    },
+  };
+}
+
+/**
+ * Writes the recordings `syncReferences.stop()` gave into `dir` and measures both:
+ * `{ pcm, opus }`, each as `avOffsets` gives it.
+ */
+export async function referenceOffsets(dir, files) {
+  const out = {};
+  for (const [codec, base64] of Object.entries(files)) {
+    const path = join(dir, `reference-${codec}.webm`);
+    await writeFile(path, Buffer.from(base64, 'base64'));
+    out[codec] = await avOffsets(path);
+  }
+  return out;
 }
