@@ -6,6 +6,8 @@
 //! - [`playlist`]: master and media playlists (on `m3u8-rs`), with EXT-X-GAP,
 //!   EXT-X-DISCONTINUITY, EXT-X-ENDLIST, EXT-X-MAP and EXT-X-PROGRAM-DATE-TIME.
 //! - [`abr`]: which level to load next (EWMA throughput plus buffer level).
+//! - [`levels`]: forced, emergency or ABR level for the next segment, around gaps and
+//!   levels that failed to load; when a level's playlist must be reloaded first.
 //! - [`live`]: where to start in a live playlist, catch-up playback rate, jumps to the edge,
 //!   reload cadence.
 //! - [`loader`]: what the loader does next (evict, follow a seek, wait, restart behind the
@@ -21,6 +23,7 @@ pub mod abr;
 pub mod buffer;
 pub mod config;
 pub mod error;
+pub mod levels;
 pub mod live;
 pub mod loader;
 pub mod monitor;

@@ -20,6 +20,7 @@ use super::interop::{object, OptionsReader};
 use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
 use crate::player::error::{ErrorDetails, ParseFailures};
+use crate::player::levels::{self, Choice, LevelView, Mode};
 use crate::player::live;
 use crate::player::loader::{self, LoaderInput, Next};
 use crate::player::monitor::{Action as MonitorAction, Monitor, Tick};
@@ -1077,75 +1078,52 @@ fn give_up(inner: &Shared, level: usize, sequence: u64) {
     }
 }
 
-/// The level for segment `sequence`: forced, or ABR's choice, never one whose segment
-/// there is a gap. Loads the chosen level's playlist when it is missing or stale.
+/// The level for segment `sequence`, as [`levels::pick`] chooses it; loads the chosen
+/// level's playlist first when [`levels::needs_reload`] says so, and asks again without a
+/// level whose playlist failed to load or turned out to have a gap.
 async fn choose_level(inner: &Shared, session: u32, current: usize, sequence: u64, ahead: f64) -> Result<Option<usize>, PlayerError> {
-    let mut gaps: Vec<usize> = Vec::new();
+    let mut excluded: Vec<usize> = Vec::new();
     // (The count is read first: a `for` keeps its iterator expression's temporaries, a
     // RefCell borrow included, alive for the whole loop.)
     let count = inner.borrow().levels.len();
     for _ in 0..=count {
-        let pick = {
+        let (pick, reload) = {
             let mut i = inner.borrow_mut();
-            let reference = i.levels[current].playlist.as_ref().and_then(|p| p.segment(sequence)).cloned();
-            let is_gap = |l: usize, i: &Inner| -> bool {
-                gaps.contains(&l)
-                    || match (&reference, i.levels[l].playlist.as_ref()) {
-                        (Some(r), Some(p)) => p.matching(r).and_then(|s| p.segment(s)).is_some_and(|s| s.gap),
-                        _ => false,
-                    }
+            let mode = match i.forced_level {
+                Some(forced) => Mode::Forced(forced),
+                None if i.emergency => Mode::Emergency,
+                None => Mode::Auto,
             };
-            let count = i.levels.len();
-            let unusable = |l: usize| is_gap(l, &i);
-            if let Some(forced) = i.forced_level {
-                if !unusable(forced) {
-                    Some(forced)
-                } else {
-                    abr::emergency_down(count, forced, &unusable).filter(|&l| !unusable(l)).or_else(|| (0..count).find(|&l| !unusable(l)))
-                }
-            } else if i.emergency {
-                let pick = abr::emergency_down(count, current, &unusable).filter(|&l| !unusable(l));
+            // An emergency is one step down, once.
+            if mode == Mode::Emergency {
                 i.emergency = false;
-                pick
-            } else {
-                let bitrates: Vec<u64> = i.levels.iter().map(|l| l.variant.bandwidth).collect();
-                let duration = reference.as_ref().map_or(abr::UNKNOWN_SEGMENT_DURATION_S, |r| r.duration);
-                let input = AbrInput { estimate_bps: i.estimator.estimate_bps(), buffer_ahead_s: ahead, segment_duration_s: duration };
-                abr::choose(&bitrates, current, input, &unusable)
             }
+            let views = level_views(&i);
+            let choice = Choice { levels: &views, current, sequence, mode, estimate_bps: i.estimator.estimate_bps(), buffer_ahead_s: ahead, excluded: &excluded };
+            let pick = levels::pick(&choice);
+            (pick, pick.is_some_and(|l| levels::needs_reload(&views[l], l == current, now_ms())))
         };
         let Some(level) = pick else { return Ok(None) };
-        // Make sure its playlist is there and fresh enough to map the sequence.
-        let stale = {
-            let i = inner.borrow();
-            let l = &i.levels[level];
-            match &l.playlist {
-                None => true,
-                Some(p) => level != current && !p.ended && now_ms() - l.loaded_at_ms > p.target_duration * 500.0,
-            }
-        };
-        if stale {
+        if reload {
             if let Err(e) = load_level(inner, session, level, false).await {
                 if level == current {
                     return Err(e);
                 }
                 report(inner, &e, ErrorDetails::LevelLoadError, false, None);
-                gaps.push(level);
+                excluded.push(level);
                 continue;
             }
         }
-        let gap = {
-            let i = inner.borrow();
-            let reference = i.levels[current].playlist.as_ref().and_then(|p| p.segment(sequence)).cloned();
-            match (reference, i.levels[level].playlist.as_ref()) {
-                (Some(r), Some(p)) => p.matching(&r).and_then(|s| p.segment(s)).is_some_and(|s| s.gap),
-                _ => false,
-            }
-        };
+        let gap = levels::is_gap(&level_views(&inner.borrow()), current, sequence, level);
         if !gap {
             return Ok(Some(level));
         }
-        gaps.push(level);
+        excluded.push(level);
     }
     Ok(None)
+}
+
+/// The levels as [`levels`] sees them.
+fn level_views(i: &Inner) -> Vec<LevelView<'_>> {
+    i.levels.iter().map(|l| LevelView { bandwidth: l.variant.bandwidth, playlist: l.playlist.as_ref(), loaded_at_ms: l.loaded_at_ms }).collect()
 }
