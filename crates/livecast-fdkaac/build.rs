@@ -31,7 +31,7 @@ fn main() {
         .cpp(true)
         .warnings(false)
         // A codec at -O0 is too slow even for tests: always optimise the C++.
-        .opt_level(2)
+        .opt_level(3)
         .debug(false)
         .define("NDEBUG", None)
         // The sources use FDK_FALLTHROUGH for switch fall-through; Android's build defines
