@@ -5,15 +5,19 @@
 //! `fetch` (retries with backoff and jitter, a bounded queue). State changes, stats,
 //! acknowledged segments and errors are events on the object.
 //!
-//! This file holds the class, its options, start-up (camera, microphone, the Worker) and
-//! teardown; [`uploads`] the upload loop and its HTTP calls, [`transcoders`] the nodes and
-//! their payments, [`stats`] the `stats` events. The decisions they execute are plain Rust in
+//! This file holds the class, start-up (camera, microphone, the Worker) and teardown;
+//! [`options`] reads its options, [`types`] declares them and its events for TypeScript,
+//! [`uploads`] runs the upload loop and its HTTP calls, [`transcoders`] the nodes and their
+//! payments, [`stats`] the `stats` events. The decisions they execute are plain Rust in
 //! [`crate::broadcast`], tested natively.
 
+mod options;
 mod stats;
 mod transcoders;
+mod types;
 mod uploads;
 
+use self::options::*;
 use self::stats::*;
 use self::transcoders::*;
 use self::uploads::*;
@@ -52,220 +56,6 @@ extern "C" {
 extern "C" {
     #[wasm_bindgen(js_name = openFrameStream, catch)]
     fn open_frame_stream(track: &MediaStreamTrack) -> Result<JsValue, JsValue>;
-}
-
-#[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &str = r#"
-/** Options of `new Broadcaster(...)`. */
-export interface BroadcasterOptions {
-  /** The relay's base URL, e.g. `"https://relay.example.com"`. */
-  relayUrl: string;
-  /** The stream's id (from `POST /api/streams`). */
-  streamId: string;
-  /** The stream's secret key (from `POST /api/streams`). */
-  streamKey: string;
-  /** Capture and encoding settings. */
-  video?: {
-    /** Default 1280. */ width?: number;
-    /** Default 720. */ height?: number;
-    /** Default 30. */ fps?: number;
-    /** Default 2500. */ bitrateKbps?: number;
-  };
-  /** Target segment length in seconds (a segment is cut at the first keyframe after it). Default 2. */
-  segmentSeconds?: number;
-  /** Segments kept for upload when the network is slow; older ones are dropped. Default 8. */
-  maxQueuedSegments?: number;
-  /**
-   * Which encoder: `"webcodecs"` (the browser's VideoEncoder, often hardware),
-   * `"openh264"` (openh264 in wasm, the same output everywhere), or `"auto"` (default):
-   * WebCodecs when it supports H.264 Constrained Baseline at the capture size, else openh264.
-   */
-  encoder?: "auto" | "webcodecs" | "openh264";
-  /**
-   * openh264 Workers encoding segments in parallel (1..=8). Default: enough for the pixel
-   * rate, at most `navigator.hardwareConcurrency`. With more than one, a segment is
-   * uploaded once it and every earlier segment are encoded: up to one segment of latency.
-   */
-  encoderWorkers?: number;
-  /**
-   * Sound: `true` (default: AAC-LC at 128 kbit/s, 2 channels, 48 kHz), `false` (no
-   * microphone is asked for), or settings. `start()` asks for camera and microphone
-   * together; `start(stream)` uses the stream's first audio track. Without a microphone, or
-   * with access to it refused, the broadcast goes on without sound after a non-fatal
-   * `NO_MICROPHONE` error event. Audio is read and encoded in the encode worker, on the
-   * camera's capture clock.
-   */
-  audio?: boolean | BroadcastAudioOptions;
-  /**
-   * Which AAC encoder: `"webcodecs"` (the browser's AudioEncoder; not in Linux Chromium or
-   * Firefox), `"fdk-aac"` (FDK AAC in wasm, everywhere), or `"auto"` (default): WebCodecs
-   * when `isConfigSupported` accepts the configuration, else FDK AAC. `stats.audioEncoder`
-   * says which runs and why.
-   */
-  audioEncoder?: "auto" | "webcodecs" | "fdk-aac";
-  /**
-   * Transcoding by Livepeer-protocol nodes behind the relay: `true` for the default ladder
-   * (Livepeer's 720p/360p/240p rungs below the capture height), or the profile names and
-   * the highest price accepted (wei per pixel, default 0: free nodes only). A session key
-   * made in this page signs every segment; each segment goes to the best node and, if it
-   * fails, to up to two others. Default: off (the source only).
-   */
-  transcode?: boolean | { profiles?: string[]; maxPricePerPixel?: number };
-  /**
-   * Pay transcoder nodes with Livepeer tickets from a wallet (turns `transcode` on with the
-   * default ladder when it is not set). `mode: "session"` (default): a session key derived
-   * from the wallet (one `personal_sign`) is the ticket sender and signs silently; at
-   * `start()` the wallet tops its deposit and reserve up to `deposit`/`reserve` with one
-   * `fundDepositAndReserveFor` transaction when they fall short (show
-   * `wallet.fundingNeeded(...)` to the user first). `mode: "wallet"`: the wallet is the
-   * sender and signs discovery, every segment and every ticket with `personal_sign` (its own
-   * deposit must be funded). Nodes above `maxPricePerPixel` (wei per output pixel) are
-   * refused with `PRICE_TOO_HIGH`.
-   */
-  payment?: {
-    wallet: Wallet;
-    /** The TicketBroker's address. */
-    broker: string;
-    mode?: "session" | "wallet";
-    maxPricePerPixel: number;
-    /** Wei the sender's deposit should hold (winning tickets are paid from it). */
-    deposit: Wei;
-    /** Wei the sender's reserve should hold. */
-    reserve: Wei;
-  };
-}
-
-/** Options of `stop()`. */
-export interface StopOptions {
-  /**
-   * How long to wait for the segments still queued or uploading, ms, once the encoder has
-   * cut the last one. Default 15000; at most 600000.
-   */
-  drainTimeoutMs?: number;
-}
-
-export interface Broadcaster {
-  /**
-   * Stops: the encoder cuts the last segment, what is queued is uploaded (waiting up to
-   * `drainTimeoutMs`, default 15 s), the relay is told the stream ended and the camera is
-   * released if the Broadcaster opened it. Resolves when `state` is `"ended"`.
-   */
-  stop(options?: StopOptions): Promise<StopResult>;
-}
-
-/** What `stop()` resolves to. */
-export interface StopResult {
-  /** Segments the relay acknowledged over the whole broadcast. */
-  segmentsAcknowledged: number;
-  /**
-   * Segments the relay had not acknowledged when the drain timeout ran out (empty when
-   * everything was uploaded): the stream may lack them. Also reported as a `SEGMENT_DROPPED`
-   * error event. The first may be an upload still in flight, whose `segment` event can
-   * follow; the rest were never sent.
-   */
-  segmentsNotConfirmed: number[];
-}
-
-/** `idle` → `connecting` → `live` ⇄ `reconnecting` → `ended`. */
-export type BroadcasterState = "idle" | "connecting" | "live" | "reconnecting" | "ended";
-
-/** The `stats` event's detail, sent about once a second while broadcasting. */
-export interface BroadcastStats {
-  capturedFps: number;
-  encodedFps: number;
-  encodeMsP50: number;
-  encodeMsP95: number;
-  outputKbps: number;
-  /** Frames the camera delivered that the encoder did not take (it was busy), since the start. A camera slower than `video.fps` shows in `capturedFps`, not here. */
-  droppedFrames: number;
-  /** Segments waiting for upload. */
-  uploadQueue: number;
-  /** Duration of the last acknowledged upload, ms (null before the first). */
-  lastUploadMs: number | null;
-  segmentsAcknowledged: number;
-  /** Segments given up without upload (queue full, rejected, relay unreachable). */
-  segmentsDropped: number;
-  /** Which encoder runs, and why. */
-  encoder: string;
-  /** Which audio encoder runs, and why (null without sound). */
-  audioEncoder: string | null;
-  /** AAC frames encoded in the last report's window, per second (about 46.9 at 48 kHz). */
-  audioFps: number;
-  /** Audio dropped since the start, in 1024-sample frames (blocks the worker could not take). */
-  audioDroppedFrames: number;
-  /** The microphone's peak level over the report's window, 0..=1 (for a level meter). */
-  audioLevel: number;
-  /** Tickets sent in payments nodes accepted (0 without `payment`). */
-  ticketsSent: number;
-  /** Expected value of those tickets, wei as a decimal string (`BigInt(evPaid)`). */
-  evPaid: string;
-  /** Fees the nodes charged for the pixels they made, wei as a decimal string. */
-  feesDebited: string;
-  /** The sender's winning tickets redeemed on the broker so far. */
-  winningTickets: number;
-  /** The ticket sender's address (session key or wallet), null without `payment`. */
-  ticketSender: string | null;
-}
-
-/** The `segment` event's detail: the relay acknowledged a segment. */
-export interface SegmentAcknowledged {
-  seq: number;
-  bytes: number;
-  durationMs: number;
-  uploadMs: number;
-  attempts: number;
-  /** The transcoder node that made its renditions, if any. */
-  transcoder: string | null;
-  /** The renditions the relay stored and checked (empty without transcoding). */
-  renditions: { profile: string; width: number; height: number; bitrateKbps?: number; pixels?: number; bytes?: number }[];
-  /** What this segment paid its node (with `payment`): tickets, their EV and the fee, wei as strings, and the node's balance after it. */
-  payment?: { tickets: number; ev: string; fee: string; balance: string };
-}
-
-/** The `error` event's detail. `fatal` errors end the broadcast. */
-export interface BroadcastError extends LivecastErrorEvent {
-  /** The segment concerned, if any. */
-  seq?: number;
-  /** The relay's or node's HTTP status, if any. */
-  status?: number;
-}
-
-/** Events and their details. */
-export interface BroadcasterEventMap {
-  state: BroadcasterState;
-  stats: BroadcastStats;
-  segment: SegmentAcknowledged;
-  error: BroadcastError;
-}
-"#;
-
-/// Settings read from the options object.
-#[derive(Debug, Clone)]
-struct Options {
-    relay_url: String,
-    stream_id: String,
-    stream_key: String,
-    width: u32,
-    height: u32,
-    fps: f64,
-    bitrate_kbps: u32,
-    segment_seconds: f64,
-    max_queued_segments: usize,
-    encoder: String,
-    encoder_workers: Option<u32>,
-    /// The microphone; `None` for `audio: false`.
-    audio: Option<super::audio::AudioOptions>,
-    /// Renditions to ask transcoder nodes for; `None`: source only.
-    transcode: Option<TranscodeOptions>,
-    /// Ticket payments to the nodes.
-    payment: Option<PaymentOptions>,
-}
-
-/// The `transcode` option.
-#[derive(Debug, Clone)]
-struct TranscodeOptions {
-    profiles: Vec<Profile>,
-    max_price_per_pixel: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -532,141 +322,11 @@ const FLUSH_TIMEOUT_MS: f64 = 10_000.0;
 /// `stop()`'s default wait for the uploads, ms.
 const DRAIN_TIMEOUT_MS: f64 = 15_000.0;
 /// The longest `drainTimeoutMs`, ms.
-const MAX_DRAIN_TIMEOUT_MS: f64 = 600_000.0;
-
-/// `stop()`'s options: the drain timeout, ms.
-fn stop_options(value: &JsValue) -> Result<f64, LivecastError> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(DRAIN_TIMEOUT_MS);
-    }
-    let reader = OptionsReader::new(value, "stop", &["drainTimeoutMs"])?;
-    let ms = reader.number("drainTimeoutMs")?.unwrap_or(DRAIN_TIMEOUT_MS);
-    if !(0.0..=MAX_DRAIN_TIMEOUT_MS).contains(&ms) {
-        return Err(LivecastError::InvalidConfig { object: "stop", message: format!("`drainTimeoutMs` must be within 0..={MAX_DRAIN_TIMEOUT_MS}, got {ms}") });
-    }
-    Ok(ms)
-}
-
 /// `stop()`'s result (`StopResult`).
 fn stop_result(inner: &Shared, not_confirmed: &[u64]) -> JsValue {
     let seqs: Array = not_confirmed.iter().map(|&s| JsValue::from(s as f64)).collect();
     let acknowledged = inner.borrow().stats.segments_acknowledged() as f64;
     object(&[("segmentsAcknowledged", acknowledged.into()), ("segmentsNotConfirmed", seqs.into())]).into()
-}
-
-fn parse_options(value: &JsValue) -> Result<Options, LivecastError> {
-    const OBJECT: &str = "Broadcaster";
-    let reader = OptionsReader::new(
-        value,
-        OBJECT,
-        &["relayUrl", "streamId", "streamKey", "video", "audio", "audioEncoder", "segmentSeconds", "maxQueuedSegments", "encoder", "encoderWorkers", "transcode", "payment"],
-    )?;
-    let relay_url = reader.string("relayUrl")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`relayUrl` is required".into() })?;
-    let stream_id = reader.string("streamId")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamId` is required".into() })?;
-    let stream_key = reader.string("streamKey")?.ok_or_else(|| LivecastError::ConfigType { object: OBJECT, message: "`streamKey` is required".into() })?;
-    let bad = |message: String| LivecastError::InvalidConfig { object: OBJECT, message };
-    if !(relay_url.starts_with("http://") || relay_url.starts_with("https://")) {
-        return Err(bad(format!("`relayUrl` must be an http(s) URL, got {relay_url:?}")));
-    }
-    if stream_id.is_empty() || stream_id.len() > 64 || !stream_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(bad(format!("`streamId` must be 1..=64 letters, digits, - or _, got {stream_id:?}")));
-    }
-    if stream_key.is_empty() {
-        return Err(bad("`streamKey` is empty".into()));
-    }
-    let video = Reflect::get(value, &"video".into()).unwrap_or(JsValue::UNDEFINED);
-    let video = if video.is_undefined() { js_sys::Object::new().into() } else { video };
-    let v = OptionsReader::new(&video, OBJECT, &["width", "height", "fps", "bitrateKbps"])?;
-    let settings = crate::encode::EncoderSettings::from_options(&crate::encode::EncoderOptions {
-        width: Some(v.number("width")?.unwrap_or(1280.0)),
-        height: Some(v.number("height")?.unwrap_or(720.0)),
-        fps: v.number("fps")?,
-        bitrate_kbps: Some(v.number("bitrateKbps")?.unwrap_or(2500.0)),
-        keyframe_interval_frames: None,
-    })
-    .map_err(|e| match e {
-        LivecastError::InvalidConfig { message, .. } => bad(format!("video: {message}")),
-        other => other,
-    })?;
-    let segment_seconds = reader.number("segmentSeconds")?.unwrap_or(2.0);
-    if !(0.5..=10.0).contains(&segment_seconds) {
-        return Err(bad(format!("`segmentSeconds` must be within 0.5..=10, got {segment_seconds}")));
-    }
-    let max_queued = reader.number("maxQueuedSegments")?.unwrap_or(8.0);
-    if !(1.0..=1000.0).contains(&max_queued) || max_queued.fract() != 0.0 {
-        return Err(bad(format!("`maxQueuedSegments` must be a whole number within 1..=1000, got {max_queued}")));
-    }
-    let encoder = reader.string("encoder")?.unwrap_or_else(|| "auto".into());
-    if !["auto", "webcodecs", "openh264"].contains(&encoder.as_str()) {
-        return Err(bad(format!("`encoder` must be \"auto\", \"webcodecs\" or \"openh264\", got {encoder:?}")));
-    }
-    let encoder_workers = match reader.number("encoderWorkers")? {
-        None => None,
-        Some(n) if (1.0..=8.0).contains(&n) && n.fract() == 0.0 => Some(n as u32),
-        Some(n) => return Err(bad(format!("`encoderWorkers` must be a whole number within 1..=8, got {n}"))),
-    };
-    let field = |k: &str| Reflect::get(value, &k.into()).unwrap_or(JsValue::UNDEFINED);
-    let audio = super::audio::parse(&field("audio"), &field("audioEncoder"))?;
-    let payment = payer::parse(&Reflect::get(value, &"payment".into()).unwrap_or(JsValue::UNDEFINED))?;
-    let mut transcode_value = Reflect::get(value, &"transcode".into()).unwrap_or(JsValue::UNDEFINED);
-    if payment.is_some() && transcode_value.is_undefined() {
-        transcode_value = JsValue::TRUE;
-    }
-    let transcode = parse_transcode(&transcode_value, settings.height)?;
-    if payment.is_some() && transcode.is_none() {
-        return Err(bad("`payment` pays transcoder nodes: it needs `transcode`".into()));
-    }
-    Ok(Options {
-        audio,
-        payment,
-        encoder,
-        encoder_workers,
-        transcode,
-        relay_url: relay_url.trim_end_matches('/').to_string(),
-        stream_id,
-        stream_key,
-        width: settings.width,
-        height: settings.height,
-        fps: settings.fps,
-        bitrate_kbps: settings.bitrate_kbps,
-        segment_seconds,
-        max_queued_segments: max_queued as usize,
-    })
-}
-
-/// Reads `transcode`: `undefined`/`false` (source only), `true` (the default ladder), or
-/// `{ profiles?: string[], maxPricePerPixel?: number }`.
-fn parse_transcode(value: &JsValue, capture_height: u32) -> Result<Option<TranscodeOptions>, LivecastError> {
-    const OBJECT: &str = "Broadcaster";
-    if value.is_undefined() || value.as_bool() == Some(false) {
-        return Ok(None);
-    }
-    let object = if value.as_bool() == Some(true) { js_sys::Object::new().into() } else { value.clone() };
-    let reader = OptionsReader::new(&object, OBJECT, &["profiles", "maxPricePerPixel"])?;
-    let bad = |message: String| LivecastError::InvalidConfig { object: OBJECT, message };
-    let names = Reflect::get(&object, &"profiles".into()).unwrap_or(JsValue::UNDEFINED);
-    let profiles = if names.is_undefined() {
-        // The default ladder follows the capture: Livepeer's rungs below its height.
-        [P720P30FPS16X9, P360P30FPS16X9, P240P30FPS16X9].into_iter().filter(|p| p.height < capture_height).collect()
-    } else {
-        let names = names.dyn_into::<Array>().map_err(|_| LivecastError::ConfigType { object: OBJECT, message: "`transcode.profiles` must be an array of profile names".into() })?;
-        let mut profiles = Vec::new();
-        for name in names.iter() {
-            let name = name.as_string().unwrap_or_default();
-            let profile = Profile::lookup(&name).ok_or_else(|| bad(format!("`transcode.profiles`: unknown Livepeer profile {name:?} (e.g. \"P360p30fps16x9\")")))?;
-            profiles.push(profile.clone());
-        }
-        profiles
-    };
-    if profiles.is_empty() {
-        return Err(bad("`transcode`: no profile below the capture size; name profiles or turn transcoding off".into()));
-    }
-    let max_price_per_pixel = reader.number("maxPricePerPixel")?.unwrap_or(0.0);
-    // (NaN is refused too.)
-    if max_price_per_pixel.is_nan() || max_price_per_pixel < 0.0 {
-        return Err(bad(format!("`transcode.maxPricePerPixel` must be >= 0, got {max_price_per_pixel}")));
-    }
-    Ok(Some(TranscodeOptions { profiles, max_price_per_pixel }))
 }
 
 async fn start_broadcast(inner: &Shared, stream: Option<MediaStream>) -> Result<(), LivecastError> {
