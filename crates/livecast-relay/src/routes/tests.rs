@@ -1,5 +1,6 @@
 //! Router tests: requests through [`app`] with `oneshot`, no socket, on a temporary data
-//! directory.
+//! directory; each runs on SQLite and on a real PostgreSQL server unless it tests what only
+//! SQLite has (its statement counter, its one writer connection).
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, Method, Request, StatusCode};
@@ -10,6 +11,7 @@ use tower::ServiceExt;
 
 use crate::keys;
 use crate::config::{Settings, StaticMount};
+use crate::db::DatabaseConfig;
 use crate::state::AppState;
 use crate::test_media;
 
@@ -21,16 +23,30 @@ struct Relay {
     _dir: tempfile::TempDir,
 }
 
-fn relay_with(f: impl FnOnce(&mut Settings)) -> Relay {
+fn relay_on(database: Option<String>, f: impl FnOnce(&mut Settings)) -> Relay {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_tests(dir.path().join("data"));
+    if let Some(url) = database {
+        settings.database = DatabaseConfig::Postgres(url);
+    }
     f(&mut settings);
     let (state, _) = AppState::open(settings).unwrap();
     Relay { app: app(state.clone()), state, _dir: dir }
 }
 
+/// A relay on SQLite (the default), for what only SQLite has.
 fn relay() -> Relay {
-    relay_with(|_| {})
+    relay_on(None, |_| {})
+}
+
+/// The same relay twice: on SQLite, then on a fresh database of a real PostgreSQL server
+/// ([`crate::test_postgres`]); a test runs its requests against each.
+fn relays_with(f: impl Fn(&mut Settings)) -> [Relay; 2] {
+    [relay_on(None, &f), relay_on(Some(crate::test_postgres::server().database()), &f)]
+}
+
+fn relays() -> [Relay; 2] {
+    relays_with(|_| {})
 }
 
 struct Reply {
@@ -60,6 +76,12 @@ impl Relay {
         Reply { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
     }
 
+    /// Runs `f` on the relay's database, on a thread of its own: PostgreSQL's blocking
+    /// client cannot run on the test's runtime.
+    fn db<R: Send>(&self, f: impl FnOnce(&mut crate::db::Conn<'_>) -> R + Send) -> R {
+        std::thread::scope(|t| t.spawn(|| self.state.db().with_blocking(f)).join().unwrap())
+    }
+
     async fn get(&self, uri: &str) -> Reply {
         self.send(Request::get(uri).body(Body::empty()).unwrap()).await
     }
@@ -86,247 +108,255 @@ fn seg(i: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn create_in_open_mode() {
-    let r = relay();
-    let res = r
-        .send(
-            Request::post("/api/streams")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(r#"{"name":"  My show "}"#))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::CREATED);
-    assert_eq!(res.header(header::CACHE_CONTROL), "no-store");
-    let v = res.json();
-    let id = v["id"].as_str().unwrap();
-    assert_eq!(id.len(), 16);
-    assert_eq!(v["name"], "My show");
-    assert_eq!(v["streamKey"].as_str().unwrap().len(), 64);
-    assert_eq!(v["playbackUrl"], format!("/hls/{id}/index.m3u8"));
-    assert_eq!(v["ingestUrl"], format!("/live/{id}/"));
-    // The key is stored hashed, never in clear.
-    let row = r.state.db().with_blocking(|c| crate::db::get_stream(c, id).unwrap().unwrap());
-    assert_eq!(row.key_hash, keys::hash_secret(v["streamKey"].as_str().unwrap()));
+    for r in relays() {
+        let res = r
+            .send(
+                Request::post("/api/streams")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(r#"{"name":"  My show "}"#))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED);
+        assert_eq!(res.header(header::CACHE_CONTROL), "no-store");
+        let v = res.json();
+        let id = v["id"].as_str().unwrap();
+        assert_eq!(id.len(), 16);
+        assert_eq!(v["name"], "My show");
+        assert_eq!(v["streamKey"].as_str().unwrap().len(), 64);
+        assert_eq!(v["playbackUrl"], format!("/hls/{id}/index.m3u8"));
+        assert_eq!(v["ingestUrl"], format!("/live/{id}/"));
+        // The key is stored hashed, never in clear.
+        let row = r.db(|c| crate::db::get_stream(c, id).unwrap().unwrap());
+        assert_eq!(row.key_hash, keys::hash_secret(v["streamKey"].as_str().unwrap()));
 
-    let status = r.get(&format!("/api/streams/{id}")).await;
-    assert_eq!(status.status, StatusCode::OK);
-    let s = status.json();
-    assert_eq!(s["segments"], 0);
-    assert_eq!(s["nextSeq"], 0);
-    assert_eq!(s["ended"], false);
-    assert!(s.get("streamKey").is_none());
+        let status = r.get(&format!("/api/streams/{id}")).await;
+        assert_eq!(status.status, StatusCode::OK);
+        let s = status.json();
+        assert_eq!(s["segments"], 0);
+        assert_eq!(s["nextSeq"], 0);
+        assert_eq!(s["ended"], false);
+        assert!(s.get("streamKey").is_none());
+    }
 }
 
 #[tokio::test]
 async fn public_url_makes_the_returned_urls_absolute() {
     // `--public-url https://relay.example.com/` (the trailing slash is dropped by the config).
-    let r = relay_with(|s| s.public_url = Some("https://relay.example.com".into()));
-    let created = r.send(Request::post("/api/streams").body(Body::empty()).unwrap()).await;
-    assert_eq!(created.status, StatusCode::CREATED);
-    let v = created.json();
-    let id = v["id"].as_str().unwrap();
-    assert_eq!(v["playbackUrl"], format!("https://relay.example.com/hls/{id}/index.m3u8"));
-    assert_eq!(v["ingestUrl"], format!("https://relay.example.com/live/{id}/"));
-    let status = r.get(&format!("/api/streams/{id}")).await.json();
-    assert_eq!(status["playbackUrl"], format!("https://relay.example.com/hls/{id}/index.m3u8"));
+    for r in relays_with(|s| s.public_url = Some("https://relay.example.com".into())) {
+        let created = r.send(Request::post("/api/streams").body(Body::empty()).unwrap()).await;
+        assert_eq!(created.status, StatusCode::CREATED);
+        let v = created.json();
+        let id = v["id"].as_str().unwrap();
+        assert_eq!(v["playbackUrl"], format!("https://relay.example.com/hls/{id}/index.m3u8"));
+        assert_eq!(v["ingestUrl"], format!("https://relay.example.com/live/{id}/"));
+        let status = r.get(&format!("/api/streams/{id}")).await.json();
+        assert_eq!(status["playbackUrl"], format!("https://relay.example.com/hls/{id}/index.m3u8"));
+    }
 }
 
 #[tokio::test]
 async fn create_needs_admin_token_unless_open() {
-    let r = relay_with(|s| {
+    for r in relays_with(|s| {
         s.open = false;
         s.admin_token_hash = Some(keys::hash_secret("admin-token-0123456789"));
-    });
-    let post = |auth: Option<&str>| {
-        let mut b = Request::post("/api/streams");
-        if let Some(a) = auth {
-            b = b.header(header::AUTHORIZATION, a);
+    }) {
+        let post = |auth: Option<&str>| {
+            let mut b = Request::post("/api/streams");
+            if let Some(a) = auth {
+                b = b.header(header::AUTHORIZATION, a);
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        for auth in [None, Some("Bearer wrong"), Some("Basic admin-token-0123456789")] {
+            let res = r.send(post(auth)).await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{auth:?}");
+            assert_eq!(res.error_code(), "unauthorized");
         }
-        b.body(Body::empty()).unwrap()
-    };
-    for auth in [None, Some("Bearer wrong"), Some("Basic admin-token-0123456789")] {
-        let res = r.send(post(auth)).await;
-        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{auth:?}");
-        assert_eq!(res.error_code(), "unauthorized");
+        assert_eq!(r.send(post(Some("Bearer admin-token-0123456789"))).await.status, StatusCode::CREATED);
     }
-    assert_eq!(r.send(post(Some("Bearer admin-token-0123456789"))).await.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn bad_json_unknown_routes_and_methods_share_the_error_shape() {
-    let r = relay();
-    let res = r.send(Request::post("/api/streams").body(Body::from("{nope")).unwrap()).await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
-    let res = r.send(Request::post("/api/streams").body(Body::from(r#"{"nmae":"x"}"#)).unwrap()).await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
-    let res = r.send(Request::post("/api/streams").body(Body::from(format!(r#"{{"name":"{}"}}"#, "x".repeat(201)))).unwrap()).await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_field"));
-    let res = r.get("/nothing/here").await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
-    let res = r.send(Request::delete("/api/streams").body(Body::empty()).unwrap()).await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
-    let res = r.get("/api/streams/0123456789abcdef").await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
-    // Not UTF-8 once percent-decoded.
-    let res = r.get("/api/streams/%ff%fe").await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_path"));
+    for r in relays() {
+        let res = r.send(Request::post("/api/streams").body(Body::from("{nope")).unwrap()).await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
+        let res = r.send(Request::post("/api/streams").body(Body::from(r#"{"nmae":"x"}"#)).unwrap()).await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
+        let res = r.send(Request::post("/api/streams").body(Body::from(format!(r#"{{"name":"{}"}}"#, "x".repeat(201)))).unwrap()).await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_field"));
+        let res = r.get("/nothing/here").await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
+        let res = r.send(Request::delete("/api/streams").body(Body::empty()).unwrap()).await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+        let res = r.get("/api/streams/0123456789abcdef").await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
+        // Not UTF-8 once percent-decoded.
+        let res = r.get("/api/streams/%ff%fe").await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_path"));
+    }
 }
 
 #[tokio::test]
 async fn ingest_rules() {
-    let r = relay();
-    let (id, key) = r.create().await;
-    let uri = |seq: &str| format!("/live/{id}/{seq}.ts");
+    for r in relays() {
+        let (id, key) = r.create().await;
+        let uri = |seq: &str| format!("/live/{id}/{seq}.ts");
 
-    let res = r.put(&uri("0"), Some(&key), seg(0)).await;
-    assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
-    let v = res.json();
-    assert_eq!(v["duplicate"], false);
-    assert_eq!(v["videoFrames"], 30);
-    assert_eq!(v["startsWithKeyframe"], true);
-    assert!((v["durationSecs"].as_f64().unwrap() - 1.0).abs() < 0.01, "{v}");
+        let res = r.put(&uri("0"), Some(&key), seg(0)).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+        let v = res.json();
+        assert_eq!(v["duplicate"], false);
+        assert_eq!(v["videoFrames"], 30);
+        assert_eq!(v["startsWithKeyframe"], true);
+        assert!((v["durationSecs"].as_f64().unwrap() - 1.0).abs() < 0.01, "{v}");
 
-    // Same bytes again: 200, not stored twice. Other bytes: 409.
-    let res = r.put(&uri("0"), Some(&key), seg(0)).await;
-    assert_eq!(res.status, StatusCode::OK);
-    assert_eq!(res.json()["duplicate"], true);
-    assert!(!res.headers.contains_key(header::CONNECTION), "accepted uploads keep the connection");
-    let res = r.put(&uri("0"), Some(&key), seg(1)).await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::CONFLICT, "segment_conflict"));
+        // Same bytes again: 200, not stored twice. Other bytes: 409.
+        let res = r.put(&uri("0"), Some(&key), seg(0)).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.json()["duplicate"], true);
+        assert!(!res.headers.contains_key(header::CONNECTION), "accepted uploads keep the connection");
+        let res = r.put(&uri("0"), Some(&key), seg(1)).await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::CONFLICT, "segment_conflict"));
 
-    // Keys: missing, wrong, or another stream's.
-    let (other, other_key) = r.create().await;
-    for k in [None, Some("wrong"), Some(other_key.as_str())] {
-        let res = r.put(&uri("1"), k, seg(1)).await;
-        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{k:?}");
-        assert_eq!(res.header(header::CONNECTION), "close", "a refused upload's body may be unread");
+        // Keys: missing, wrong, or another stream's.
+        let (other, other_key) = r.create().await;
+        for k in [None, Some("wrong"), Some(other_key.as_str())] {
+            let res = r.put(&uri("1"), k, seg(1)).await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{k:?}");
+            assert_eq!(res.header(header::CONNECTION), "close", "a refused upload's body may be unread");
+        }
+        // An unknown stream looks the same as a wrong key.
+        let res = r.put("/live/0123456789abcdef/1.ts", Some(&key), seg(1)).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+
+        // Not MPEG-TS.
+        for body in [Vec::new(), b"hello world".to_vec(), vec![0x47; 188 * 4], seg(1)[..100].to_vec()] {
+            let res = r.put(&uri("1"), Some(&key), body).await;
+            assert_eq!((res.status, res.error_code().as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_mpegts"));
+        }
+
+        // Bad numbers and ids.
+        for bad in ["-1", "10000001", "99999999999", "abc", "1e3", "%2B1", "0x1"] {
+            let res = r.put(&uri(bad), Some(&key), seg(1)).await;
+            assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_seq"), "{bad}");
+        }
+        let res = r.put(&format!("/live/{id}/1.mp4"), Some(&key), seg(1)).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        for bad_id in ["%2e%2e", "a.b", &"a".repeat(65), "%2F..%2Fx"] {
+            let res = r.put(&format!("/live/{bad_id}/1.ts"), Some(&key), seg(1)).await;
+            assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_stream_id"), "{bad_id}");
+        }
+
+        // Malformed optional headers are refused, not ignored.
+        let req = |name: &str, value: &str| {
+            Request::put(uri("1"))
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .header(name, value)
+                .body(Body::from(seg(1)))
+                .unwrap()
+        };
+        for (name, value) in [("content-duration", "abc"), ("livecast-capture-start", "-5"), ("livecast-capture-start", "12")] {
+            let res = r.send(req(name, value)).await;
+            assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_header"), "{name}: {value}");
+        }
+        // Well-formed ones are fine (and the duration still comes from the segment).
+        let res = r.send(req("content-duration", "5000")).await;
+        assert_eq!(res.status, StatusCode::CREATED);
+        assert!((res.json()["durationSecs"].as_f64().unwrap() - 1.0).abs() < 0.01);
+
+        let stored = r.db(|c| crate::db::segments(c, &id).unwrap());
+        assert_eq!(stored.iter().map(|s| s.seq).collect::<Vec<_>>(), [0, 1]);
+        assert!(r.db(|c| crate::db::segments(c, &other).unwrap()).is_empty());
     }
-    // An unknown stream looks the same as a wrong key.
-    let res = r.put("/live/0123456789abcdef/1.ts", Some(&key), seg(1)).await;
-    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
-
-    // Not MPEG-TS.
-    for body in [Vec::new(), b"hello world".to_vec(), vec![0x47; 188 * 4], seg(1)[..100].to_vec()] {
-        let res = r.put(&uri("1"), Some(&key), body).await;
-        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_mpegts"));
-    }
-
-    // Bad numbers and ids.
-    for bad in ["-1", "10000001", "99999999999", "abc", "1e3", "%2B1", "0x1"] {
-        let res = r.put(&uri(bad), Some(&key), seg(1)).await;
-        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_seq"), "{bad}");
-    }
-    let res = r.put(&format!("/live/{id}/1.mp4"), Some(&key), seg(1)).await;
-    assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    for bad_id in ["%2e%2e", "a.b", &"a".repeat(65), "%2F..%2Fx"] {
-        let res = r.put(&format!("/live/{bad_id}/1.ts"), Some(&key), seg(1)).await;
-        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_stream_id"), "{bad_id}");
-    }
-
-    // Malformed optional headers are refused, not ignored.
-    let req = |name: &str, value: &str| {
-        Request::put(uri("1"))
-            .header(header::AUTHORIZATION, format!("Bearer {key}"))
-            .header(name, value)
-            .body(Body::from(seg(1)))
-            .unwrap()
-    };
-    for (name, value) in [("content-duration", "abc"), ("livecast-capture-start", "-5"), ("livecast-capture-start", "12")] {
-        let res = r.send(req(name, value)).await;
-        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_header"), "{name}: {value}");
-    }
-    // Well-formed ones are fine (and the duration still comes from the segment).
-    let res = r.send(req("content-duration", "5000")).await;
-    assert_eq!(res.status, StatusCode::CREATED);
-    assert!((res.json()["durationSecs"].as_f64().unwrap() - 1.0).abs() < 0.01);
-
-    let stored = r.state.db().with_blocking(|c| crate::db::segments(c, &id).unwrap());
-    assert_eq!(stored.iter().map(|s| s.seq).collect::<Vec<_>>(), [0, 1]);
-    assert!(r.state.db().with_blocking(|c| crate::db::segments(c, &other).unwrap()).is_empty());
 }
 
 #[tokio::test]
 async fn oversized_bodies_get_413_with_or_without_content_length() {
-    let r = relay_with(|s| s.max_segment_bytes = 10_000);
-    let (id, key) = r.create().await;
-    let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), seg(0)).await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
-    let chunks: Vec<Result<Bytes, std::io::Error>> = seg(0).chunks(4096).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-    let body = Body::from_stream(futures_util::stream::iter(chunks));
-    let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), body).await;
-    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(r.state.storage().as_file().expect("file backend").segment_files(&id).unwrap().is_empty());
+    for r in relays_with(|s| s.max_segment_bytes = 10_000) {
+        let (id, key) = r.create().await;
+        let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), seg(0)).await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+        let chunks: Vec<Result<Bytes, std::io::Error>> = seg(0).chunks(4096).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let body = Body::from_stream(futures_util::stream::iter(chunks));
+        let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), body).await;
+        assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(r.state.storage().as_file().expect("file backend").segment_files(&id).unwrap().is_empty());
+    }
 }
 
 #[tokio::test]
 async fn playlist_segments_and_end() {
-    let r = relay_with(|s| s.window_segments = 3);
-    let (id, key) = r.create().await;
-    let res = r.get(&format!("/hls/{id}/index.m3u8")).await;
-    assert_eq!(res.status, StatusCode::OK);
-    for i in 0..5 {
-        assert_eq!(r.put(&format!("/live/{id}/{i}.ts"), Some(&key), seg(i)).await.status, StatusCode::CREATED);
+    for r in relays_with(|s| s.window_segments = 3) {
+        let (id, key) = r.create().await;
+        let res = r.get(&format!("/hls/{id}/index.m3u8")).await;
+        assert_eq!(res.status, StatusCode::OK);
+        for i in 0..5 {
+            assert_eq!(r.put(&format!("/live/{id}/{i}.ts"), Some(&key), seg(i)).await.status, StatusCode::CREATED);
+        }
+        let res = r.get(&format!("/hls/{id}/index.m3u8")).await;
+        assert_eq!(res.header(header::CONTENT_TYPE), "application/vnd.apple.mpegurl");
+        assert_eq!(res.header(header::CACHE_CONTROL), "max-age=1");
+        let text = std::str::from_utf8(&res.body).unwrap();
+        assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:2\n"), "{text}");
+        assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 3);
+        assert!(text.contains("\n2.ts\n") && text.contains("\n4.ts\n") && !text.contains("\n1.ts\n"), "{text}");
+        assert!(!text.contains("#EXT-X-ENDLIST"));
+
+        let res = r.get(&format!("/hls/{id}/3.ts")).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.header(header::CONTENT_TYPE), "video/mp2t");
+        assert_eq!(res.header(header::CACHE_CONTROL), "public, max-age=31536000, immutable");
+        assert_eq!(res.body, seg(3));
+        assert_eq!(r.get(&format!("/hls/{id}/9.ts")).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.get("/hls/0123456789abcdef/index.m3u8").await.status, StatusCode::NOT_FOUND);
+
+        // Ending needs the stream key.
+        let end = |auth: String| Request::post(format!("/api/streams/{id}/end")).header(header::AUTHORIZATION, auth).body(Body::empty()).unwrap();
+        assert_eq!(r.send(end("Bearer nope".into())).await.status, StatusCode::UNAUTHORIZED);
+        let res = r.send(end(format!("Bearer {key}"))).await;
+        assert_eq!(res.status, StatusCode::OK);
+        let v = res.json();
+        assert_eq!((v["ended"].as_bool(), v["segments"].as_u64(), v["lastSeq"].as_u64()), (Some(true), Some(5), Some(4)));
+        assert_eq!(v["nextSeq"], 5);
+        assert_eq!(r.send(end(format!("Bearer {key}"))).await.status, StatusCode::OK, "ending twice is harmless");
+
+        let text = String::from_utf8(r.get(&format!("/hls/{id}/index.m3u8")).await.body.to_vec()).unwrap();
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        assert_eq!(text.matches(".ts\n").count(), 5, "the complete list once ended");
+
+        // No new segments after the end; a retry of a stored one is still a 200.
+        let res = r.put(&format!("/live/{id}/5.ts"), Some(&key), seg(5)).await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::CONFLICT, "stream_ended"));
+        assert_eq!(r.put(&format!("/live/{id}/4.ts"), Some(&key), seg(4)).await.status, StatusCode::OK);
     }
-    let res = r.get(&format!("/hls/{id}/index.m3u8")).await;
-    assert_eq!(res.header(header::CONTENT_TYPE), "application/vnd.apple.mpegurl");
-    assert_eq!(res.header(header::CACHE_CONTROL), "max-age=1");
-    let text = std::str::from_utf8(&res.body).unwrap();
-    assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:2\n"), "{text}");
-    assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 3);
-    assert!(text.contains("\n2.ts\n") && text.contains("\n4.ts\n") && !text.contains("\n1.ts\n"), "{text}");
-    assert!(!text.contains("#EXT-X-ENDLIST"));
-
-    let res = r.get(&format!("/hls/{id}/3.ts")).await;
-    assert_eq!(res.status, StatusCode::OK);
-    assert_eq!(res.header(header::CONTENT_TYPE), "video/mp2t");
-    assert_eq!(res.header(header::CACHE_CONTROL), "public, max-age=31536000, immutable");
-    assert_eq!(res.body, seg(3));
-    assert_eq!(r.get(&format!("/hls/{id}/9.ts")).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.get("/hls/0123456789abcdef/index.m3u8").await.status, StatusCode::NOT_FOUND);
-
-    // Ending needs the stream key.
-    let end = |auth: String| Request::post(format!("/api/streams/{id}/end")).header(header::AUTHORIZATION, auth).body(Body::empty()).unwrap();
-    assert_eq!(r.send(end("Bearer nope".into())).await.status, StatusCode::UNAUTHORIZED);
-    let res = r.send(end(format!("Bearer {key}"))).await;
-    assert_eq!(res.status, StatusCode::OK);
-    let v = res.json();
-    assert_eq!((v["ended"].as_bool(), v["segments"].as_u64(), v["lastSeq"].as_u64()), (Some(true), Some(5), Some(4)));
-    assert_eq!(v["nextSeq"], 5);
-    assert_eq!(r.send(end(format!("Bearer {key}"))).await.status, StatusCode::OK, "ending twice is harmless");
-
-    let text = String::from_utf8(r.get(&format!("/hls/{id}/index.m3u8")).await.body.to_vec()).unwrap();
-    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
-    assert_eq!(text.matches(".ts\n").count(), 5, "the complete list once ended");
-
-    // No new segments after the end; a retry of a stored one is still a 200.
-    let res = r.put(&format!("/live/{id}/5.ts"), Some(&key), seg(5)).await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::CONFLICT, "stream_ended"));
-    assert_eq!(r.put(&format!("/live/{id}/4.ts"), Some(&key), seg(4)).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn cors_preflight_allows_the_upload_headers() {
-    let r = relay();
-    let res = r
-        .send(
-            Request::builder()
-                .method(Method::OPTIONS)
-                .uri("/live/abc/0.ts")
-                .header(header::ORIGIN, "https://example.com")
-                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "PUT")
-                .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization,content-duration,livecast-capture-start")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert!(res.status.is_success());
-    assert_eq!(res.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), "*");
-    let allowed = res.header(header::ACCESS_CONTROL_ALLOW_HEADERS).to_ascii_lowercase();
-    for h in ["authorization", "content-duration", "livecast-capture-start"] {
-        assert!(allowed.contains(h), "{allowed}");
+    for r in relays() {
+        let res = r
+            .send(
+                Request::builder()
+                    .method(Method::OPTIONS)
+                    .uri("/live/abc/0.ts")
+                    .header(header::ORIGIN, "https://example.com")
+                    .header(header::ACCESS_CONTROL_REQUEST_METHOD, "PUT")
+                    .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization,content-duration,livecast-capture-start")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert!(res.status.is_success());
+        assert_eq!(res.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), "*");
+        let allowed = res.header(header::ACCESS_CONTROL_ALLOW_HEADERS).to_ascii_lowercase();
+        for h in ["authorization", "content-duration", "livecast-capture-start"] {
+            assert!(allowed.contains(h), "{allowed}");
+        }
+        assert!(res.header(header::ACCESS_CONTROL_ALLOW_METHODS).contains("PUT"));
+        assert_eq!(res.header(header::ACCESS_CONTROL_EXPOSE_HEADERS), "");
     }
-    assert!(res.header(header::ACCESS_CONTROL_ALLOW_METHODS).contains("PUT"));
-    assert_eq!(res.header(header::ACCESS_CONTROL_EXPOSE_HEADERS), "");
 }
 
 #[tokio::test]
@@ -336,30 +366,32 @@ async fn static_files_and_root_redirect() {
     std::fs::write(www.path().join("app.js"), "export {}").unwrap();
     std::fs::write(www.path().join("livecast_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
     let dir = www.path().to_owned();
-    let r = relay_with(|s| {
+    for r in relays_with(|s| {
         s.static_mounts = vec![
             StaticMount { mount: "www".into(), dir: dir.clone() },
             StaticMount { mount: "pkg".into(), dir: dir.clone() },
         ]
-    });
-    let res = r.get("/").await;
-    assert!(res.status.is_redirection());
-    assert_eq!(res.header(header::LOCATION), "/www/broadcast.html");
-    assert_eq!(r.get("/www/broadcast.html").await.header(header::CONTENT_TYPE), "text/html");
-    assert_eq!(r.get("/www/app.js").await.header(header::CONTENT_TYPE), "text/javascript");
-    let res = r.get("/pkg/livecast_bg.wasm").await;
-    assert_eq!((res.status, res.header(header::CONTENT_TYPE)), (StatusCode::OK, "application/wasm"));
-    assert_eq!(r.get("/www/../relay.db").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.get("/www/%2e%2e/%2e%2e/etc/passwd").await.status, StatusCode::NOT_FOUND);
+    }) {
+        let res = r.get("/").await;
+        assert!(res.status.is_redirection());
+        assert_eq!(res.header(header::LOCATION), "/www/broadcast.html");
+        assert_eq!(r.get("/www/broadcast.html").await.header(header::CONTENT_TYPE), "text/html");
+        assert_eq!(r.get("/www/app.js").await.header(header::CONTENT_TYPE), "text/javascript");
+        let res = r.get("/pkg/livecast_bg.wasm").await;
+        assert_eq!((res.status, res.header(header::CONTENT_TYPE)), (StatusCode::OK, "application/wasm"));
+        assert_eq!(r.get("/www/../relay.db").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.get("/www/%2e%2e/%2e%2e/etc/passwd").await.status, StatusCode::NOT_FOUND);
+    }
 }
 
 #[tokio::test]
 async fn a_stalled_upload_times_out_with_the_json_error() {
-    let r = relay_with(|s| s.request_timeout = std::time::Duration::from_millis(200));
-    let (id, key) = r.create().await;
-    let stalled = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
-    let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), stalled).await;
-    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::REQUEST_TIMEOUT, "timeout"));
+    for r in relays_with(|s| s.request_timeout = std::time::Duration::from_millis(200)) {
+        let (id, key) = r.create().await;
+        let stalled = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+        let res = r.put(&format!("/live/{id}/0.ts"), Some(&key), stalled).await;
+        assert_eq!((res.status, res.error_code().as_str()), (StatusCode::REQUEST_TIMEOUT, "timeout"));
+    }
 }
 
 /// A stored 1 s segment row `seq` on one continuous timeline, received `age_ms` ago.
@@ -403,7 +435,7 @@ fn cost_renditions(seq: u32) -> [crate::db::RenditionRow; 2] {
 /// disk for the master's SPS probe) with both renditions of each.
 fn cost_store(r: &Relay, id: &str, seqs: std::ops::Range<u32>) {
     let last = seqs.end - 1;
-    r.state.db().with_blocking(|c| {
+    r.db(|c| {
         c.batch("BEGIN").unwrap();
         for seq in seqs.clone() {
             crate::db::insert_segment(c, id, &cost_row(seq, i64::from(last - seq) * 1000)).unwrap();
@@ -492,26 +524,27 @@ async fn per_request_cost_is_bounded_by_the_window_not_the_stream() {
 /// request reads no segment rows (the finished playlist is kept; see [`crate::window`]).
 #[tokio::test]
 async fn an_ended_streams_playlists_are_built_once() {
-    let r = relay();
-    let (id, key) = r.create().await;
-    cost_store(&r, &id, 0..2_000);
-    let end = r
-        .send(
-            Request::post(format!("/api/streams/{id}/end"))
-                .header(header::AUTHORIZATION, format!("Bearer {key}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(end.status, StatusCode::OK, "{:?}", end.body);
-    for uri in [format!("/hls/{id}/index.m3u8"), format!("/hls/{id}/P240p30fps16x9/index.m3u8")] {
-        let (first_rows, _, first) = cost_of(&r, &uri).await;
-        let (rows, _, again) = cost_of(&r, &uri).await;
-        assert_eq!(first.body, again.body, "{uri}");
-        let text = String::from_utf8(again.body.to_vec()).unwrap();
-        assert!(text.contains("#EXT-X-ENDLIST") && text.contains("1999.ts") && text.contains("\n0.ts"), "{uri}: {text}");
-        assert!(first_rows >= 2_000, "{uri}: the first request reads every row ({first_rows})");
-        assert!(rows <= 5, "{uri}: the second request read {rows} rows");
+    for r in relays() {
+        let (id, key) = r.create().await;
+        cost_store(&r, &id, 0..2_000);
+        let end = r
+            .send(
+                Request::post(format!("/api/streams/{id}/end"))
+                    .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(end.status, StatusCode::OK, "{:?}", end.body);
+        for uri in [format!("/hls/{id}/index.m3u8"), format!("/hls/{id}/P240p30fps16x9/index.m3u8")] {
+            let (first_rows, _, first) = cost_of(&r, &uri).await;
+            let (rows, _, again) = cost_of(&r, &uri).await;
+            assert_eq!(first.body, again.body, "{uri}");
+            let text = String::from_utf8(again.body.to_vec()).unwrap();
+            assert!(text.contains("#EXT-X-ENDLIST") && text.contains("1999.ts") && text.contains("\n0.ts"), "{uri}: {text}");
+            assert!(first_rows >= 2_000, "{uri}: the first request reads every row ({first_rows})");
+            assert!(rows <= 5, "{uri}: the second request read {rows} rows");
+        }
     }
 }
 
@@ -549,9 +582,11 @@ async fn status_and_key_checks_do_not_wait_for_the_writer() {
 
 #[tokio::test]
 async fn healthz_says_the_process_answers_and_which_database_it_uses() {
-    let r = relay();
-    let res = r.get("/healthz").await;
-    assert_eq!(res.status, StatusCode::OK);
-    assert_eq!(res.header(header::CACHE_CONTROL), "no-store");
-    assert_eq!(res.json(), serde_json::json!({ "status": "ok", "database": "sqlite" }));
+    // (Also what shows that `relays()` gives one relay of each kind.)
+    for (r, database) in relays().into_iter().zip(["sqlite", "postgres"]) {
+        let res = r.get("/healthz").await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.header(header::CACHE_CONTROL), "no-store");
+        assert_eq!(res.json(), serde_json::json!({ "status": "ok", "database": database }));
+    }
 }
