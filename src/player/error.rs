@@ -183,14 +183,14 @@ mod tests {
 
     #[test]
     fn the_typescript_details_union_names_exactly_the_rust_details() {
-        let source = include_str!("../js/player/mod.rs");
-        let start = source.find("export type PlayerErrorDetails =").expect("the PlayerErrorDetails union in src/js/player/mod.rs");
+        let source = include_str!("../js/player/types.rs");
+        let start = source.find("export type PlayerErrorDetails =").expect("the PlayerErrorDetails union in src/js/player/types.rs");
         let union = &source[start..];
         let union = &union[..union.find(';').expect("the union ends with ;")];
         let ts: BTreeSet<&str> = union.split('"').skip(1).step_by(2).collect();
         let rust: BTreeSet<&str> = ErrorDetails::ALL.iter().map(|d| d.as_str()).collect();
         assert_eq!(rust.len(), ErrorDetails::ALL.len(), "two details share a name");
-        assert_eq!(ts, rust, "PlayerErrorDetails in src/js/player/mod.rs drifted from ErrorDetails");
+        assert_eq!(ts, rust, "PlayerErrorDetails in src/js/player/types.rs drifted from ErrorDetails");
     }
 
     #[test]
