@@ -538,7 +538,15 @@ async fn an_ended_streams_playlists_are_built_once() {
         assert_eq!(end.status, StatusCode::OK, "{:?}", end.body);
         for uri in [format!("/hls/{id}/index.m3u8"), format!("/hls/{id}/P240p30fps16x9/index.m3u8")] {
             let (first_rows, _, first) = cost_of(&r, &uri).await;
-            let (rows, _, again) = cost_of(&r, &uri).await;
+            let (mut rows, _, mut again) = cost_of(&r, &uri).await;
+            // PostgreSQL: the relay hears its own 2,000 inserts back through NOTIFY, a little
+            // later, and each drops what it kept of the stream; once they are in, the
+            // playlist is built once more and then kept.
+            let heard_by = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while r.state.db().backend() == "postgres" && rows > 5 && std::time::Instant::now() < heard_by {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                (rows, _, again) = cost_of(&r, &uri).await;
+            }
             assert_eq!(first.body, again.body, "{uri}");
             let text = String::from_utf8(again.body.to_vec()).unwrap();
             assert!(text.contains("#EXT-X-ENDLIST") && text.contains("1999.ts") && text.contains("\n0.ts"), "{uri}: {text}");
