@@ -158,6 +158,25 @@ mod tests {
         assert_eq!(pick(&choice(&v, 1, Mode::Auto, 10e6, &[])), None, "a gap everywhere: skip the slot");
     }
 
+    /// The loader relies on it: an answer is never a level known to have a gap there.
+    #[test]
+    fn no_mode_answers_a_level_with_a_gap() {
+        let gap_sets: [&[(usize, u64)]; 4] = [&[], &[(0, 12)], &[(1, 12), (2, 12)], &[(0, 12), (2, 12)]];
+        for gaps in gap_sets {
+            let playlists = ladder(gaps);
+            let v = views(&playlists);
+            for current in 0..3 {
+                for mode in [Mode::Auto, Mode::Emergency, Mode::Forced(0), Mode::Forced(1), Mode::Forced(2)] {
+                    for estimate in [100_000.0, 1.5e6, 1e9] {
+                        if let Some(l) = pick(&choice(&v, current, mode, estimate, &[])) {
+                            assert!(!is_gap(&v, current, 12, l), "{mode:?} from {current} at {estimate} bit/s chose gap level {l} ({gaps:?})");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn gaps_are_found_by_number_and_unknown_levels_have_none() {
         let gapped = ladder(&[(1, 13)]);

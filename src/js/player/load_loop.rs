@@ -429,18 +429,20 @@ async fn choose_level(inner: &Shared, session: u32, current: usize, sequence: u6
             (pick, pick.is_some_and(|l| levels::needs_reload(&views[l], l == current, now_ms())))
         };
         let Some(level) = pick else { return Ok(None) };
-        if reload {
-            if let Err(e) = load_level(inner, session, level, false).await {
-                if level == current {
-                    return Err(e);
-                }
-                report(inner, &e, ErrorDetails::LevelLoadError, false, None);
-                excluded.push(level);
-                continue;
-            }
+        // `pick` never answers a level known to have a gap here; only a playlist loaded
+        // just now can show one.
+        if !reload {
+            return Ok(Some(level));
         }
-        let gap = levels::is_gap(&level_views(&inner.borrow()), current, sequence, level);
-        if !gap {
+        if let Err(e) = load_level(inner, session, level, false).await {
+            if level == current {
+                return Err(e);
+            }
+            report(inner, &e, ErrorDetails::LevelLoadError, false, None);
+            excluded.push(level);
+            continue;
+        }
+        if !levels::is_gap(&level_views(&inner.borrow()), current, sequence, level) {
             return Ok(Some(level));
         }
         excluded.push(level);
