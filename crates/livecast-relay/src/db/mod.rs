@@ -32,8 +32,9 @@ pub enum DbError {
     /// From SQLite.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// From PostgreSQL (or the connection to it).
-    #[error("postgres: {0}")]
+    /// From PostgreSQL (or the connection to it). The message is the server's own (with its
+    /// SQLSTATE) or the connection's cause, not the client's bare "db error".
+    #[error("postgres: {}", postgres::describe(.0))]
     Postgres(#[from] ::postgres::Error),
     /// No connection could be had in time (all busy, or the database cannot be reached).
     #[error("no database connection: {0}")]

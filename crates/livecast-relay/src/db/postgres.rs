@@ -181,6 +181,37 @@ const MAX_CONNECTIONS: u32 = 16;
 /// restarting is an error the broadcaster retries, never a request held for long.
 const CONNECTION_WAIT: Duration = Duration::from_secs(3);
 
+/// How long a relay starting while its database cannot be reached yet (starting up at the
+/// same time, restarting, a network not up yet) keeps trying before it gives up: long
+/// enough for a server that is starting, short enough that a wrong URL is reported soon.
+pub(super) const STARTUP_WAIT: Duration = Duration::from_secs(30);
+
+/// The first connection: while the server cannot be reached (refused, starting up, shutting
+/// down), tried again every half second for `wait`, logged once; any other error (a wrong
+/// password, no such database) at once.
+pub(super) fn connect_at_start(config: &postgres::Config, url: &str, wait: Duration) -> Result<Client, DbError> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut logged = false;
+    loop {
+        match config.connect(NoTls) {
+            Ok(client) => {
+                if logged {
+                    tracing::info!(database = %redact(url), "the database answers");
+                }
+                return Ok(client);
+            }
+            Err(e) if is_unavailable(&e) && std::time::Instant::now() < deadline => {
+                if !logged {
+                    tracing::warn!(database = %redact(url), error = %e, wait_s = wait.as_secs(), "the database cannot be reached yet; trying again");
+                    logged = true;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// A PostgreSQL database: a pool of connections, and what the listener needs.
 pub(super) struct Handle {
     /// Always `Some` but in `drop`.
@@ -211,7 +242,7 @@ impl Handle {
         if config.get_application_name().is_none() {
             config.application_name("livecast-relay");
         }
-        let mut client = config.connect(NoTls)?;
+        let mut client = connect_at_start(&config, url, STARTUP_WAIT)?;
         migrate(&mut client)?;
         let pool = r2d2::Pool::builder()
             .max_size(MAX_CONNECTIONS)
@@ -334,6 +365,19 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Whether `e` says the database could not be reached (rather than that a statement failed).
+/// What went wrong, for people: the server's message and SQLSTATE (`database "x" does not
+/// exist (3D000)`), else the client's error with its cause (`error connecting to server:
+/// Connection refused`).
+pub(super) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) if !e.to_string().contains(&cause.to_string()) => format!("{e}: {cause}"),
+        _ => e.to_string(),
+    }
+}
+
 pub(super) fn is_unavailable(e: &postgres::Error) -> bool {
     if e.is_closed() {
         return true;

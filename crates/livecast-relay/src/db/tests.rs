@@ -453,3 +453,29 @@ async fn postgres_down_is_unavailable_never_a_false_success_and_then_back() {
     assert_eq!(seqs, [0, 1]);
     assert!(eventually(10, || heard.lock().unwrap().contains(&Change::Unknown)).await, "no Unknown after reconnecting");
 }
+
+#[tokio::test]
+async fn a_relay_starting_before_its_database_waits_for_it_and_a_wrong_name_fails_at_once() {
+    // A server of its own: this test stops it before the relay connects.
+    let server = Arc::new(tokio::task::spawn_blocking(test_postgres::Postgres::start).await.unwrap());
+    let url = server.database();
+    let missing = format!("{}_missing", url);
+    let s = Arc::clone(&server);
+    tokio::task::spawn_blocking(move || s.stop()).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let connecting = tokio::task::spawn_blocking(move || Db::connect(&url).map(|_| ()));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!connecting.is_finished(), "gave up while the server was down");
+    let s = Arc::clone(&server);
+    tokio::task::spawn_blocking(move || s.run()).await.unwrap();
+    connecting.await.unwrap().expect("connected once the server answered");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1500));
+
+    // A database that does not exist is not a server starting up: reported at once.
+    let started = std::time::Instant::now();
+    let err = tokio::task::spawn_blocking(move || Db::connect(&missing).map(|_| ())).await.unwrap().unwrap_err();
+    assert!(!err.is_unavailable(), "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+}
