@@ -16,6 +16,8 @@
 //!   edge), sans-I/O: time and the element's state in, actions out.
 //! - [`buffer`]: buffered-range arithmetic and back-buffer eviction plans.
 //! - [`seek`]: where the loader jumps when the playhead leaves what is buffered in a VOD.
+//! - [`session`]: where the loader stands and what each outcome (appended, given up,
+//!   unparsable, a media error) does to it, answered as actions and events, sans-I/O.
 //! - [`timeline`]: what was appended where, for latency and for mapping positions to segments.
 //! - [`error`]: the player's errors, classified the way hls.js classifies them.
 
@@ -29,6 +31,7 @@ pub mod loader;
 pub mod monitor;
 pub mod playlist;
 pub mod seek;
+pub mod session;
 pub mod timeline;
 
 pub use config::{Backoff, PlayerConfig, RetryPolicy};

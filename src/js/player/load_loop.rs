@@ -1,7 +1,8 @@
 //! The Player's loader loop: the manifest, then the next segment until the stream ends or the
 //! session changes. What to do next is `crate::player::loader::plan`, which level
-//! `crate::player::levels`; this module performs it: playlist reloads on the live cadence,
-//! fetches, parsing and appends, and the events that report them.
+//! `crate::player::levels`, and what each outcome (appended, given up, unparsable) changes
+//! `crate::player::session`; this module performs them: playlist reloads on the live
+//! cadence, fetches, parsing and appends, and the actions and events the session answers.
 
 use super::*;
 
@@ -10,9 +11,9 @@ use super::*;
 /// inside that segment, or into media the download extends, keeps it.
 fn superseded(i: &Inner, level: usize, sequence: u64) -> bool {
     let Some(p) = i.levels.get(level).and_then(|l| l.playlist.as_ref()) else { return false };
-    let failed = |s: u64| i.failed.contains(&s);
-    let origin = i.vod_origin.unwrap_or(0.0);
-    let plan = seek::jump(p, &i.timeline, origin, &source_ranges(i), i.video.current_time(), sequence, &failed);
+    let failed = |s: u64| i.state.given_up(s);
+    let origin = i.state.vod_origin.unwrap_or(0.0);
+    let plan = seek::jump(p, &i.state.timeline, origin, &source_ranges(i), i.video.current_time(), sequence, &failed);
     plan.is_some_and(|j| j.sequence != sequence)
 }
 
@@ -38,7 +39,7 @@ async fn load_level(inner: &Shared, session: u32, index: usize, once: bool) -> R
     };
     let mut i = inner.borrow_mut();
     // Live: `video.seekable` spans the window (where DVR seeks can go).
-    if let (Some((start, end)), Some(p)) = (seek::live_window(&media, &i.timeline), i.pipeline.as_ref()) {
+    if let (Some((start, end)), Some(p)) = (seek::live_window(&media, &i.state.timeline), i.pipeline.as_ref()) {
         set_live_seekable_range(&p.media_source, start, end);
     }
     let level = &mut i.levels[index];
@@ -92,18 +93,10 @@ pub(super) async fn run(inner: &Shared, session: u32, url: &str) -> Result<(), P
         let i = inner.borrow();
         let p = i.levels[start].playlist.as_ref().ok_or_else(|| PlayerError::Unsupported("no media playlist".into()))?;
         let live_start = live::start_sequence(p, i.config.live_sync_segments);
-        (live_start, !p.ended, seek::live_place(p, &i.timeline, live_start).filter(|_| !p.ended))
+        (live_start, !p.ended, seek::live_place(p, &i.state.timeline, live_start).filter(|_| !p.ended))
     };
-    {
-        let mut i = inner.borrow_mut();
-        i.next_sequence = Some(live_start);
-        i.loaded_level = None;
-        // Live: media goes on the playlist's clock, the join point after the window behind it.
-        if place.is_some() {
-            i.place_next_at = place;
-            i.seek_to_sequence = Some(live_start);
-        }
-    }
+    // Live: media goes on the playlist's clock, the join point after the window behind it.
+    inner.borrow_mut().state.start(live_start, place);
     let levels = inner.borrow().levels.iter().map(level_to_js).collect::<Array>();
     dispatch(inner, "manifestLoaded", &object(&[("url", url.into()), ("levels", levels.into()), ("live", is_live.into())]).into());
     open_pipeline(inner).await?;
@@ -186,28 +179,25 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
             position: i.video.current_time(),
             ranges: &ranges,
             playlist: i.levels[*current].playlist.as_ref(),
-            timeline: &i.timeline,
-            next_sequence: i.next_sequence,
-            place_next_at: i.place_next_at,
-            vod_origin: i.vod_origin,
+            timeline: &i.state.timeline,
+            next_sequence: i.state.next_sequence,
+            place_next_at: i.state.place_next_at,
+            vod_origin: i.state.vod_origin,
             dvr: i.monitor.dvr(),
             max_buffer_s: i.buffer_cap_s.unwrap_or(i.config.max_buffer_seconds).min(i.config.max_buffer_seconds),
             back_buffer_s: i.config.back_buffer_seconds,
             streaming_wanted: source.as_ref().is_none_or(streaming_wanted),
             live_sync_segments: i.config.live_sync_segments,
         };
-        loader::plan(&input, &|s| i.failed.contains(&s))
+        loader::plan(&input, &|s| i.state.given_up(s))
     };
     if let Some((start, end)) = plan.evict {
         remove(inner, start, end).await;
     }
     let (sequence, ahead) = match plan.next {
         Next::Load { sequence, ahead } => (sequence, ahead),
-        Next::Jump { sequence, start } => {
-            let mut i = inner.borrow_mut();
-            i.next_sequence = Some(sequence);
-            i.place_next_at = Some(start);
-            i.seek_to_sequence = None;
+        next @ (Next::Jump { .. } | Next::Restart { .. }) => {
+            inner.borrow_mut().state.planned(&next);
             return Ok(Step::Appended);
         }
         Next::Wait { ms } => return Ok(Step::Wait(ms)),
@@ -215,13 +205,6 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
             if let Some(ms) = source {
                 let _ = JsFuture::from(sleep_until_event(ms.unchecked_ref(), "startstreaming", 1000.0)).await;
             }
-            return Ok(Step::Appended);
-        }
-        Next::Restart { sequence, place_at } => {
-            let mut i = inner.borrow_mut();
-            i.next_sequence = Some(sequence);
-            i.seek_to_sequence = Some(sequence);
-            i.place_next_at = place_at;
             return Ok(Step::Appended);
         }
         Next::Finish => {
@@ -255,7 +238,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     };
     if level != *current {
         *current = level;
-        inner.borrow_mut().next_sequence = Some(mapped);
+        inner.borrow_mut().state.switched(mapped);
     }
     let segment = {
         let i = inner.borrow();
@@ -285,7 +268,7 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     let (bytes, ms) = match loaded {
         Ok(Fetched::Bytes(bytes, ms)) => (bytes, ms),
         Ok(Fetched::Superseded) => {
-            inner.borrow_mut().superseded += 1;
+            inner.borrow_mut().state.superseded += 1;
             return Ok(Step::Appended);
         }
         Err((e, retries)) => {
@@ -317,71 +300,29 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
         }
         None => None,
     };
-    let discontinuity = segment.discontinuity || inner.borrow().timeline.last().is_some_and(|e| e.sequence + 1 != mapped);
+    let discontinuity = inner.borrow().state.discontinuity(&segment, mapped);
     let media = match prepare(inner, &bytes, init, discontinuity, &url, segment.duration) {
         Ok(m) => m,
         Err(e) => {
-            give_up(inner, level, mapped);
-            // Back off between bad segments (the next one is likely bad too: a broken
-            // encoder or packager), and give up after a few in a row.
-            let wait = inner.borrow_mut().parse_failures.record();
-            let Some(ms) = wait else {
-                let count = inner.borrow().parse_failures.count();
-                return Err(PlayerError::Mux { url: url.clone(), reason: format!("{count} segments in a row could not be parsed; the last: {e}") });
+            // Backs off between bad segments; fatal after a few in a row.
+            let actions = {
+                let mut guard = inner.borrow_mut();
+                let i = &mut *guard;
+                i.state.unparsable(i.levels[level].playlist.as_ref(), mapped, e, &url)?
             };
-            report(inner, &e, ErrorDetails::FragParsingError, false, Some(mapped));
-            return Ok(Step::Wait(ms));
+            return Ok(perform(inner, actions).await.map_or(Step::Appended, Step::Wait));
         }
     };
-    let place_at = inner.borrow().place_next_at;
+    let place_at = inner.borrow().state.place_next_at;
     match append(inner, session, media, place_at).await {
         Ok(Some((start, end))) => {
-            let previous = {
+            let actions = {
                 let mut i = inner.borrow_mut();
-                i.place_next_at = None;
                 i.ended_stream = false;
-                i.parse_failures.reset();
-                if ended && i.vod_origin.is_none() {
-                    i.vod_origin = Some(start - segment.start);
-                }
-                let previous = i.loaded_level;
-                i.loaded_level = Some(level);
-                i.next_sequence = Some(mapped + 1);
-                i.fragments += 1;
-                i.timeline.push(Entry { sequence: mapped, level, start, end, date_ms: segment.program_date_time_ms });
-                previous
+                let auto = i.forced_level.is_none();
+                i.state.appended(Appended { level, segment: &segment, ended, start, end, bytes: bytes.len(), load_ms: ms, auto })
             };
-            if previous != Some(level) {
-                let auto = inner.borrow().forced_level.is_none();
-                dispatch(
-                    inner,
-                    "levelSwitched",
-                    &object(&[("level", level.into()), ("previous", previous.map_or(-1, |p| p as i32).into()), ("auto", auto.into())]).into(),
-                );
-            }
-            dispatch(
-                inner,
-                "fragmentBuffered",
-                &object(&[
-                    ("sequence", (mapped as f64).into()),
-                    ("level", level.into()),
-                    ("duration", segment.duration.into()),
-                    ("bytes", (bytes.len() as f64).into()),
-                    ("loadMs", ms.into()),
-                    ("start", start.into()),
-                    ("end", end.into()),
-                ])
-                .into(),
-            );
-            let seek = inner.borrow().seek_to_sequence == Some(mapped);
-            if seek {
-                let mut i = inner.borrow_mut();
-                i.seek_to_sequence = None;
-                i.video.set_current_time(start + 0.05);
-            }
-            if ended {
-                set_vod_duration(inner, level).await;
-            }
+            perform(inner, actions).await;
             Ok(Step::Appended)
         }
         Ok(None) => Ok(Step::Wait(1000.0)),
@@ -389,18 +330,25 @@ async fn step(inner: &Shared, session: u32, current: &mut usize) -> Result<Step,
     }
 }
 
-/// Gives segment `sequence` of `level` up for this session: loading goes on with the next.
-/// In a VOD the next keeps its place on the playlist's clock; the monitor skips the hole.
+/// Gives segment `sequence` of `level` up for this session (see [`Session::give_up`]).
 fn give_up(inner: &Shared, level: usize, sequence: u64) {
-    let mut i = inner.borrow_mut();
-    i.next_sequence = Some(sequence + 1);
-    i.skipped += 1;
-    i.failed.insert(sequence);
-    let origin = i.vod_origin.unwrap_or(0.0);
-    let place = i.levels[level].playlist.as_ref().filter(|p| p.ended).and_then(|p| p.segment(sequence + 1)).map(|s| origin + s.start);
-    if place.is_some() {
-        i.place_next_at = place;
+    let mut guard = inner.borrow_mut();
+    let i = &mut *guard;
+    i.state.give_up(i.levels[level].playlist.as_ref(), sequence);
+}
+
+/// Performs what the session answered; returns the wait it asked for, if any.
+async fn perform(inner: &Shared, actions: Vec<Action>) -> Option<f64> {
+    let mut wait = None;
+    for action in actions {
+        match action {
+            Action::Emit(event) => emit(inner, event),
+            Action::Seek(to) => inner.borrow().video.set_current_time(to),
+            Action::SetVodDuration { level } => set_vod_duration(inner, level).await,
+            Action::Wait(ms) => wait = Some(ms),
+        }
     }
+    wait
 }
 
 /// The level for segment `sequence`, as [`levels::pick`] chooses it; loads the chosen

@@ -21,20 +21,20 @@ use super::events::Events;
 use super::interop::{object, OptionsReader};
 use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
-use crate::player::error::{ErrorDetails, ParseFailures};
+use crate::player::error::ErrorDetails;
+use crate::player::session::{Action, Appended, Event, Session};
 use crate::player::levels::{self, Choice, LevelView, Mode};
 use crate::player::live;
 use crate::player::loader::{self, LoaderInput, Next};
 use crate::player::monitor::{Action as MonitorAction, Monitor, Tick};
 use crate::player::playlist::{self, MediaPlaylist, Parsed, Variant};
 use crate::player::seek;
-use crate::player::timeline::{Entry, Timeline};
 use crate::player::{Backoff, PlayerConfig, PlayerError, RetryPolicy};
 use crate::{ErrorCode, LivecastError};
 use js_sys::{Array, Float64Array, Function, Promise, Reflect, Uint8Array};
 use livecast_core::fmp4::{probe_init, SegmentOptions, Transmuxer};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -49,7 +49,8 @@ mod types;
 use fetch::{get_required, get_with_retry, Fetched};
 use load_loop::run;
 use monitor::monitor;
-use mse::{append, finish, open_pipeline, prepare, recover, remove, set_vod_duration, Failed};
+use crate::player::session::Failed;
+use mse::{append, finish, open_pipeline, prepare, recover, remove, set_vod_duration};
 
 #[wasm_bindgen(module = "/js/player-mse.js")]
 extern "C" {
@@ -124,46 +125,28 @@ struct Inner {
     destroyed: bool,
     native: bool,
     levels: Vec<Level>,
-    /// Level of the last appended segment (-1: none).
-    loaded_level: Option<usize>,
     /// `currentLevel` set by the page (None: auto).
     forced_level: Option<usize>,
-    next_sequence: Option<u64>,
     estimator: Estimator,
-    timeline: Timeline,
+    /// Where the loader stands, what was appended and given up: see [`Session`].
+    state: Session,
     pipeline: Option<Pipeline>,
     /// The MediaSource `load` attached at once (resolves when open): the element has its
     /// new source before `load` returns, so a `video.play()` right after it is not aborted
     /// by a later change of `src` (WebKit rejects it with an AbortError).
     pending_source: Option<Promise>,
     init_cache: HashMap<String, Vec<u8>>,
-    media_resets: u32,
     /// The audio track's codec of the last init segment appended (`mp4a.40.2`), if any.
     audio_codec: Option<String>,
     /// The video element reported a decode error (seen by the monitor, handled by the loader).
     media_failed: Option<String>,
     emergency: bool,
-    /// After a jump to the edge: seek to the start of this sequence once appended.
-    seek_to_sequence: Option<u64>,
-    /// VOD: where the next segment must start in the SourceBuffer (after a seek outside the
-    /// buffer); `None` appends it after the previous one.
-    place_next_at: Option<f64>,
-    /// VOD: where the playlist's clock starts in the SourceBuffer, s (set by the first append).
-    vod_origin: Option<f64>,
-    /// Segments given up this session (failed after retries, gaps, unparsable, media errors).
-    failed: HashSet<u64>,
     ended_stream: bool,
     /// Lowered after a QuotaExceededError that eviction could not solve.
     buffer_cap_s: Option<f64>,
     /// Stalls, holes, DVR (the loader then follows the viewer's seeks as in a VOD),
     /// latency and catch-up: see [`Monitor`].
     monitor: Monitor,
-    fragments: u32,
-    skipped: u32,
-    /// Bad segments in a row (back-off, then fatal).
-    parse_failures: ParseFailures,
-    /// Segment downloads aborted because a seek made them unneeded.
-    superseded: u32,
 }
 
 type Shared = Rc<RefCell<Inner>>;
@@ -227,29 +210,18 @@ impl Player {
             destroyed: false,
             native: false,
             levels: Vec::new(),
-            loaded_level: None,
             forced_level: None,
-            next_sequence: None,
             estimator,
-            timeline: Timeline::default(),
+            state: Session::default(),
             pipeline: None,
             pending_source: None,
             init_cache: HashMap::new(),
-            media_resets: 0,
             audio_codec: None,
             media_failed: None,
             emergency: false,
-            seek_to_sequence: None,
-            place_next_at: None,
-            vod_origin: None,
-            failed: HashSet::new(),
             ended_stream: false,
             buffer_cap_s: None,
             monitor: Monitor::default(),
-            fragments: 0,
-            skipped: 0,
-            parse_failures: ParseFailures::default(),
-            superseded: 0,
         };
         Ok(Player { inner: Rc::new(RefCell::new(inner)) })
     }
@@ -321,7 +293,7 @@ impl Player {
     pub fn current_level(&self) -> i32 {
         let i = self.inner.borrow();
         let position = i.video.current_time();
-        i.timeline.at(position).map_or(-1, |e| e.level as i32)
+        i.state.timeline.at(position).map_or(-1, |e| e.level as i32)
     }
 
     /// Forces a level (from the next segment on), or -1 for automatic selection.
@@ -348,7 +320,7 @@ impl Player {
     #[wasm_bindgen(getter, js_name = nextLevel)]
     pub fn next_level(&self) -> i32 {
         let i = self.inner.borrow();
-        i.forced_level.or(i.loaded_level).map_or(-1, |l| l as i32)
+        i.forced_level.or(i.state.loaded_level).map_or(-1, |l| l as i32)
     }
 
     /// Whether the level is chosen automatically (`currentLevel` is -1).
@@ -370,9 +342,9 @@ impl Player {
     #[wasm_bindgen(getter, js_name = liveSyncPosition)]
     pub fn live_sync_position(&self) -> Option<f64> {
         let i = self.inner.borrow();
-        let level = i.loaded_level?;
+        let level = i.state.loaded_level?;
         let p = i.levels.get(level)?.playlist.as_ref()?;
-        let (_, end) = seek::live_window(p, &i.timeline)?;
+        let (_, end) = seek::live_window(p, &i.state.timeline)?;
         Some((end - i.config.target_latency(p.target_duration)).max(0.0))
     }
 
@@ -392,13 +364,13 @@ impl Player {
             ("bandwidthEstimate", i.estimator.estimate_bps().into()),
             ("bufferSeconds", ahead.into()),
             ("latency", i.monitor.latency().map_or(JsValue::NULL, JsValue::from)),
-            ("level", i.timeline.at(position).map_or(-1, |e| e.level as i32).into()),
+            ("level", i.state.timeline.at(position).map_or(-1, |e| e.level as i32).into()),
             ("stalls", i.monitor.stalls().into()),
             ("stalledMs", i.monitor.stalled_ms(now_ms()).into()),
-            ("fragments", i.fragments.into()),
-            ("skipped", i.skipped.into()),
-            ("abortedBySeek", i.superseded.into()),
-            ("mediaResets", i.media_resets.into()),
+            ("fragments", i.state.fragments.into()),
+            ("skipped", i.state.skipped.into()),
+            ("abortedBySeek", i.state.superseded.into()),
+            ("mediaResets", i.state.media_resets().into()),
             ("mode", if i.native { "native" } else { "mse" }.into()),
             ("audioCodec", i.audio_codec.as_deref().map_or(JsValue::NULL, JsValue::from)),
             ("catchUpOff", i.monitor.catch_up_off().into()),
@@ -437,26 +409,15 @@ fn player_error(code: ErrorCode, message: impl Into<String>) -> LivecastError {
 fn reset_session(i: &mut Inner) {
     i.native = false;
     i.levels.clear();
-    i.loaded_level = None;
-    i.next_sequence = None;
-    i.timeline.clear();
+    i.state = Session::default();
     i.pipeline = None;
     i.pending_source = None;
     i.init_cache.clear();
-    i.media_resets = 0;
     i.media_failed = None;
     i.emergency = false;
-    i.seek_to_sequence = None;
-    i.place_next_at = None;
-    i.vod_origin = None;
-    i.failed.clear();
     i.ended_stream = false;
     i.buffer_cap_s = None;
     i.monitor = Monitor::default();
-    i.fragments = 0;
-    i.skipped = 0;
-    i.parse_failures.reset();
-    i.superseded = 0;
 }
 
 fn parse_config(value: &JsValue) -> Result<PlayerConfig, LivecastError> {
@@ -543,6 +504,31 @@ fn pairs(flat: &Float64Array) -> Vec<(f64, f64)> {
 fn dispatch(inner: &Shared, kind: &str, detail: &JsValue) {
     let events = inner.borrow().events.clone();
     events.dispatch(kind, detail);
+}
+
+/// Sends an event the session answered, in the shape the `.d.ts` declares.
+fn emit(inner: &Shared, event: Event) {
+    match event {
+        Event::LevelSwitched { level, previous, auto } => {
+            let previous = previous.map_or(-1, |p| p as i32);
+            dispatch(inner, "levelSwitched", &object(&[("level", level.into()), ("previous", previous.into()), ("auto", auto.into())]).into());
+        }
+        Event::FragmentBuffered { sequence, level, duration, bytes, load_ms, start, end } => dispatch(
+            inner,
+            "fragmentBuffered",
+            &object(&[
+                ("sequence", (sequence as f64).into()),
+                ("level", level.into()),
+                ("duration", duration.into()),
+                ("bytes", (bytes as f64).into()),
+                ("loadMs", load_ms.into()),
+                ("start", start.into()),
+                ("end", end.into()),
+            ])
+            .into(),
+        ),
+        Event::Error { error, details, sequence } => report(inner, &error, details, false, sequence),
+    }
 }
 
 /// Sends an `error` event.

@@ -31,7 +31,7 @@ pub(super) fn tick(inner: &Shared) {
     let actions = {
         let mut guard = inner.borrow_mut();
         let i = &mut *guard;
-        let current = i.timeline.at(position).map(|e| e.level).or(i.loaded_level).unwrap_or(0);
+        let current = i.state.timeline.at(position).map(|e| e.level).or(i.state.loaded_level).unwrap_or(0);
         let playlist = i.levels.get(current).and_then(|l| l.playlist.as_ref().map(|p| (p, l.loaded_at_ms)));
         let input = Tick {
             now_ms: now,
@@ -41,11 +41,11 @@ pub(super) fn tick(inner: &Shared) {
             ended: video.ended(),
             seeking: video.seeking(),
             media_error: media_error.as_deref(),
-            timeline: &i.timeline,
+            timeline: &i.state.timeline,
             playlist,
             hole_limit,
-            loader_seek_pending: i.seek_to_sequence.is_some(),
-            next_sequence: i.next_sequence,
+            loader_seek_pending: i.state.seek_to_sequence.is_some(),
+            next_sequence: i.state.next_sequence,
             level_forced: i.forced_level.is_some(),
             decoded_frames: decoded_frames(&video),
         };
@@ -63,10 +63,7 @@ pub(super) fn tick(inner: &Shared) {
             MonitorAction::Seek(to) => video.set_current_time(to),
             MonitorAction::SetRate(rate) => video.set_playback_rate(rate),
             MonitorAction::LoadFrom { sequence, place_at } => {
-                let mut i = inner.borrow_mut();
-                i.next_sequence = Some(sequence);
-                i.seek_to_sequence = Some(sequence);
-                i.place_next_at = place_at;
+                inner.borrow_mut().state.load_from(sequence, place_at);
             }
             MonitorAction::Emergency => inner.borrow_mut().emergency = true,
             MonitorAction::Stalled { position, count, level } => {
@@ -86,17 +83,11 @@ pub(super) fn decoded_frames(video: &HtmlMediaElement) -> Option<u64> {
     (frames.is_finite() && frames >= 0.0).then_some(frames as u64)
 }
 
-/// The largest hole the monitor jumps at `position`: 2 s, or any size where a VOD segment
-/// that was given up would be.
+/// The largest hole the monitor jumps at `position` (see [`Session::hole_limit`]).
 pub(super) fn hole_limit(inner: &Shared, position: f64) -> f64 {
     let i = inner.borrow();
-    let level = i.loaded_level.unwrap_or(0);
-    let given_up = i.levels.get(level).and_then(|l| l.playlist.as_ref()).filter(|p| p.ended).and_then(|p| seek::segment_at(p, position - i.vod_origin.unwrap_or(0.0))).is_some_and(|s| i.failed.contains(&s));
-    if given_up {
-        f64::INFINITY
-    } else {
-        2.0
-    }
+    let level = i.state.loaded_level.unwrap_or(0);
+    i.state.hole_limit(i.levels.get(level).and_then(|l| l.playlist.as_ref()), position)
 }
 
 pub(super) fn has_no_pipeline(inner: &Shared) -> bool {

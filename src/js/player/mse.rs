@@ -138,7 +138,7 @@ pub(super) async fn append_once(inner: &Shared, media: &Media, place_at: Option<
     // Where the media should land; the very first segment lands at its own timestamps.
     let (from, slack) = match place_at {
         Some(t) => (t, buffer::PLACEMENT_SLACK_S),
-        None => match inner.borrow().timeline.last() {
+        None => match inner.borrow().state.timeline.last() {
             Some(e) => (e.end, buffer::PLACEMENT_SLACK_S),
             None => (buffer::end(&pairs(&buffered_ranges(&sb))), f64::INFINITY),
         },
@@ -162,7 +162,7 @@ pub(super) async fn set_vod_duration(inner: &Shared, level: usize) {
         let Some(p) = i.pipeline.as_ref().filter(|p| !p.duration_set) else { return };
         let Some(sb) = p.source_buffer.clone() else { return };
         let Some(playlist) = i.levels[level].playlist.as_ref() else { return };
-        (p.media_source.clone(), sb, i.vod_origin.unwrap_or(0.0) + playlist.duration())
+        (p.media_source.clone(), sb, i.state.vod_origin.unwrap_or(0.0) + playlist.duration())
     };
     let _ = JsFuture::from(set_duration(&ms, &sb, seconds)).await;
     if let Some(p) = inner.borrow_mut().pipeline.as_mut() {
@@ -170,65 +170,25 @@ pub(super) async fn set_vod_duration(inner: &Shared, level: usize) {
     }
 }
 
-/// Which segment a media error came from.
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum Failed {
-    /// The one being appended (`next_sequence`).
-    Appending,
-    /// The one at the playhead (the video element failed to decode).
-    Playing,
-}
-
 /// A media error: one reset of the SourceBuffer pipeline (a new MediaSource, the transmuxer
-/// restarted, loading on from the segment after the one that failed, which would most
-/// likely fail again), then fatal.
+/// restarted), then fatal; [`Session::media_error`] decides where loading goes on.
 pub(super) async fn recover(inner: &Shared, e: &JsValue, failed: Failed) -> Result<(), PlayerError> {
     let error = PlayerError::Media(js_message(e));
-    let resets = inner.borrow().media_resets;
-    if resets >= 1 {
-        return Err(error);
-    }
-    let details = if failed == Failed::Appending { ErrorDetails::BufferAppendError } else { ErrorDetails::MediaError };
-    report(inner, &error, details, false, None);
-    let restart = {
-        let mut i = inner.borrow_mut();
-        i.media_resets += 1;
-        i.media_failed = None;
+    let (reset, event) = {
+        let mut guard = inner.borrow_mut();
+        let i = &mut *guard;
         let position = i.video.current_time();
-        let bad = match failed {
-            Failed::Appending => i.next_sequence,
-            Failed::Playing => i.timeline.at(position).map(|e| e.sequence),
-        };
-        let restart = bad.map(|s| s + 1).or(i.next_sequence);
-        if let Some(bad) = bad {
-            i.failed.insert(bad);
-        }
-        // A VOD keeps its clock: media goes back where the playlist puts it (the seek logic
-        // then reloads what the playhead needs). A live stream restarts behind its window
-        // on the playlist's clock, and the playhead goes there.
-        let level = i.loaded_level.unwrap_or(0);
-        let (vod_place, live_place) = match (i.levels.get(level).and_then(|l| l.playlist.as_ref()), restart) {
-            (Some(p), Some(r)) if p.ended => (p.segment(r).map(|s| i.vod_origin.unwrap_or(0.0) + s.start), None),
-            (Some(p), Some(r)) => (None, seek::live_place(p, &Timeline::default(), r)),
-            _ => (None, None),
-        };
-        i.skipped += 1;
-        i.timeline.clear();
+        let level = i.state.loaded_level.unwrap_or(0);
+        let playlist = i.levels.get(level).and_then(|l| l.playlist.as_ref());
+        let (reset, event) = i.state.media_error(failed, playlist, position, error)?;
+        i.media_failed = None;
         i.pipeline = None;
         i.monitor.media_reset(now_ms());
-        (restart, vod_place, live_place)
+        (reset, event)
     };
+    emit(inner, event);
     open_pipeline(inner).await?;
-    let (restart, vod_place, live_place) = restart;
-    let mut i = inner.borrow_mut();
-    i.next_sequence = restart;
-    match vod_place {
-        Some(t) => i.place_next_at = Some(t),
-        None => {
-            i.place_next_at = live_place;
-            i.seek_to_sequence = restart;
-        }
-    }
+    inner.borrow_mut().state.reset_done(reset);
     Ok(())
 }
 
