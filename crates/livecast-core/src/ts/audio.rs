@@ -44,18 +44,49 @@ pub struct AudioInfo {
 /// The audio PES packets of the segment's first audio stream (PES stream ids 0xC0–0xDF;
 /// a second audio stream, which Livecast never writes, is left out), in stream order.
 pub fn demux_audio(data: &[u8]) -> Result<Vec<AudioPes>, Error> {
-    let mut stream = None;
-    let mut out = Vec::new();
+    let mut audio = FirstAudio::default();
     super::for_each_pes(data, |packet| {
-        let id = packet.header.stream_id.as_u8();
-        if !(StreamId::AUDIO_MIN..=StreamId::AUDIO_MAX).contains(&id) || *stream.get_or_insert(id) != id {
-            return Ok(());
-        }
-        let pts = packet.header.pts.ok_or_else(|| invalid("an audio PES has no PTS"))?.as_u64();
-        out.push(AudioPes { pts, data: packet.data });
+        audio.take(packet);
         Ok(())
     })?;
-    Ok(out)
+    audio.finish()
+}
+
+/// Collects the PES packets of the first audio stream as they come; an audio packet that
+/// is wrong is reported by [`FirstAudio::finish`], so a caller that finds the segment
+/// carries no AAC (or other audio, or bad video) can report that first, as it would have
+/// before reading any audio.
+#[derive(Default)]
+pub(super) struct FirstAudio {
+    stream: Option<u8>,
+    packets: Vec<AudioPes>,
+    error: Option<Error>,
+}
+
+impl FirstAudio {
+    /// Keeps `packet` if it belongs to the first audio stream; hands back what is not audio.
+    pub(super) fn take(&mut self, packet: mpeg2ts::pes::PesPacket<Vec<u8>>) -> Option<mpeg2ts::pes::PesPacket<Vec<u8>>> {
+        let id = packet.header.stream_id.as_u8();
+        if !(StreamId::AUDIO_MIN..=StreamId::AUDIO_MAX).contains(&id) {
+            return Some(packet);
+        }
+        if *self.stream.get_or_insert(id) != id || self.error.is_some() {
+            return None;
+        }
+        match packet.header.pts {
+            Some(pts) => self.packets.push(AudioPes { pts: pts.as_u64(), data: packet.data }),
+            None => self.error = Some(invalid("an audio PES has no PTS")),
+        }
+        None
+    }
+
+    /// The packets, or the first error among them.
+    pub(super) fn finish(self) -> Result<Vec<AudioPes>, Error> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.packets),
+        }
+    }
 }
 
 /// A PMT entry: its stream type and descriptors (tag, bytes).
@@ -112,14 +143,24 @@ fn other_audio(stream_type: StreamType, descriptors: &[(u8, Vec<u8>)]) -> Option
 /// [`Error::InvalidTransportStream`] when an AAC PES is not whole ADTS frames of one
 /// configuration.
 pub fn probe_audio(data: &[u8]) -> Result<Option<AudioInfo>, Error> {
+    if !carries_aac(data)? {
+        return Ok(None);
+    }
+    audio_info(&demux_audio(data)?)
+}
+
+/// Whether the segment's program lists ADTS AAC; [`Error::UnsupportedAudio`] when it lists
+/// any other audio. Reads only up to the PMT.
+pub(super) fn carries_aac(data: &[u8]) -> Result<bool, Error> {
     let streams = program_streams(data)?;
     if let Some(name) = streams.iter().find_map(|(t, d)| other_audio(*t, d)) {
         return Err(Error::UnsupportedAudio(name));
     }
-    if !streams.iter().any(|(t, _)| *t == StreamType::AdtsAac) {
-        return Ok(None);
-    }
-    let packets = demux_audio(data)?;
+    Ok(streams.iter().any(|(t, _)| *t == StreamType::AdtsAac))
+}
+
+/// [`probe_audio`]'s checks and facts over audio PES packets already demuxed.
+pub(super) fn audio_info(packets: &[AudioPes]) -> Result<Option<AudioInfo>, Error> {
     let mut config: Option<AudioConfig> = None;
     let (mut frames, mut bytes) = (0u32, 0u64);
     for (i, pes) in packets.iter().enumerate() {

@@ -40,24 +40,48 @@ pub struct SegmentInfo {
 pub fn demux(data: &[u8]) -> Result<Vec<AccessUnit>, Error> {
     let mut units = Vec::new();
     super::for_each_pes(data, |packet| {
-        let id = packet.header.stream_id.as_u8();
-        if !(StreamId::VIDEO_MIN..=StreamId::VIDEO_MAX).contains(&id) {
-            return Ok(());
+        if let Some(unit) = video_unit(packet)? {
+            units.push(unit);
         }
-        let pts = packet.header.pts.ok_or_else(|| invalid("a video PES has no PTS"))?.as_u64();
-        let dts = packet.header.dts.map_or(pts, |d| d.as_u64());
-        let keyframe = is_keyframe(&packet.data);
-        units.push(AccessUnit { pts, dts, data: packet.data, keyframe });
         Ok(())
     })?;
     Ok(units)
 }
 
+/// The access unit a video PES packet holds (`None`: not video).
+fn video_unit(packet: mpeg2ts::pes::PesPacket<Vec<u8>>) -> Result<Option<AccessUnit>, Error> {
+    let id = packet.header.stream_id.as_u8();
+    if !(StreamId::VIDEO_MIN..=StreamId::VIDEO_MAX).contains(&id) {
+        return Ok(None);
+    }
+    let pts = packet.header.pts.ok_or_else(|| invalid("a video PES has no PTS"))?.as_u64();
+    let dts = packet.header.dts.map_or(pts, |d| d.as_u64());
+    let keyframe = is_keyframe(&packet.data);
+    Ok(Some(AccessUnit { pts, dts, data: packet.data, keyframe }))
+}
+
 /// Checks that `data` is an H.264 MPEG-TS segment, with no audio or ADTS AAC audio
 /// ([`super::probe_audio`]), and reads its timing.
 pub fn probe_segment(data: &[u8]) -> Result<SegmentInfo, Error> {
-    let units = demux(data)?;
-    let audio = super::probe_audio(data)?;
+    probe_segment_units(data).map(|(info, _)| info)
+}
+
+/// [`probe_segment`], also answering the video access units ([`demux`]'s): one pass over
+/// the transport stream for both, for a caller that checks the frames too (the relay's
+/// ingest, which would otherwise demux the segment a second and a third time).
+pub fn probe_segment_units(data: &[u8]) -> Result<(SegmentInfo, Vec<AccessUnit>), Error> {
+    let mut units = Vec::new();
+    let mut audio = super::audio::FirstAudio::default();
+    super::for_each_pes(data, |packet| {
+        if let Some(packet) = audio.take(packet) {
+            if let Some(unit) = video_unit(packet)? {
+                units.push(unit);
+            }
+        }
+        Ok(())
+    })?;
+    // The checks in the order `demux` then `probe_audio` made them.
+    let audio = if super::audio::carries_aac(data)? { super::audio::audio_info(&audio.finish()?)? } else { None };
     if units.is_empty() {
         return Err(invalid("no video frames"));
     }
@@ -71,12 +95,13 @@ pub fn probe_segment(data: &[u8]) -> Result<SegmentInfo, Error> {
     let frames = units.len() as u64;
     let span = max - min;
     let interval = if frames > 1 { span as f64 / (frames - 1) as f64 } else { 0.0 };
-    Ok(SegmentInfo {
+    let info = SegmentInfo {
         first_pts: (base + min) % (1 << 33),
         last_pts: (base + max) % (1 << 33),
         duration_secs: (span as f64 + interval) / CLOCK_HZ as f64,
         video_frames: frames as u32,
         starts_with_keyframe: units[0].keyframe,
         audio,
-    })
+    };
+    Ok((info, units))
 }

@@ -19,7 +19,7 @@ mod mux;
 mod segmenter;
 
 pub use audio::{demux_audio, probe_audio, AudioInfo, AudioPes};
-pub use demux::{demux, probe_segment, AccessUnit, SegmentInfo};
+pub use demux::{demux, probe_segment, probe_segment_units, AccessUnit, SegmentInfo};
 pub use mux::TsMuxer;
 pub use segmenter::{Segment, Segmenter};
 

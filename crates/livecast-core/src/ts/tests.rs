@@ -217,6 +217,10 @@ fn mux_demux_round_trip_with_audio() {
     // Audio and video share the clock: the same capture time, the same PTS.
     assert_eq!(pes[0].pts, video[0]);
     let info = probe_segment(&out).unwrap();
+    // The one-pass probe answers the same facts and the same frames as probing and
+    // demuxing apart.
+    assert_eq!(probe_segment_units(&out).unwrap(), (info.clone(), demux(&out).unwrap()));
+    assert_eq!(probe_audio(&out).unwrap(), info.audio);
     let a = info.audio.unwrap();
     assert_eq!((a.codec.as_str(), a.sample_rate, a.channels, a.frames), ("mp4a.40.2", 48_000, 2, 10));
     assert_eq!(a.first_pts, video[0]);

@@ -287,7 +287,8 @@ pub async fn put_segment(
     let (Some(t), Some(source_bytes)) = (transcode, source_bytes) else {
         return Ok((status, Json(accepted)).into_response());
     };
-    let answer = transcode_segment(&state, &id, seq, t, source_bytes, &row, accepted).await?;
+    let audio = info.audio.as_ref().map(AudioFacts::of);
+    let answer = transcode_segment(&state, &id, seq, t, source_bytes, &row, audio, accepted).await?;
     Ok((status, Json(answer)).into_response())
 }
 
@@ -298,11 +299,12 @@ fn probe_sane(
     history: &crate::sanity::History,
     caps: crate::sanity::Caps,
 ) -> Result<livecast_core::ts::SegmentInfo, AppError> {
-    let mut info = livecast_core::ts::probe_segment(data).map_err(|e| match e {
+    // One pass over the transport stream for the timing, the audio and the frames the
+    // checks read.
+    let (mut info, units) = livecast_core::ts::probe_segment_units(data).map_err(|e| match e {
         livecast_core::Error::UnsupportedAudio(_) => AppError::UnsupportedAudio(e.to_string()),
         _ => AppError::NotMpegTs(e.to_string()),
     })?;
-    let units = livecast_core::ts::demux(data).map_err(|e| AppError::NotMpegTs(e.to_string()))?;
     crate::sanity::check(&units, &mut info, history, caps).map_err(AppError::Implausible)?;
     Ok(info)
 }
@@ -393,6 +395,7 @@ async fn store_source(
 }
 
 /// Forwards a stored source segment to its node, checks and stores the renditions.
+#[allow(clippy::too_many_arguments)]
 async fn transcode_segment(
     state: &AppState,
     id: &str,
@@ -400,15 +403,15 @@ async fn transcode_segment(
     t: TranscodeRequest,
     data: Vec<u8>,
     row: &SegmentRow,
+    audio: Option<AudioFacts>,
     source: SegmentAccepted,
 ) -> Result<TranscodedAccepted, AppError> {
-    let data = tokio::task::spawn_blocking(move || {
+    // (The audio was read when the segment was probed.)
+    let (data, size) = tokio::task::spawn_blocking(move || {
         let size = livecast_core::sps::segment_sps(&data).ok().map(|s| (s.width, s.height));
-        let audio = livecast_core::ts::probe_audio(&data).ok().flatten().map(|a| AudioFacts::of(&a));
-        (data, size, audio)
+        (data, size)
     })
     .await?;
-    let (data, size, audio) = (data.0, data.1, data.2);
     let facts = SourceFacts { video_frames: row.video_frames, duration_secs: row.duration_secs, size, audio };
     let fits = |p: &Profile| size.is_none_or(|(w, h)| p.width <= w && p.height <= h);
     let existing = {
