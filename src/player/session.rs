@@ -434,6 +434,107 @@ mod tests {
         assert_eq!(again.unwrap_err(), PlayerError::Media("decode again".into()));
     }
 
+/// What a loader made of [`loader::plan`] and a [`Session`] does over a whole VOD, with
+    /// a SourceBuffer that buffers each appended segment where it is placed (the facade's
+    /// loop without its I/O): `outcome(sequence)` says whether segment `sequence` appends,
+    /// fails to download or does not parse. Returns the sequences appended in order, the
+    /// time spent waiting (ms), the steps taken and how it ended.
+    fn play_vod(p: &MediaPlaylist, outcome: &dyn Fn(u64) -> Outcome) -> (Vec<u64>, f64, usize, Result<(), PlayerError>) {
+        use crate::player::loader::{self, LoaderInput};
+        let mut s = Session::default();
+        s.start(p.media_sequence, None);
+        let mut ranges: Vec<(f64, f64)> = Vec::new();
+        let (mut appended_order, mut waited, mut steps) = (Vec::new(), 0.0, 0);
+        let result = loop {
+            steps += 1;
+            assert!(steps < 1000, "the loader spins: {appended_order:?}");
+            let input = LoaderInput {
+                position: 0.0,
+                ranges: &ranges,
+                playlist: Some(p),
+                timeline: &s.timeline,
+                next_sequence: s.next_sequence,
+                place_next_at: s.place_next_at,
+                vod_origin: s.vod_origin,
+                dvr: false,
+                max_buffer_s: 1000.0,
+                back_buffer_s: 1000.0,
+                streaming_wanted: true,
+                live_sync_segments: 3,
+            };
+            let plan = loader::plan(&input, &|q| s.given_up(q));
+            let sequence = match plan.next {
+                Next::Load { sequence, .. } => sequence,
+                Next::Finish => break Ok(()),
+                Next::Wait { ms } => {
+                    waited += ms;
+                    continue;
+                }
+                other @ (Next::Jump { .. } | Next::Restart { .. }) => {
+                    s.planned(&other);
+                    continue;
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            match outcome(sequence) {
+                Outcome::Appends => {
+                    let segment = p.segment(sequence).unwrap();
+                    let start = s.place_next_at.or(s.timeline.last().map(|e| e.end)).unwrap_or(0.0);
+                    let end = start + segment.duration;
+                    match ranges.last_mut() {
+                        Some(last) if (last.1 - start).abs() < 0.01 => last.1 = end,
+                        _ => ranges.push((start, end)),
+                    }
+                    s.appended(appended(0, segment, true, start));
+                    appended_order.push(sequence);
+                }
+                Outcome::DownloadFails => s.give_up(Some(p), sequence),
+                Outcome::Unparsable => match s.unparsable(Some(p), sequence, PlayerError::Mux { url: "s.ts".into(), reason: "bad".into() }, "s.ts") {
+                    Ok(actions) => waited += actions.iter().map(|a| if let Action::Wait(ms) = a { *ms } else { 0.0 }).sum::<f64>(),
+                    Err(e) => break Err(e),
+                },
+            }
+        };
+        (appended_order, waited, steps, result)
+    }
+
+    #[derive(Clone, Copy)]
+    enum Outcome {
+        Appends,
+        DownloadFails,
+        Unparsable,
+    }
+
+    #[test]
+    fn a_vod_with_a_segment_that_fails_plays_every_other_once_and_ends() {
+        let p = test_playlist(8, true, None); // 10..=17
+        let (order, _, steps, result) = play_vod(&p, &|q| if q == 12 { Outcome::DownloadFails } else { Outcome::Appends });
+        assert_eq!(result, Ok(()));
+        assert_eq!(order, vec![10, 11, 13, 14, 15, 16, 17], "each once, 12 skipped");
+        assert!(steps < 20, "{steps} steps");
+    }
+
+    #[test]
+    fn a_stream_of_only_bad_segments_ends_fatal_after_backing_off_never_spinning() {
+        let p = test_playlist(20, true, None);
+        let (order, waited, steps, result) = play_vod(&p, &|_| Outcome::Unparsable);
+        assert!(order.is_empty());
+        let e = result.expect_err("fatal");
+        assert!(matches!(e, PlayerError::Mux { .. }), "{e}");
+        assert_eq!(steps, ParseFailures::LIMIT as usize, "one step per bad segment");
+        assert_eq!(waited, 250.0 + 500.0 + 1000.0 + 2000.0 + 4000.0, "backed off between them");
+    }
+
+    #[test]
+    fn bad_segments_between_good_ones_are_skipped_and_the_rest_plays() {
+        let p = test_playlist(12, true, None); // 10..=21
+        let bad = |q: u64| q % 3 == 0; // 12, 15, 18, 21
+        let (order, waited, _, result) = play_vod(&p, &|q| if bad(q) { Outcome::Unparsable } else { Outcome::Appends });
+        assert_eq!(result, Ok(()), "never five in a row");
+        assert_eq!(order, (10..22).filter(|q| !bad(*q)).collect::<Vec<_>>());
+        assert_eq!(waited, 4.0 * 250.0, "each bad one alone: the shortest back-off");
+    }
+
     #[test]
     fn a_vod_media_reset_keeps_the_playlists_clock() {
         let vod = test_playlist(5, true, None);
