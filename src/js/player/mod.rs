@@ -22,7 +22,7 @@ use super::interop::{object, OptionsReader};
 use crate::player::abr::{self, AbrInput, Estimator};
 use crate::player::buffer;
 use crate::player::error::ErrorDetails;
-use crate::player::session::{Action, Appended, Event, Session};
+use crate::player::session::{Action, Appended, Event, Failed, Session};
 use crate::player::levels::{self, Choice, LevelView, Mode};
 use crate::player::live;
 use crate::player::loader::{self, LoaderInput, Next};
@@ -49,7 +49,6 @@ mod types;
 use fetch::{get_required, get_with_retry, Fetched};
 use load_loop::run;
 use monitor::monitor;
-use crate::player::session::Failed;
 use mse::{append, finish, open_pipeline, prepare, recover, remove, set_vod_duration};
 
 #[wasm_bindgen(module = "/js/player-mse.js")]

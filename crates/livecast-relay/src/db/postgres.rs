@@ -184,12 +184,12 @@ const CONNECTION_WAIT: Duration = Duration::from_secs(3);
 /// How long a relay starting while its database cannot be reached yet (starting up at the
 /// same time, restarting, a network not up yet) keeps trying before it gives up: long
 /// enough for a server that is starting, short enough that a wrong URL is reported soon.
-pub(super) const STARTUP_WAIT: Duration = Duration::from_secs(30);
+const STARTUP_WAIT: Duration = Duration::from_secs(30);
 
 /// The first connection: while the server cannot be reached (refused, starting up, shutting
 /// down), tried again every half second for `wait`, logged once; any other error (a wrong
 /// password, no such database) at once.
-pub(super) fn connect_at_start(config: &postgres::Config, url: &str, wait: Duration) -> Result<Client, DbError> {
+fn connect_at_start(config: &postgres::Config, url: &str, wait: Duration) -> Result<Client, DbError> {
     let deadline = std::time::Instant::now() + wait;
     let mut logged = false;
     loop {
@@ -364,7 +364,6 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Whether `e` says the database could not be reached (rather than that a statement failed).
 /// What went wrong, for people: the server's message and SQLSTATE (`database "x" does not
 /// exist (3D000)`), else the client's error with its cause (`error connecting to server:
 /// Connection refused`).
@@ -378,6 +377,7 @@ pub(super) fn describe(e: &postgres::Error) -> String {
     }
 }
 
+/// Whether `e` says the database could not be reached (rather than that a statement failed).
 pub(super) fn is_unavailable(e: &postgres::Error) -> bool {
     if e.is_closed() {
         return true;
